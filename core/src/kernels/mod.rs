@@ -1,0 +1,326 @@
+//! Similarity kernels on f32 and int8 slices.
+//!
+//! Two layers:
+//! - checked functions ([`dot`], [`cosine`], [`l2_squared`], [`normalize`]) validate lengths and
+//!   finiteness and are what adapters call with user input;
+//! - `*_unchecked` functions assume validated input and dispatch to the fastest available path
+//!   (AVX2+FMA detected at run time on x86_64, NEON on aarch64, simd128 on wasm32 when compiled
+//!   with that target feature, scalar otherwise). Indexes and batch scans use these.
+
+use crate::{Error, Result};
+
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+
+/// How vectors are compared. Scores are "higher is better" for every metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Cosine similarity in [-1, 1].
+    Cosine,
+    /// Inner product.
+    Dot,
+    /// Euclidean; the score is the negated squared distance.
+    L2,
+}
+
+impl Metric {
+    /// Score of `a` against `b` (higher is better). Inputs must be validated.
+    #[inline]
+    pub fn score_unchecked(self, a: &[f32], b: &[f32]) -> f32 {
+        match self {
+            Metric::Cosine => cosine_unchecked(a, b),
+            Metric::Dot => dot_unchecked(a, b),
+            Metric::L2 => -l2_squared_unchecked(a, b),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+            Metric::L2 => "l2",
+        }
+    }
+}
+
+/// Name of the SIMD path the dispatched kernels use on this machine.
+pub fn active_backend() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::available() {
+            return "avx2+fma";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return "neon";
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return "simd128";
+    }
+    #[allow(unreachable_code)]
+    "scalar"
+}
+
+/// Err unless both lengths are equal; the message names both.
+#[inline]
+pub fn check_dims(expected: usize, actual: usize) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::DimensionMismatch { expected, actual })
+    }
+}
+
+/// Err on the first NaN or infinite component.
+pub fn check_finite(v: &[f32]) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(Error::NonFinite { index }),
+        None => Ok(()),
+    }
+}
+
+fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
+    check_dims(a.len(), b.len())?;
+    check_finite(a)?;
+    check_finite(b)
+}
+
+/// Inner product. Err on a length mismatch or non-finite input.
+pub fn dot(a: &[f32], b: &[f32]) -> Result<f32> {
+    check_pair(a, b)?;
+    Ok(finite_or(dot_unchecked(a, b), || scalar::dot_f64(a, b)))
+}
+
+/// Cosine similarity. A zero vector scores 0. Err on a length mismatch or non-finite input.
+pub fn cosine(a: &[f32], b: &[f32]) -> Result<f32> {
+    check_pair(a, b)?;
+    Ok(finite_or(cosine_unchecked(a, b), || scalar::cosine_f64(a, b)))
+}
+
+/// Squared Euclidean distance. Err on a length mismatch or non-finite input.
+pub fn l2_squared(a: &[f32], b: &[f32]) -> Result<f32> {
+    check_pair(a, b)?;
+    Ok(finite_or(l2_squared_unchecked(a, b), || {
+        scalar::l2_squared_f64(a, b)
+    }))
+}
+
+/// Unit-length copy of `v`; a zero vector stays zero. Err on non-finite input.
+pub fn normalize(v: &[f32]) -> Result<Vec<f32>> {
+    let mut out = v.to_vec();
+    normalize_in_place(&mut out)?;
+    Ok(out)
+}
+
+/// Scales `v` to unit length in place; a zero vector stays zero. Err on non-finite input.
+pub fn normalize_in_place(v: &mut [f32]) -> Result<()> {
+    check_finite(v)?;
+    // f64 so that huge-but-finite components don't overflow the norm.
+    let norm = v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        for x in v.iter_mut() {
+            *x = (*x as f64 / norm) as f32;
+        }
+    }
+    Ok(())
+}
+
+/// f32 accumulation overflows only for components near f32::MAX; recompute in f64 then.
+#[inline]
+fn finite_or(fast: f32, exact: impl FnOnce() -> f32) -> f32 {
+    if fast.is_finite() {
+        fast
+    } else {
+        exact()
+    }
+}
+
+/// Inner product of two equal-length slices.
+#[inline]
+pub fn dot_unchecked(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::available() {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            return unsafe { x86::dot(a, b) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return neon::dot(a, b);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return wasm::dot(a, b);
+    }
+    #[allow(unreachable_code)]
+    scalar::dot(a, b)
+}
+
+/// Squared Euclidean distance of two equal-length slices.
+#[inline]
+pub fn l2_squared_unchecked(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::available() {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            return unsafe { x86::l2_squared(a, b) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return neon::l2_squared(a, b);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return wasm::l2_squared(a, b);
+    }
+    #[allow(unreachable_code)]
+    scalar::l2_squared(a, b)
+}
+
+/// (a·b, a·a, b·b) in one pass.
+#[inline]
+pub fn cosine_parts_unchecked(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::available() {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            return unsafe { x86::cosine_parts(a, b) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return neon::cosine_parts(a, b);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return wasm::cosine_parts(a, b);
+    }
+    #[allow(unreachable_code)]
+    scalar::cosine_parts(a, b)
+}
+
+/// Cosine similarity of two equal-length slices; 0 when either is a zero vector.
+#[inline]
+pub fn cosine_unchecked(a: &[f32], b: &[f32]) -> f32 {
+    let (ab, aa, bb) = cosine_parts_unchecked(a, b);
+    cosine_from_parts(ab, aa, bb)
+}
+
+/// Cosine from a dot product and two squared norms; 0 for a zero vector, clamped to [-1, 1].
+#[inline]
+pub fn cosine_from_parts(ab: f32, aa: f32, bb: f32) -> f32 {
+    let denom = (aa * bb).sqrt();
+    if denom > 0.0 {
+        (ab / denom).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// Integer inner product of two equal-length int8 slices (exact for up to 131,072 dimensions).
+#[inline]
+pub fn dot_i8_unchecked(a: &[i8], b: &[i8]) -> i32 {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::available() {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe { x86::dot_i8(a, b) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return neon::dot_i8(a, b);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return wasm::dot_i8(a, b);
+    }
+    #[allow(unreachable_code)]
+    scalar::dot_i8(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_vector_scores_zero_not_nan() {
+        let z = [0.0f32; 5];
+        let v = [1.0f32, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(cosine(&z, &v).unwrap(), 0.0);
+        assert_eq!(cosine(&z, &z).unwrap(), 0.0);
+        assert_eq!(normalize(&z).unwrap(), z.to_vec());
+    }
+
+    #[test]
+    fn non_finite_input_is_an_error() {
+        let v = [1.0f32, 2.0, 3.0];
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let w = [1.0f32, bad, 3.0];
+            assert_eq!(dot(&v, &w), Err(Error::NonFinite { index: 1 }));
+            assert_eq!(cosine(&w, &v), Err(Error::NonFinite { index: 1 }));
+            assert_eq!(l2_squared(&v, &w), Err(Error::NonFinite { index: 1 }));
+            assert_eq!(normalize(&w), Err(Error::NonFinite { index: 1 }));
+        }
+    }
+
+    #[test]
+    fn dimension_mismatch_names_both_lengths() {
+        let err = cosine(&[1.0; 384], &[1.0; 768]).unwrap_err();
+        assert_eq!(
+            err,
+            Error::DimensionMismatch {
+                expected: 384,
+                actual: 768
+            }
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("384") && msg.contains("768"), "{msg}");
+    }
+
+    #[test]
+    fn known_values() {
+        let a = [1.0f32, 0.0, 0.0];
+        let b = [0.0f32, 1.0, 0.0];
+        let c = [3.0f32, 4.0, 0.0];
+        assert_eq!(dot(&a, &c).unwrap(), 3.0);
+        assert_eq!(cosine(&a, &b).unwrap(), 0.0);
+        assert!((cosine(&a, &c).unwrap() - 0.6).abs() < 1e-6);
+        assert_eq!(l2_squared(&a, &b).unwrap(), 2.0);
+        assert_eq!(normalize(&c).unwrap(), vec![0.6, 0.8, 0.0]);
+        assert_eq!(Metric::L2.score_unchecked(&a, &b), -2.0);
+    }
+
+    #[test]
+    fn huge_finite_values_do_not_overflow_to_nan() {
+        let a = [3.0e30f32; 16];
+        let c = cosine(&a, &a).unwrap();
+        assert!((c - 1.0).abs() < 1e-6, "{c}");
+        assert!(dot(&a, &a).unwrap().is_infinite()); // the true value exceeds f32; no NaN
+        let n = normalize(&a).unwrap();
+        assert!((n.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn reports_a_backend() {
+        let b = active_backend();
+        assert!(["avx2+fma", "neon", "simd128", "scalar"].contains(&b));
+    }
+}

@@ -1,0 +1,18 @@
+//! vecgate-core: the portable part of vecgate. Pure computation: no I/O, no async, no clock.
+//!
+//! - [`kernels`]: f32 dot / cosine / squared L2 / normalize, with SIMD paths.
+//! - [`quant`]: int8 vectors with a per-vector scale, and binary sign codes.
+//! - [`topk`]: batch scoring and bounded-heap top-k with a threshold.
+//! - [`filter`]: the metadata filter language (typed AST, parser, in-memory evaluator).
+//! - [`rerank`]: personalization, multi-signal blend, MMR, group scoring.
+//! - [`preference`]: preference learning from watch events.
+
+pub mod error;
+pub mod filter;
+pub mod kernels;
+pub mod preference;
+pub mod quant;
+pub mod rerank;
+pub mod topk;
+
+pub use error::{Error, Result};

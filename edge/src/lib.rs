@@ -1,0 +1,2 @@
+//! The vecgate HTTP API. Filled in by the edge issue.
+pub use vecgate_core as core;
