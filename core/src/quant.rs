@@ -124,7 +124,10 @@ mod tests {
     fn int8_dot_and_cosine_track_f32() {
         let a: Vec<f32> = (0..768).map(|i| ((i as f32) * 0.11).cos()).collect();
         let b: Vec<f32> = (0..768).map(|i| ((i as f32) * 0.07 + 1.0).sin()).collect();
-        let (qa, qb) = (I8Vector::quantize(&a).unwrap(), I8Vector::quantize(&b).unwrap());
+        let (qa, qb) = (
+            I8Vector::quantize(&a).unwrap(),
+            I8Vector::quantize(&b).unwrap(),
+        );
         let exact_dot = crate::kernels::dot(&a, &b).unwrap();
         let exact_cos = crate::kernels::cosine(&a, &b).unwrap();
         assert!((qa.dot(&qb).unwrap() - exact_dot).abs() < 0.01 * exact_dot.abs().max(1.0));
@@ -158,7 +161,9 @@ mod tests {
         assert_eq!(a.words, vec![0b10101]);
         assert_eq!(a.hamming(&b).unwrap(), 2);
         assert_eq!(a.hamming(&a).unwrap(), 0);
-        let long: Vec<f32> = (0..130).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect();
+        let long: Vec<f32> = (0..130)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let neg: Vec<f32> = long.iter().map(|x| -x).collect();
         let (l, n) = (
             BinaryCode::from_vector(&long).unwrap(),

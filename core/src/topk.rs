@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::kernels::{check_dims, check_finite, cosine_from_parts, Metric};
+use crate::kernels::{check_dims, check_finite, cosine_from_parts, scalar, Metric};
 use crate::quant::{norm_squared_i8, quantize_into};
 use crate::{Error, Result};
 
@@ -93,7 +93,11 @@ impl TopK {
 
     /// Best first.
     pub fn into_sorted_vec(self) -> Vec<Scored> {
-        self.heap.into_sorted_vec().into_iter().map(|w| w.0).collect()
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|w| w.0)
+            .collect()
     }
 }
 
@@ -119,9 +123,8 @@ pub fn score_batch(query: &[f32], matrix: &[f32], dims: usize, metric: Metric) -
     check_matrix(matrix.len(), dims)?;
     check_dims(dims, query.len())?;
     check_finite(query)?;
-    check_finite(matrix)?;
     let mut out = Vec::with_capacity(matrix.len() / dims);
-    for_each_score(query, matrix, dims, metric, |_, s| out.push(s));
+    for_each_score(query, matrix, dims, metric, |_, s| out.push(s))?;
     Ok(out)
 }
 
@@ -138,33 +141,56 @@ pub fn top_k(
     check_dims(dims, query.len())?;
     check_threshold(threshold)?;
     check_finite(query)?;
-    check_finite(matrix)?;
     let mut top = TopK::new(k, threshold);
-    for_each_score(query, matrix, dims, metric, |i, s| top.push(i, s));
+    for_each_score(query, matrix, dims, metric, |i, s| top.push(i, s))?;
     Ok(top.into_sorted_vec())
 }
 
+/// Scores every row. The matrix is not pre-scanned for NaN/inf (that would read it twice):
+/// any non-finite component makes its row's score non-finite, and only then is the row checked.
 fn for_each_score(
     query: &[f32],
     matrix: &[f32],
     dims: usize,
     metric: Metric,
     mut sink: impl FnMut(usize, f32),
-) {
-    match metric {
-        Metric::Cosine => {
-            let qq = crate::kernels::dot_unchecked(query, query);
-            for (i, row) in matrix.chunks_exact(dims).enumerate() {
+) -> Result<()> {
+    let qq = crate::kernels::dot_unchecked(query, query);
+    for (i, row) in matrix.chunks_exact(dims).enumerate() {
+        let fast = match metric {
+            Metric::Cosine => {
                 let (ab, _, rr) = crate::kernels::cosine_parts_unchecked(query, row);
-                sink(i, cosine_from_parts(ab, qq, rr));
+                if ab.is_finite() && rr.is_finite() && qq.is_finite() {
+                    cosine_from_parts(ab, qq, rr)
+                } else {
+                    f32::NAN
+                }
             }
-        }
-        _ => {
-            for (i, row) in matrix.chunks_exact(dims).enumerate() {
-                sink(i, metric.score_unchecked(query, row));
-            }
-        }
+            _ => metric.score_unchecked(query, row),
+        };
+        let score = if fast.is_finite() {
+            fast
+        } else {
+            exact_score(query, row, metric).map_err(|e| match e {
+                Error::NonFinite { index } => Error::NonFinite {
+                    index: i * dims + index,
+                },
+                other => other,
+            })?
+        };
+        sink(i, score);
     }
+    Ok(())
+}
+
+/// The slow path for a row whose fast score overflowed or hit a non-finite component.
+fn exact_score(query: &[f32], row: &[f32], metric: Metric) -> Result<f32> {
+    check_finite(row)?;
+    Ok(match metric {
+        Metric::Cosine => scalar::cosine_f64(query, row),
+        Metric::Dot => scalar::dot_f64(query, row),
+        Metric::L2 => -scalar::l2_squared_f64(query, row),
+    })
 }
 
 /// A row-major int8 matrix with a scale and an integer norm per row.
@@ -338,20 +364,28 @@ mod tests {
         let r = top_k(&q, &m, dims, Metric::Cosine, 10, 0.5).unwrap();
         assert_eq!(r.len(), 3);
         assert!(r.iter().all(|s| s.score >= 0.5));
-        assert!(top_k(&q, &m, dims, Metric::Cosine, 0, 0.0).unwrap().is_empty());
+        assert!(top_k(&q, &m, dims, Metric::Cosine, 0, 0.0)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn ties_break_by_row_index() {
         let m = [1.0f32, 0.0].repeat(10);
         let r = top_k(&[1.0, 0.0], &m, 2, Metric::Dot, 4, f32::NEG_INFINITY).unwrap();
-        assert_eq!(r.iter().map(|s| s.index).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(
+            r.iter().map(|s| s.index).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
         let mut t = TopK::new(2, f32::NEG_INFINITY);
         for i in (0..6).rev() {
             t.push(i, 1.0);
         }
         assert_eq!(
-            t.into_sorted_vec().iter().map(|s| s.index).collect::<Vec<_>>(),
+            t.into_sorted_vec()
+                .iter()
+                .map(|s| s.index)
+                .collect::<Vec<_>>(),
             vec![0, 1]
         );
     }
@@ -369,7 +403,19 @@ mod tests {
                 actual: 1
             })
         ));
-        assert!(top_k(&[1.0, 0.0], &[1.0, f32::NAN], 2, Metric::Cosine, 1, 0.0).is_err());
+        for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let m = [1.0, 0.0, 0.0, 1.0, 0.0, bad];
+                assert_eq!(
+                    top_k(&[0.0, 1.0], &m, 2, metric, 1, 0.0),
+                    Err(Error::NonFinite { index: 5 }),
+                    "{metric:?} {bad}"
+                );
+            }
+        }
+        let huge = [3.0e30f32, 3.0e30];
+        let r = top_k(&huge, &huge, 2, Metric::Cosine, 1, 0.0).unwrap();
+        assert!((r[0].score - 1.0).abs() < 1e-6);
         assert!(top_k(&[1.0, 0.0], &[1.0, 0.0], 2, Metric::Cosine, 1, f32::NAN).is_err());
         assert!(score_batch(&[1.0], &[1.0], 0, Metric::Dot).is_err());
     }
@@ -389,10 +435,16 @@ mod tests {
             let exact_scores = score_batch(q, &rows, dims, metric).unwrap();
             // The int8 winner is the exact winner or within quantization error of it.
             let gap = exact[0].score - exact_scores[approx[0].index];
-            assert!(gap <= 0.02 * exact[0].score.abs().max(1.0), "{metric:?} {gap}");
+            assert!(
+                gap <= 0.02 * exact[0].score.abs().max(1.0),
+                "{metric:?} {gap}"
+            );
             let approx_scores = m.score_batch(q, metric).unwrap();
             for (e, a) in exact_scores.iter().zip(&approx_scores) {
-                assert!((e - a).abs() < 0.05 * e.abs().max(1.0), "{metric:?} {e} {a}");
+                assert!(
+                    (e - a).abs() < 0.05 * e.abs().max(1.0),
+                    "{metric:?} {e} {a}"
+                );
             }
         }
     }

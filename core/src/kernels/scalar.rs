@@ -66,7 +66,10 @@ pub fn cosine_f64(a: &[f32], b: &[f32]) -> f32 {
         (ab / denom).clamp(-1.0, 1.0) as f32
     } else if denom.is_infinite() {
         // Rescale by the largest magnitude so the norms fit in f64.
-        let m = a.iter().chain(b).fold(0.0f64, |m, &x| m.max((x as f64).abs()));
+        let m = a
+            .iter()
+            .chain(b)
+            .fold(0.0f64, |m, &x| m.max((x as f64).abs()));
         let scaled = |v: &[f32]| v.iter().map(|&x| x as f64 / m).collect::<Vec<_>>();
         let (sa, sb) = (scaled(a), scaled(b));
         let ab: f64 = sa.iter().zip(&sb).map(|(x, y)| x * y).sum();

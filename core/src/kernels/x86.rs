@@ -59,7 +59,11 @@ pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
         i += 32;
     }
     while i + 8 <= n {
-        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc[0]);
+        acc[0] = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i)),
+            _mm256_loadu_ps(pb.add(i)),
+            acc[0],
+        );
         i += 8;
     }
     let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
@@ -110,8 +114,16 @@ pub unsafe fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 pub unsafe fn cosine_parts(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let (mut ab0, mut aa0, mut bb0) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-    let (mut ab1, mut aa1, mut bb1) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
+    let (mut ab0, mut aa0, mut bb0) = (
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+    );
+    let (mut ab1, mut aa1, mut bb1) = (
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+    );
     let mut i = 0;
     while i + 16 <= n {
         let x0 = _mm256_loadu_ps(pa.add(i));

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, then runs every check and test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+step() { echo; echo "==> $*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (host, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo clippy (wasm32 with simd128, aarch64 with NEON): the other SIMD paths compile cleanly"
+RUSTFLAGS="-C target-feature=+simd128" \
+  cargo clippy -p vecgate-core --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p vecgate-core --target aarch64-unknown-linux-gnu --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
