@@ -74,7 +74,7 @@ fn main() {
     let rows = vec![
         Row {
             name: "f32 cosine, ours (dispatched)",
-            time: time_scan(scan_f32(|a, b| kernels::cosine_unchecked(a, b))),
+            time: time_scan(scan_f32(kernels::cosine_unchecked)),
             bytes: f32_bytes,
         },
         Row {
@@ -89,7 +89,7 @@ fn main() {
         },
         Row {
             name: "f32 dot, ours (dispatched)",
-            time: time_scan(scan_f32(|a, b| kernels::dot_unchecked(a, b))),
+            time: time_scan(scan_f32(kernels::dot_unchecked)),
             bytes: f32_bytes,
         },
         Row {
@@ -99,7 +99,7 @@ fn main() {
         },
         Row {
             name: "int8 cosine, ours (dispatched)",
-            time: time_scan(scan_i8(|a, b| cosine_i8_unchecked(a, b))),
+            time: time_scan(scan_i8(cosine_i8_unchecked)),
             bytes: i8_bytes,
         },
         Row {

@@ -6,9 +6,16 @@
 //! - [`filter`]: the metadata filter language (typed AST, parser, in-memory evaluator).
 //! - [`rerank`]: personalization, multi-signal blend, MMR, group scoring.
 //! - [`preference`]: preference learning from watch events.
+//! - [`hnsw`]: the compact HNSW index.
+//! - [`candidates`]: the candidate-set binary format browsers cache and rerank.
+//! - [`bytes`], [`checksum`]: bounds-checked little-endian I/O and CRC-32 for the formats.
 
+pub mod bytes;
+pub mod candidates;
+pub mod checksum;
 pub mod error;
 pub mod filter;
+pub mod hnsw;
 pub mod kernels;
 pub mod preference;
 pub mod quant;

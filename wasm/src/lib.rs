@@ -1,2 +1,13 @@
-//! wasm-bindgen bindings over `vecgate-core`. Filled in by the wasm-package issue.
-pub use vecgate_core as core;
+//! wasm-bindgen bindings over `vecgate-core`: the npm package `vecgate`.
+//!
+//! A thin layer: each export converts its JS arguments (checking every one, so that bad input
+//! becomes a JS `Error` carrying the core error's message and never a wasm trap), calls core, and
+//! converts the result back. One module per area; a new class (the HNSW `Index`) is one more
+//! module using the helpers in `convert`.
+
+mod candidates;
+mod convert;
+mod kernels;
+mod matrix;
+mod preference;
+mod rerank;

@@ -1,0 +1,267 @@
+//! Insert, upsert and batch build.
+//!
+//! New nodes are linked in batches. Each batch is planned against the graph as it stood before
+//! the batch (a read-only search per node, which threads can share with the `parallel` feature),
+//! then applied in order: the new nodes' lists are written and back-links added, pruning full
+//! lists with the heuristic. Batches grow with the graph (a fortieth of it), so a node rarely
+//! misses a neighbour that arrives in its own batch, and because planning never sees the other
+//! nodes of its batch, the graph is the same with or without threads.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::kernels::{check_dims, check_finite};
+use crate::{Error, Result};
+
+use super::graph::draw_level;
+use super::neighbors::select_neighbors;
+use super::search::{descend, search_layer, Candidate, Walk};
+use super::HnswIndex;
+
+/// A batch is at most this fraction of the linked graph...
+const BATCH_DIVISOR: usize = 40;
+/// ...and at most this many nodes.
+const MAX_BATCH: usize = 4096;
+
+/// An item for [`HnswIndex::upsert_batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HnswItem {
+    pub id: String,
+    pub vector: Vec<f32>,
+    pub metadata: Option<Value>,
+}
+
+/// The planned lists of one new node: `links[level]` for each level it shares with the graph.
+struct Plan {
+    node: u32,
+    links: Vec<Vec<u32>>,
+}
+
+impl HnswIndex {
+    /// Adds a new item. Err when `id` is already present, or the vector has the wrong dimension
+    /// or a non-finite component.
+    pub fn insert(&mut self, id: &str, vector: &[f32], metadata: Option<Value>) -> Result<()> {
+        if self.contains(id) {
+            return Err(Error::InvalidArgument(format!(
+                "id {id:?} is already in the index"
+            )));
+        }
+        self.upsert(id, vector, metadata)
+    }
+
+    /// Adds an item, or replaces the vector and metadata of an existing one.
+    pub fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Value>) -> Result<()> {
+        self.upsert_batch(vec![HnswItem {
+            id: id.to_string(),
+            vector: vector.to_vec(),
+            metadata,
+        }])
+    }
+
+    /// Adds or replaces many items at once; this is the fast way to build an index (threaded
+    /// with the `parallel` feature). All or nothing: every item is checked before any is added,
+    /// and an id may appear only once per batch.
+    pub fn upsert_batch(&mut self, items: Vec<HnswItem>) -> Result<()> {
+        self.check_batch(&items)?;
+        for item in &items {
+            if self.contains(&item.id) {
+                self.delete(&item.id)?;
+            }
+        }
+        let first = self.ids.len() as u32;
+        self.graph.reserve(items.len());
+        self.vectors.reserve(items.len());
+        self.ids.reserve_exact(items.len());
+        self.metadata.reserve_exact(items.len());
+        self.deleted.reserve_exact(items.len());
+        for item in items {
+            let slot = self.ids.len() as u32;
+            let level = draw_level(self.config.seed, slot, self.config.m);
+            self.graph.add_node(level)?;
+            self.vectors.push(&item.vector)?;
+            self.slots.insert(item.id.clone(), slot);
+            self.ids.push(item.id);
+            self.metadata.push(item.metadata);
+            self.deleted.push(false);
+            self.live += 1;
+        }
+        self.link(first, self.ids.len() as u32);
+        Ok(())
+    }
+
+    fn check_batch(&self, items: &[HnswItem]) -> Result<()> {
+        let mut seen = HashSet::with_capacity(items.len());
+        for item in items {
+            if item.id.is_empty() {
+                return Err(Error::InvalidArgument("id must not be empty".into()));
+            }
+            if !seen.insert(item.id.as_str()) {
+                return Err(Error::InvalidArgument(format!(
+                    "id {:?} appears twice in the batch",
+                    item.id
+                )));
+            }
+            check_dims(self.config.dims, item.vector.len())?;
+            check_finite(&item.vector)?;
+        }
+        if self.ids.len() + items.len() >= u32::MAX as usize {
+            return Err(Error::InvalidArgument(
+                "the index is full (2^32 - 1 items)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Links the stored but unlinked nodes `first..end` into the graph, batch by batch.
+    fn link(&mut self, first: u32, end: u32) {
+        let mut next = first;
+        while next < end {
+            let Some(entry) = self.graph.entry() else {
+                self.graph.set_entry(Some(next));
+                next += 1;
+                continue;
+            };
+            let linked = self.live - (end - next) as usize;
+            let batch = (linked / BATCH_DIVISOR).clamp(1, MAX_BATCH) as u32;
+            let stop = end.min(next + batch);
+            let plans = self.plan(next..stop, entry);
+            self.apply(plans);
+            next = stop;
+        }
+    }
+
+    #[cfg(not(feature = "parallel"))]
+    fn plan(&self, nodes: std::ops::Range<u32>, entry: u32) -> Vec<Plan> {
+        let mut scratch = self.take_scratch();
+        let plans = nodes
+            .map(|node| self.plan_node(&mut scratch.walk, node, entry))
+            .collect();
+        self.return_scratch(scratch);
+        plans
+    }
+
+    #[cfg(feature = "parallel")]
+    fn plan(&self, nodes: std::ops::Range<u32>, entry: u32) -> Vec<Plan> {
+        const MIN_NODES_PER_THREAD: usize = 8;
+        let count = nodes.len();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(count / MIN_NODES_PER_THREAD)
+            .max(1);
+        let per_thread = count.div_ceil(threads) as u32;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads as u32)
+                .map(|t| {
+                    let start = nodes.start + t * per_thread;
+                    let stop = nodes.end.min(start + per_thread);
+                    scope.spawn(move || {
+                        let mut walk = Walk::default();
+                        (start..stop)
+                            .map(|node| self.plan_node(&mut walk, node, entry))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
+
+    /// Finds the neighbours of `node` on each level it shares with the graph (read-only).
+    fn plan_node(&self, walk: &mut Walk, node: u32, entry: u32) -> Plan {
+        let max_level = self.graph.max_level();
+        let top = self.graph.level(node).min(max_level);
+        let score = |other: u32| self.vectors.score_between(node, other);
+        let mut start = descend(&self.graph, entry, max_level, top, score);
+        let mut links = vec![Vec::new(); top as usize + 1];
+        for level in (0..=top).rev() {
+            let ef = self.config.ef_construction;
+            let prefetch = |n| self.vectors.prefetch(n);
+            search_layer(&self.graph, walk, start, ef, level, score, prefetch, |n| {
+                self.is_live(n)
+            });
+            select_neighbors(
+                &walk.found,
+                self.config.m,
+                |a, b| self.vectors.score_between(a, b),
+                &mut links[level as usize],
+            );
+            if let Some(&best) = walk.found.first() {
+                start = best;
+            }
+        }
+        Plan { node, links }
+    }
+
+    /// Writes the planned lists, adds the back-links, and raises the entry point if a new node
+    /// reaches a higher level.
+    fn apply(&mut self, plans: Vec<Plan>) {
+        let mut back_links: Vec<(u8, u32, u32)> = Vec::new();
+        for plan in &plans {
+            for (level, links) in plan.links.iter().enumerate() {
+                self.graph.set_neighbors(plan.node, level as u8, links);
+                back_links.extend(links.iter().map(|&target| (level as u8, target, plan.node)));
+            }
+        }
+        back_links.sort_unstable();
+        let mut candidates = Vec::new();
+        let mut selected = Vec::new();
+        for group in back_links.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let (level, target) = (group[0].0, group[0].1);
+            self.add_back_links(
+                target,
+                level,
+                group.iter().map(|g| g.2),
+                &mut candidates,
+                &mut selected,
+            );
+        }
+        for plan in &plans {
+            if self.graph.level(plan.node) > self.graph.max_level() {
+                self.graph.set_entry(Some(plan.node));
+            }
+        }
+    }
+
+    /// Adds `sources` to `target`'s list at `level`; when it overflows, re-selects the list from
+    /// the old and new neighbours with the heuristic.
+    fn add_back_links(
+        &mut self,
+        target: u32,
+        level: u8,
+        sources: impl Iterator<Item = u32> + Clone,
+        candidates: &mut Vec<Candidate>,
+        selected: &mut Vec<u32>,
+    ) {
+        let capacity = self.graph.capacity(level);
+        let existing = self.graph.neighbors(target, level);
+        if existing.len() + sources.clone().count() <= capacity {
+            for source in sources {
+                self.graph.try_push_neighbor(target, level, source);
+            }
+            return;
+        }
+        candidates.clear();
+        candidates.extend(
+            existing
+                .iter()
+                .copied()
+                .chain(sources)
+                .map(|node| Candidate {
+                    score: self.vectors.score_between(target, node),
+                    node,
+                }),
+        );
+        candidates.sort_by(Candidate::best_first);
+        select_neighbors(
+            candidates,
+            capacity,
+            |a, b| self.vectors.score_between(a, b),
+            selected,
+        );
+        self.graph.set_neighbors(target, level, selected);
+    }
+}

@@ -1,0 +1,426 @@
+//! Search: greedy descent through the upper levels, a beam search on level 0, filters applied
+//! during the walk, and an exact scan when the filter is selective or the walk runs dry.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use serde_json::Value;
+
+use crate::filter::Filter;
+use crate::kernels::{check_dims, check_finite};
+use crate::topk::TopK;
+use crate::{Error, Result};
+
+use super::graph::Graph;
+use super::vectors::PreparedQuery;
+use super::{HnswIndex, MAX_EF};
+
+/// Below this estimated fraction of matching items, a filtered search scans the matches exactly
+/// instead of walking the graph (the walk would visit about `ef / fraction` nodes).
+const EXACT_SCAN_FRACTION: f64 = 0.03;
+
+/// Live items sampled to estimate how many match a filter.
+const SELECTIVITY_SAMPLE: usize = 512;
+
+/// One result: the item's id and its score (higher is better).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f32,
+}
+
+/// Per-search options. `Default` gives the index's `ef_search` and no filter.
+///
+/// `filter` and `predicate` both restrict the results (an item must pass both). Non-matching
+/// items are still walked through, just not returned.
+#[derive(Clone, Copy, Default)]
+pub struct SearchOptions<'a> {
+    /// Beam width for this search; raised to `k` when smaller.
+    pub ef: Option<usize>,
+    /// Keeps only items whose metadata matches (an item without metadata is matched as `null`).
+    pub filter: Option<&'a Filter>,
+    /// Keeps only items for which this returns true; it gets the id and the metadata.
+    pub predicate: Option<&'a dyn Fn(&str, Option<&Value>) -> bool>,
+}
+
+impl std::fmt::Debug for SearchOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchOptions")
+            .field("ef", &self.ef)
+            .field("filter", &self.filter)
+            .field("predicate", &self.predicate.is_some())
+            .finish()
+    }
+}
+
+/// A node and its score during a walk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub score: f32,
+    pub node: u32,
+}
+
+impl Candidate {
+    /// Best first: higher score, then lower node id (so ties are deterministic).
+    pub fn best_first(a: &Candidate, b: &Candidate) -> Ordering {
+        b.score.total_cmp(&a.score).then(a.node.cmp(&b.node))
+    }
+}
+
+/// Max-heap wrapper whose top is the best candidate.
+#[derive(Debug, Clone, Copy)]
+struct Best(Candidate);
+
+/// Max-heap wrapper whose top is the worst kept result.
+#[derive(Debug, Clone, Copy)]
+struct Worst(Candidate);
+
+macro_rules! heap_order {
+    ($t:ident, |$a:ident, $b:ident| $cmp:expr) => {
+        impl Ord for $t {
+            fn cmp(&self, other: &Self) -> Ordering {
+                let ($a, $b) = (&self.0, &other.0);
+                $cmp
+            }
+        }
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other) == Ordering::Equal
+            }
+        }
+        impl Eq for $t {}
+    };
+}
+heap_order!(Best, |a, b| Candidate::best_first(b, a));
+heap_order!(Worst, |a, b| Candidate::best_first(a, b));
+
+/// Which nodes a walk has seen: a stamp per node, so starting a new walk is O(1).
+#[derive(Debug, Clone, Default)]
+struct Visited {
+    stamps: Vec<u32>,
+    current: u32,
+}
+
+impl Visited {
+    fn begin(&mut self, nodes: usize) {
+        if self.stamps.len() < nodes {
+            self.stamps.resize(nodes, 0);
+        }
+        self.current = self.current.wrapping_add(1);
+        if self.current == 0 {
+            self.stamps.fill(0);
+            self.current = 1;
+        }
+    }
+
+    /// True when `node` had not been seen in this walk.
+    #[inline]
+    fn insert(&mut self, node: u32) -> bool {
+        let stamp = &mut self.stamps[node as usize];
+        let fresh = *stamp != self.current;
+        *stamp = self.current;
+        fresh
+    }
+}
+
+/// Buffers of one graph walk, reused across walks.
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    visited: Visited,
+    candidates: BinaryHeap<Best>,
+    results: BinaryHeap<Worst>,
+    /// Unvisited neighbours of the node being expanded.
+    fresh: Vec<u32>,
+    /// The outcome of the last [`search_layer`]: best first.
+    pub found: Vec<Candidate>,
+}
+
+/// Everything a search needs besides the index; pooled by the index.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    pub query: PreparedQuery,
+    pub walk: Walk,
+}
+
+/// Greedy descent from `entry` at `from_level` down to (not including) `to_level`, moving to a
+/// better neighbour until none is better; returns the node reached with its score.
+pub fn descend(
+    graph: &Graph,
+    entry: u32,
+    from_level: u8,
+    to_level: u8,
+    score: impl Fn(u32) -> f32,
+) -> Candidate {
+    let mut best = Candidate {
+        score: score(entry),
+        node: entry,
+    };
+    for level in (to_level + 1..=from_level).rev() {
+        let mut improved = true;
+        while improved {
+            improved = false;
+            for &nb in graph.neighbors(best.node, level) {
+                let s = score(nb);
+                if s > best.score {
+                    best = Candidate { score: s, node: nb };
+                    improved = true;
+                }
+            }
+        }
+    }
+    best
+}
+
+/// Beam search of width `ef` on `level` from `start`. Every reached node is expanded, but only
+/// nodes for which `accept` holds enter the results, left best first in `walk.found`.
+/// `prefetch(node)` is called on a node shortly before it is scored.
+#[allow(clippy::too_many_arguments)]
+pub fn search_layer(
+    graph: &Graph,
+    walk: &mut Walk,
+    start: Candidate,
+    ef: usize,
+    level: u8,
+    score: impl Fn(u32) -> f32,
+    prefetch: impl Fn(u32),
+    mut accept: impl FnMut(u32) -> bool,
+) {
+    let Walk {
+        visited,
+        candidates,
+        results,
+        fresh,
+        found,
+    } = walk;
+    visited.begin(graph.len());
+    candidates.clear();
+    results.clear();
+    visited.insert(start.node);
+    candidates.push(Best(start));
+    if accept(start.node) {
+        results.push(Worst(start));
+    }
+    while let Some(Best(current)) = candidates.pop() {
+        let floor = match results.peek() {
+            Some(Worst(worst)) if results.len() >= ef => worst.score,
+            _ => f32::NEG_INFINITY,
+        };
+        if current.score < floor {
+            break;
+        }
+        fresh.clear();
+        fresh.extend(
+            graph
+                .neighbors(current.node, level)
+                .iter()
+                .copied()
+                .filter(|&nb| visited.insert(nb)),
+        );
+        if let Some(&first) = fresh.first() {
+            prefetch(first);
+        }
+        for (i, &nb) in fresh.iter().enumerate() {
+            if let Some(&next) = fresh.get(i + 1) {
+                prefetch(next);
+            }
+            let s = score(nb);
+            let full = results.len() >= ef;
+            if full && s <= results.peek().map_or(f32::NEG_INFINITY, |w| w.0.score) {
+                continue;
+            }
+            let c = Candidate { score: s, node: nb };
+            candidates.push(Best(c));
+            if accept(nb) {
+                results.push(Worst(c));
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        }
+    }
+    found.clear();
+    found.extend(results.drain().map(|w| w.0));
+    found.sort_by(Candidate::best_first);
+}
+
+impl HnswIndex {
+    /// The `k` best items for `query`, best first (ties by insertion order).
+    ///
+    /// Always returns `min(k, number of matching items)` hits: when the graph walk finds fewer
+    /// (a selective filter, a disconnected region), the matching items are scanned exactly.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        options: &SearchOptions<'_>,
+    ) -> Result<Vec<SearchHit>> {
+        check_dims(self.config.dims, query.len())?;
+        check_finite(query)?;
+        let ef = options.ef.unwrap_or(self.config.ef_search);
+        if !(1..=MAX_EF).contains(&ef) {
+            return Err(Error::InvalidArgument(format!(
+                "ef must be between 1 and {MAX_EF}, got {ef}"
+            )));
+        }
+        if k == 0 || self.live == 0 {
+            return Ok(Vec::new());
+        }
+        let mut scratch = self.take_scratch();
+        let hits = self.search_with(&mut scratch, query, k, ef.max(k), options);
+        self.return_scratch(scratch);
+        hits
+    }
+
+    fn search_with(
+        &self,
+        scratch: &mut Scratch,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        options: &SearchOptions<'_>,
+    ) -> Result<Vec<SearchHit>> {
+        self.vectors.prepare(query, &mut scratch.query)?;
+        let matches = |slot: u32| {
+            let metadata = self.metadata[slot as usize].as_ref();
+            self.is_live(slot)
+                && options
+                    .filter
+                    .is_none_or(|f| f.matches(metadata.unwrap_or(&Value::Null)))
+                && options
+                    .predicate
+                    .is_none_or(|p| p(&self.ids[slot as usize], metadata))
+        };
+        let filtered = options.filter.is_some() || options.predicate.is_some();
+        let selective =
+            filtered && self.estimated_match_fraction(&matches) < EXACT_SCAN_FRACTION;
+        if k < self.live
+            && !selective
+            && self.walk(scratch, ef, &matches)
+            && scratch.walk.found.len() >= k
+        {
+            return Ok(self.hits(scratch.walk.found[..k].iter().copied()));
+        }
+        Ok(self.exact_scan(&scratch.query, k, matches))
+    }
+
+    /// Graph walk leaving the best `ef` matching nodes in `scratch.walk.found`, rescored exactly
+    /// when int8 rows have f32 copies. False when the graph has no entry point.
+    fn walk(&self, scratch: &mut Scratch, ef: usize, matches: &impl Fn(u32) -> bool) -> bool {
+        let Some(entry) = self.graph.entry() else {
+            return false;
+        };
+        let Scratch { query, walk } = scratch;
+        let score = |node: u32| self.vectors.score(query, node);
+        let start = descend(&self.graph, entry, self.graph.max_level(), 0, score);
+        let prefetch = |n| self.vectors.prefetch(n);
+        search_layer(&self.graph, walk, start, ef, 0, score, prefetch, matches);
+        if self.rescores() {
+            for c in &mut walk.found {
+                c.score = self.vectors.exact_score(query, c.node);
+            }
+            walk.found.sort_by(Candidate::best_first);
+        }
+        true
+    }
+
+    /// True for int8 storage with f32 copies: the walk's int8 scores get replaced by exact ones.
+    fn rescores(&self) -> bool {
+        matches!(
+            self.config.storage,
+            super::Storage::Int8 {
+                keep_f32_for_rescore: true
+            }
+        )
+    }
+
+    /// Fraction of a strided sample of live items that match.
+    fn estimated_match_fraction(&self, matches: &impl Fn(u32) -> bool) -> f64 {
+        let slots = self.ids.len();
+        let stride = (slots / SELECTIVITY_SAMPLE).max(1);
+        let (mut sampled, mut matched) = (0usize, 0usize);
+        for slot in (0..slots as u32).step_by(stride) {
+            if self.is_live(slot) {
+                sampled += 1;
+                matched += usize::from(matches(slot));
+            }
+        }
+        if sampled == 0 {
+            0.0
+        } else {
+            matched as f64 / sampled as f64
+        }
+    }
+
+    /// Scores every matching item: the exact answer, `min(k, matching)` hits.
+    fn exact_scan(
+        &self,
+        query: &PreparedQuery,
+        k: usize,
+        matches: impl Fn(u32) -> bool,
+    ) -> Vec<SearchHit> {
+        let mut top = TopK::new(k, f32::NEG_INFINITY);
+        for slot in 0..self.ids.len() as u32 {
+            if matches(slot) {
+                top.push(slot as usize, self.vectors.exact_score(query, slot));
+            }
+        }
+        self.hits(top.into_sorted_vec().into_iter().map(|s| Candidate {
+            score: s.score,
+            node: s.index as u32,
+        }))
+    }
+
+    fn hits(&self, found: impl Iterator<Item = Candidate>) -> Vec<SearchHit> {
+        found
+            .map(|c| SearchHit {
+                id: self.ids[c.node as usize].clone(),
+                score: c.score,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heaps_order_best_and_worst_with_deterministic_ties() {
+        let c = |score, node| Candidate { score, node };
+        let mut best: BinaryHeap<Best> = [c(0.5, 3), c(0.9, 7), c(0.9, 2), c(0.1, 1)]
+            .into_iter()
+            .map(Best)
+            .collect();
+        let order: Vec<u32> = std::iter::from_fn(|| best.pop().map(|b| b.0.node)).collect();
+        assert_eq!(order, vec![2, 7, 3, 1]);
+        let mut worst: BinaryHeap<Worst> = [c(0.5, 3), c(0.9, 7), c(0.9, 2), c(0.1, 1)]
+            .into_iter()
+            .map(Worst)
+            .collect();
+        let order: Vec<u32> = std::iter::from_fn(|| worst.pop().map(|w| w.0.node)).collect();
+        assert_eq!(order, vec![1, 3, 7, 2]);
+    }
+
+    #[test]
+    fn visited_stamps_reset_between_walks_and_on_wraparound() {
+        let mut v = Visited::default();
+        v.begin(4);
+        assert!(v.insert(2));
+        assert!(!v.insert(2));
+        v.begin(4);
+        assert!(v.insert(2));
+        v.current = u32::MAX;
+        v.stamps[1] = 1;
+        v.begin(4);
+        assert_eq!(v.current, 1);
+        assert!(
+            v.insert(1),
+            "stale stamps are cleared when the counter wraps"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! The HTTP API (DESIGN.md "HTTP API"): routing, authentication, validation and JSON errors,
+//! independent of the host. Hosts build a [`Handler`] once and call [`Handler::handle`].
+
+pub mod auth;
+pub mod error;
+mod requests;
+mod routes;
+
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::embed::{Embedder, HttpPost};
+use crate::http::{Method, Request, Response};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+use auth::Access;
+use error::ApiError;
+
+/// The OpenAPI document served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+/// Request bodies above this are refused with 413 (a 1,000-item batch of 768-d vectors as JSON
+/// is about 8 MB).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Bodies of every endpoint but the batch upsert.
+pub const MAX_SMALL_BODY_BYTES: usize = 1024 * 1024;
+/// Items in one `POST /v1/content`.
+pub const MAX_BATCH_ITEMS: usize = requests::MAX_BATCH;
+
+pub struct Handler<S, H> {
+    pub config: Config,
+    pub store: S,
+    pub embedder: Embedder<H>,
+    pub metrics: Metrics,
+}
+
+/// A matched route: its template (the metrics label), what it needs, and its path parameter.
+struct Route {
+    template: &'static str,
+    access: Access,
+    id: Option<String>,
+    action: Action,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Health,
+    Metrics,
+    OpenApi,
+    Stats,
+    Search,
+    Candidates,
+    Similar,
+    GetContent,
+    DeleteContent,
+    UpsertContent,
+    GetPreference,
+    PutPreference,
+    RecordEvent,
+}
+
+type Methods = &'static [(Method, Access, Action)];
+
+fn route(method: Method, path: &str) -> Result<Route, ApiError> {
+    use Access::*;
+    use Action::*;
+    use Method::{Delete, Get, Post, Put};
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let (template, id, methods): (&'static str, Option<&str>, Methods) = match segments.as_slice()
+    {
+        ["health"] => ("/health", None, &[(Get, Public, Health)]),
+        ["metrics"] => ("/metrics", None, &[(Get, Public, Metrics)]),
+        ["openapi.json"] => ("/openapi.json", None, &[(Get, Public, OpenApi)]),
+        ["v1", "stats"] => ("/v1/stats", None, &[(Get, Read, Stats)]),
+        ["v1", "search"] => ("/v1/search", None, &[(Post, Read, Search)]),
+        ["v1", "candidates"] => ("/v1/candidates", None, &[(Post, Read, Candidates)]),
+        ["v1", "content"] => ("/v1/content", None, &[(Post, Write, UpsertContent)]),
+        ["v1", "content", id] => (
+            "/v1/content/{id}",
+            Some(id),
+            &[(Get, Read, GetContent), (Delete, Write, DeleteContent)],
+        ),
+        ["v1", "content", id, "similar"] => {
+            ("/v1/content/{id}/similar", Some(id), &[(Get, Read, Similar)])
+        }
+        ["v1", "users", id, "preference"] => (
+            "/v1/users/{id}/preference",
+            Some(id),
+            &[(Get, UserPreference, GetPreference), (Put, Write, PutPreference)],
+        ),
+        ["v1", "users", id, "events"] => {
+            ("/v1/users/{id}/events", Some(id), &[(Post, Write, RecordEvent)])
+        }
+        _ => return Err(ApiError::not_found("no such route")),
+    };
+    let &(_, access, action) = methods
+        .iter()
+        .find(|(m, _, _)| *m == method)
+        .ok_or_else(|| ApiError::new(405, "method_not_allowed", "method not allowed on this route"))?;
+    let id = id.map(crate::http::percent_decode);
+    if let Some(id) = &id {
+        requests::check_id("path id", id)?;
+    }
+    Ok(Route {
+        template,
+        access,
+        id,
+        action,
+    })
+}
+
+impl<S: Store, H: HttpPost> Handler<S, H> {
+    pub fn new(config: Config, store: S, http: H) -> Self {
+        let embedder = Embedder::new(http, &config);
+        Handler {
+            config,
+            store,
+            embedder,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Answers one request. Never panics on any input.
+    pub async fn handle(&self, req: Request) -> Response {
+        let start = Instant::now();
+        let (template, result) = match route(req.method, &req.path) {
+            Ok(r) => (r.template, self.dispatch(&req, r).await),
+            Err(e) => ("other", Err(e)),
+        };
+        let response = result.unwrap_or_else(ApiError::into_response);
+        self.metrics
+            .record_request(template, response.status, start.elapsed().as_secs_f64());
+        response
+    }
+
+    async fn dispatch(&self, req: &Request, r: Route) -> Result<Response, ApiError> {
+        let limit = match r.action {
+            Action::UpsertContent => MAX_BODY_BYTES,
+            _ => MAX_SMALL_BODY_BYTES,
+        };
+        if req.body.len() > limit {
+            return Err(ApiError::new(
+                413,
+                "payload_too_large",
+                format!("request body over {limit} bytes"),
+            ));
+        }
+        let user = matches!(
+            r.action,
+            Action::GetPreference | Action::PutPreference | Action::RecordEvent
+        )
+        .then_some(r.id.as_deref())
+        .flatten();
+        auth::authorize(&self.config, req, r.access, user)?;
+        let id = r.id.as_deref().unwrap_or_default();
+        match r.action {
+            Action::Health => self.health().await,
+            Action::Metrics => Ok(Response::bytes(
+                200,
+                "text/plain; version=0.0.4",
+                self.metrics.render().into_bytes(),
+            )),
+            Action::OpenApi => Ok(Response::bytes(
+                200,
+                "application/json",
+                OPENAPI_JSON.as_bytes().to_vec(),
+            )),
+            Action::Stats => self.stats().await,
+            Action::Search => self.search(req).await,
+            Action::Candidates => self.candidates(req).await,
+            Action::Similar => self.similar(req, id).await,
+            Action::GetContent => self.get_content(id).await,
+            Action::DeleteContent => self.delete_content(id).await,
+            Action::UpsertContent => self.upsert_content(req).await,
+            Action::GetPreference => self.get_preference(id).await,
+            Action::PutPreference => self.put_preference(req, id).await,
+            Action::RecordEvent => self.record_event(req, id).await,
+        }
+    }
+}

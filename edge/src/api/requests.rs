@@ -1,0 +1,239 @@
+//! Request bodies and their validation. Everything a client sends is checked here, before any
+//! store sees it; a failure is a 400 that says what and where.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use vecgate_core::candidates::Encoding;
+use vecgate_core::filter::Filter;
+use vecgate_core::kernels::{check_dims, normalize};
+use vecgate_core::preference::{UserPreference, WatchEvent};
+
+use super::error::ApiError;
+use crate::store::ContentItem;
+
+pub const MAX_ID_BYTES: usize = 256;
+pub const MAX_K: usize = 1000;
+pub const DEFAULT_K: usize = 10;
+pub const MAX_BATCH: usize = 1000;
+pub const MAX_CANDIDATES: usize = 5000;
+pub const DEFAULT_CANDIDATES: usize = 200;
+pub const MAX_TEXT_BYTES: usize = 8192;
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("request body is empty; expected JSON"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{what} must be 1..={MAX_ID_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A unit-length copy of a client vector of the configured dimension.
+pub fn check_vector(what: &str, v: &[f32], dims: usize) -> Result<Vec<f32>, ApiError> {
+    let err = |e: vecgate_core::Error| ApiError::bad_request(format!("{what}: {e}"));
+    check_dims(dims, v.len()).map_err(err)?;
+    let unit = normalize(v).map_err(err)?;
+    if unit.iter().all(|&x| x == 0.0) {
+        return Err(ApiError::bad_request(format!("{what} is a zero vector")));
+    }
+    Ok(unit)
+}
+
+pub fn check_k(k: Option<i64>, default: usize, max: usize, name: &str) -> Result<usize, ApiError> {
+    match k {
+        None => Ok(default),
+        Some(k) if k >= 1 && k as u64 <= max as u64 => Ok(k as usize),
+        Some(k) => Err(ApiError::bad_request(format!("{name} must be in 1..={max}, got {k}"))),
+    }
+}
+
+pub fn check_threshold(t: Option<f64>) -> Result<Option<f32>, ApiError> {
+    match t {
+        None => Ok(None),
+        Some(t) if t.is_finite() && (-1.0..=1.0).contains(&t) => Ok(Some(t as f32)),
+        Some(t) => Err(ApiError::bad_request(format!(
+            "threshold must be a cosine similarity in [-1, 1], got {t}"
+        ))),
+    }
+}
+
+pub fn parse_filter(filter: Option<&Value>) -> Result<Option<Filter>, ApiError> {
+    filter.map(|f| Filter::parse(f).map_err(ApiError::from)).transpose()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    pub vector: Option<Vec<f32>>,
+    pub text: Option<String>,
+    pub k: Option<i64>,
+    pub threshold: Option<f64>,
+    pub filter: Option<Value>,
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub personalize: bool,
+    #[serde(default)]
+    pub include: Vec<Include>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Include {
+    Metadata,
+    Vector,
+}
+
+/// Where the query vector comes from: exactly one of `vector` and `text`.
+pub enum QuerySource {
+    Vector(Vec<f32>),
+    Text(String),
+}
+
+pub fn query_source(
+    vector: Option<Vec<f32>>,
+    text: Option<String>,
+    dims: usize,
+) -> Result<QuerySource, ApiError> {
+    match (vector, text) {
+        (Some(v), None) => Ok(QuerySource::Vector(check_vector("vector", &v, dims)?)),
+        (None, Some(t)) if t.trim().is_empty() => Err(ApiError::bad_request("text is empty")),
+        (None, Some(t)) if t.len() > MAX_TEXT_BYTES => Err(ApiError::bad_request(format!(
+            "text is over {MAX_TEXT_BYTES} bytes"
+        ))),
+        (None, Some(t)) => Ok(QuerySource::Text(t)),
+        (Some(_), Some(_)) => Err(ApiError::bad_request("give either vector or text, not both")),
+        (None, None) => Err(ApiError::bad_request("give a query: vector or text")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidatesBody {
+    pub vector: Option<Vec<f32>>,
+    pub text: Option<String>,
+    /// With neither vector nor text: the user's preference vector is the query.
+    pub user_id: Option<String>,
+    /// How many candidates (default 200, at most 5000).
+    pub n: Option<i64>,
+    pub filter: Option<Value>,
+    #[serde(default = "default_encoding")]
+    pub encoding: Encoding,
+}
+
+fn default_encoding() -> Encoding {
+    Encoding::Int8
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertBody {
+    pub items: Vec<ContentItem>,
+}
+
+/// Validates a batch; the first bad item fails the whole batch with its index in the message.
+pub fn check_items(items: &mut [ContentItem], dims: usize) -> Result<(), ApiError> {
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "items must hold 1..={MAX_BATCH} items, got {}",
+            items.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.iter_mut().enumerate() {
+        let at = |m: String| ApiError::bad_request(format!("items[{i}]: {m}"));
+        check_id("id", &item.id).map_err(|e| at(e.message))?;
+        if !seen.insert(item.id.clone()) {
+            return Err(at(format!("duplicate id {:?} in the batch", item.id)));
+        }
+        if item.content_id.is_some_and(|c| !(0..=i32::MAX as i64).contains(&c)) {
+            return Err(at(format!("content_id must be in 0..={}", i32::MAX)));
+        }
+        if !item.metadata.is_object() {
+            return Err(at("metadata must be a JSON object".into()));
+        }
+        let metadata = item.metadata.to_string();
+        if metadata.len() > MAX_METADATA_BYTES {
+            return Err(at(format!("metadata is over {MAX_METADATA_BYTES} bytes")));
+        }
+        // Postgres text and jsonb cannot hold NUL; refuse it everywhere so stores agree.
+        if metadata.contains("\\u0000") {
+            return Err(at("metadata must not contain NUL characters".into()));
+        }
+        item.vector = check_vector("vector", &item.vector, dims).map_err(|e| at(e.message))?;
+        item.text = None;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    /// The full id of the watched item, e.g. `movie-603`.
+    pub content_id: String,
+    pub completion: f32,
+    pub rating: Option<f32>,
+    #[serde(default)]
+    pub rewatch: bool,
+    /// Watched time over running time; 0 when the client doesn't know it.
+    #[serde(default)]
+    pub duration_ratio: f32,
+}
+
+impl EventBody {
+    pub fn event(&self) -> Result<WatchEvent, ApiError> {
+        let event = WatchEvent {
+            completion: self.completion,
+            rating: self.rating,
+            rewatch: self.rewatch,
+            duration_ratio: self.duration_ratio,
+        };
+        event.validate()?;
+        Ok(event)
+    }
+}
+
+pub fn check_preference(pref: &UserPreference, dims: usize) -> Result<(), ApiError> {
+    check_dims(dims, pref.vector.len())
+        .map_err(|e| ApiError::bad_request(format!("vector: {e}")))?;
+    pref.validate()?;
+    Ok(())
+}
+
+/// `?name=` as an integer.
+pub fn query_int(req: &crate::http::Request, name: &str) -> Result<Option<i64>, ApiError> {
+    req.query_param(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::bad_request(format!("query parameter {name} must be an integer")))
+        })
+        .transpose()
+}
+
+/// `?name=` as a number.
+pub fn query_f64(req: &crate::http::Request, name: &str) -> Result<Option<f64>, ApiError> {
+    req.query_param(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::bad_request(format!("query parameter {name} must be a number")))
+        })
+        .transpose()
+}
+
+/// `?filter=` as URL-encoded JSON.
+pub fn query_filter(req: &crate::http::Request) -> Result<Option<Value>, ApiError> {
+    req.query_param("filter")
+        .map(|v| {
+            serde_json::from_str(&v)
+                .map_err(|e| ApiError::bad_request(format!("query parameter filter is not JSON: {e}")))
+        })
+        .transpose()
+}

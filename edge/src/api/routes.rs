@@ -1,0 +1,230 @@
+//! One method per endpoint. Each validates its input, calls the store, and shapes the answer.
+
+use std::time::Instant;
+
+use serde_json::json;
+use vecgate_core::candidates::CandidateSet;
+use vecgate_core::preference::UserPreference;
+use vecgate_core::rerank::personalize;
+
+use super::error::ApiError;
+use super::requests::*;
+use super::Handler;
+use crate::embed::HttpPost;
+use crate::http::{Request, Response};
+use crate::store::{SearchLog, SearchOutcome, SearchQuery, Store};
+
+type Reply = Result<Response, ApiError>;
+
+impl<S: Store, H: HttpPost> Handler<S, H> {
+    pub(super) async fn health(&self) -> Reply {
+        self.store.health().await?;
+        Ok(Response::json(200, &json!({"status": "ok"})))
+    }
+
+    pub(super) async fn stats(&self) -> Reply {
+        Ok(Response::json(200, &self.store.stats().await?))
+    }
+
+    /// The query vector of a search: given, or embedded from text; personalized on request.
+    async fn query_vector(
+        &self,
+        source: QuerySource,
+        user_id: Option<&str>,
+        personalized: bool,
+    ) -> Result<Vec<f32>, ApiError> {
+        let vector = match source {
+            QuerySource::Vector(v) => v,
+            QuerySource::Text(t) => self.embedder.embed(&t).await.inspect_err(|_| {
+                self.metrics.record_embedding_error();
+            })?,
+        };
+        if !personalized {
+            return Ok(vector);
+        }
+        let user = user_id.ok_or_else(|| ApiError::bad_request("personalize needs user_id"))?;
+        match self.store.get_preference(user).await? {
+            Some(p) => Ok(personalize(&vector, &p.vector, p.confidence)?),
+            None => Ok(vector),
+        }
+    }
+
+    async fn run_search(&self, query: SearchQuery, start: Instant) -> Result<SearchOutcome, ApiError> {
+        let outcome = self.store.search(&query).await?;
+        self.metrics
+            .record_search(start.elapsed().as_secs_f64(), outcome.store_ms / 1e3);
+        Ok(outcome)
+    }
+
+    pub(super) async fn search(&self, req: &Request) -> Reply {
+        let start = Instant::now();
+        let body: SearchBody = parse_body(&req.body)?;
+        let k = check_k(body.k, DEFAULT_K, MAX_K, "k")?;
+        let threshold = check_threshold(body.threshold)?;
+        let filter = parse_filter(body.filter.as_ref())?;
+        if let Some(u) = &body.user_id {
+            check_id("user_id", u)?;
+        }
+        let search_type = if body.text.is_some() { "text" } else { "vector" };
+        let source = query_source(body.vector, body.text, self.config.dimensions)?;
+        let vector = self
+            .query_vector(source, body.user_id.as_deref(), body.personalize)
+            .await?;
+        let query = SearchQuery {
+            vector,
+            k,
+            threshold,
+            filter,
+            exclude_id: None,
+            include_metadata: body.include.contains(&Include::Metadata),
+            include_vector: body.include.contains(&Include::Vector),
+            log: SearchLog {
+                user_id: body.user_id,
+                search_type,
+                filter: body.filter,
+            },
+        };
+        let outcome = self.run_search(query, start).await?;
+        Ok(Response::json(
+            200,
+            &json!({"results": outcome.hits, "took_ms": start.elapsed().as_secs_f64() * 1e3}),
+        ))
+    }
+
+    pub(super) async fn similar(&self, req: &Request, id: &str) -> Reply {
+        let start = Instant::now();
+        let k = check_k(query_int(req, "k")?, DEFAULT_K, MAX_K, "k")?;
+        let threshold = check_threshold(query_f64(req, "threshold")?)?;
+        let filter_json = query_filter(req)?;
+        let filter = parse_filter(filter_json.as_ref())?;
+        let item = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no content with id {id:?}")))?;
+        let query = SearchQuery {
+            vector: check_vector("stored vector", &item.vector, self.config.dimensions)?,
+            k,
+            threshold,
+            filter,
+            exclude_id: Some(item.id),
+            include_metadata: true,
+            include_vector: false,
+            log: SearchLog {
+                user_id: req.query_param("user_id"),
+                search_type: "similar",
+                filter: filter_json,
+            },
+        };
+        let outcome = self.run_search(query, start).await?;
+        Ok(Response::json(
+            200,
+            &json!({"results": outcome.hits, "took_ms": start.elapsed().as_secs_f64() * 1e3}),
+        ))
+    }
+
+    pub(super) async fn candidates(&self, req: &Request) -> Reply {
+        let start = Instant::now();
+        let body: CandidatesBody = parse_body(&req.body)?;
+        let n = check_k(body.n, DEFAULT_CANDIDATES, MAX_CANDIDATES, "n")?;
+        let filter = parse_filter(body.filter.as_ref())?;
+        if let Some(u) = &body.user_id {
+            check_id("user_id", u)?;
+        }
+        let vector = match (body.vector, body.text, &body.user_id) {
+            (None, None, Some(user)) => {
+                let pref = self.store.get_preference(user).await?.ok_or_else(|| {
+                    ApiError::not_found(format!("user {user:?} has no preference vector yet"))
+                })?;
+                check_vector("preference vector", &pref.vector, self.config.dimensions)?
+            }
+            (vector, text, _) => {
+                let source = query_source(vector, text, self.config.dimensions)?;
+                self.query_vector(source, None, false).await?
+            }
+        };
+        let query = SearchQuery {
+            vector,
+            k: n,
+            threshold: None,
+            filter,
+            exclude_id: None,
+            include_metadata: true,
+            include_vector: true,
+            log: SearchLog {
+                user_id: body.user_id,
+                search_type: "candidates",
+                filter: body.filter,
+            },
+        };
+        let outcome = self.run_search(query, start).await?;
+        let mut set = CandidateSet::new(self.config.dimensions, body.encoding)?;
+        for hit in &outcome.hits {
+            let vector = hit.vector.as_deref().unwrap_or_default();
+            set.push(&hit.id, vector, hit.metadata.clone())
+                .map_err(|e| crate::store::StoreError::Internal(format!("candidate {}: {e}", hit.id)))?;
+        }
+        let bytes = set.to_bytes();
+        let etag = format!("\"{:08x}-{:x}\"", vecgate_core::checksum::crc32(&bytes), bytes.len());
+        let not_modified = req
+            .header("if-none-match")
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        let response = if not_modified {
+            Response::bytes(304, "application/vnd.vecgate.candidates", Vec::new())
+        } else {
+            Response::bytes(200, "application/vnd.vecgate.candidates", bytes)
+        };
+        Ok(response
+            .with_header("etag", etag)
+            .with_header("cache-control", "private, max-age=300")
+            .with_header("x-vecgate-count", set.len().to_string()))
+    }
+
+    pub(super) async fn get_content(&self, id: &str) -> Reply {
+        let item = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no content with id {id:?}")))?;
+        Ok(Response::json(200, &item))
+    }
+
+    pub(super) async fn delete_content(&self, id: &str) -> Reply {
+        if !self.store.delete(id).await? {
+            return Err(ApiError::not_found(format!("no content with id {id:?}")));
+        }
+        Ok(Response::json(200, &json!({"deleted": id})))
+    }
+
+    pub(super) async fn upsert_content(&self, req: &Request) -> Reply {
+        let mut body: UpsertBody = parse_body(&req.body)?;
+        check_items(&mut body.items, self.config.dimensions)?;
+        let n = self.store.upsert(&body.items).await?;
+        Ok(Response::json(200, &json!({"upserted": n})))
+    }
+
+    pub(super) async fn get_preference(&self, user: &str) -> Reply {
+        let pref = self
+            .store
+            .get_preference(user)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("user {user:?} has no preference vector")))?;
+        Ok(Response::json(200, &pref))
+    }
+
+    pub(super) async fn put_preference(&self, req: &Request, user: &str) -> Reply {
+        let mut pref: UserPreference = parse_body(&req.body)?;
+        check_preference(&pref, self.config.dimensions)?;
+        pref.vector = check_vector("vector", &pref.vector, self.config.dimensions)?;
+        self.store.put_preference(user, &pref).await?;
+        Ok(Response::json(200, &pref))
+    }
+
+    pub(super) async fn record_event(&self, req: &Request, user: &str) -> Reply {
+        let body: EventBody = parse_body(&req.body)?;
+        check_id("content_id", &body.content_id)?;
+        let event = body.event()?;
+        let pref = self.store.record_event(user, &body.content_id, &event).await?;
+        Ok(Response::json(200, &pref))
+    }
+}

@@ -1,0 +1,74 @@
+//! The store a native `vecgate` runs on, chosen at start.
+
+use std::path::Path;
+
+use vecgate_core::preference::{UserPreference, WatchEvent};
+
+use super::pg::PgClient;
+use crate::config::Config;
+use crate::store::postgres::PostgresStore;
+use crate::store::{ContentItem, SearchOutcome, SearchQuery, Stats, Store, StoreError};
+
+pub enum AnyStore {
+    Postgres(PostgresStore<PgClient>),
+}
+
+impl AnyStore {
+    pub fn embedded(_config: &Config, data_dir: &Path) -> Result<AnyStore, Box<dyn std::error::Error>> {
+        Err(format!(
+            "no database_url given, and the embedded store (data dir {}) is not available yet",
+            data_dir.display()
+        )
+        .into())
+    }
+
+    /// For the start-up line.
+    pub fn describe(&self) -> String {
+        match self {
+            AnyStore::Postgres(s) => format!("postgres, {:?}", s.dialect()),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Postgres($s) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn search(&self, query: &SearchQuery) -> Result<SearchOutcome, StoreError> {
+        delegate!(self, s => s.search(query))
+    }
+    async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
+        delegate!(self, s => s.get(id))
+    }
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.delete(id))
+    }
+    async fn upsert(&self, items: &[ContentItem]) -> Result<usize, StoreError> {
+        delegate!(self, s => s.upsert(items))
+    }
+    async fn get_preference(&self, user_id: &str) -> Result<Option<UserPreference>, StoreError> {
+        delegate!(self, s => s.get_preference(user_id))
+    }
+    async fn put_preference(&self, user_id: &str, pref: &UserPreference) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_preference(user_id, pref))
+    }
+    async fn record_event(
+        &self,
+        user_id: &str,
+        content_id: &str,
+        event: &WatchEvent,
+    ) -> Result<UserPreference, StoreError> {
+        delegate!(self, s => s.record_event(user_id, content_id, event))
+    }
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        delegate!(self, s => s.stats())
+    }
+    async fn health(&self) -> Result<(), StoreError> {
+        delegate!(self, s => s.health())
+    }
+}

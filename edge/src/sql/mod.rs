@@ -1,0 +1,147 @@
+//! Everything vecgate says to Postgres: the SQL-client seam both hosts implement, the two vector
+//! dialects, the filter compiler and the migrations.
+//!
+//! Conventions that keep one SQL text valid for tokio-postgres and for Spin's pg API:
+//! every parameter is sent as text (or NULL) and cast in SQL (`$1::text::ruvector`,
+//! `$2::text::int`), and every selected column is cast to text (`vector::text`,
+//! `metadata::text`). No value or key is ever spliced into SQL text.
+
+pub mod filter;
+pub mod migrate;
+
+use std::fmt;
+
+/// A SQL parameter: text or NULL. Cast it in SQL to the type you need.
+pub type Param = Option<String>;
+/// A result row: one text value (or NULL) per selected column.
+pub type Row = Vec<Option<String>>;
+
+/// Why a database call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbError {
+    /// Could not connect, the connection broke, or the call timed out: retry later (HTTP 503).
+    Unavailable(String),
+    /// The statement was rejected (constraint, type error, bad input that reached SQL).
+    Rejected(String),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Unavailable(m) => write!(f, "database unavailable: {m}"),
+            DbError::Rejected(m) => write!(f, "database rejected the statement: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// Which connection a statement should use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The primary.
+    Write,
+    /// A read replica when configured, else the primary.
+    Read,
+}
+
+/// The seam between the SQL that vecgate builds and the host's Postgres driver.
+#[allow(async_fn_in_trait)]
+pub trait SqlClient {
+    /// Runs one statement and returns its rows (empty for statements without RETURNING).
+    async fn query(&self, route: Route, sql: &str, params: &[Param]) -> Result<Vec<Row>, DbError>;
+
+    /// Runs several `;`-separated statements without parameters, in one round trip
+    /// (migrations). Hosts that cannot do this return `DbError::Rejected`.
+    async fn batch(&self, sql: &str) -> Result<(), DbError>;
+}
+
+/// The vector extension in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// ruvector-postgres: type `ruvector(n)`, opclass `ruvector_cosine_ops`, `ruvector.ef_search`.
+    Ruvector,
+    /// pgvector: type `vector(n)`, opclass `vector_cosine_ops`, `hnsw.ef_search`.
+    Pgvector,
+}
+
+impl Dialect {
+    pub fn parse(s: &str) -> Option<Dialect> {
+        match s.to_ascii_lowercase().as_str() {
+            "ruvector" => Some(Dialect::Ruvector),
+            "pgvector" | "vector" => Some(Dialect::Pgvector),
+            _ => None,
+        }
+    }
+
+    /// The SQL type name of a vector column.
+    pub fn vector_type(self) -> &'static str {
+        match self {
+            Dialect::Ruvector => "ruvector",
+            Dialect::Pgvector => "vector",
+        }
+    }
+
+    /// The HNSW operator class for cosine distance.
+    pub fn cosine_opclass(self) -> &'static str {
+        match self {
+            Dialect::Ruvector => "ruvector_cosine_ops",
+            Dialect::Pgvector => "vector_cosine_ops",
+        }
+    }
+
+    /// The setting that controls the HNSW search breadth.
+    pub fn ef_search_setting(self) -> &'static str {
+        match self {
+            Dialect::Ruvector => "ruvector.ef_search",
+            Dialect::Pgvector => "hnsw.ef_search",
+        }
+    }
+
+    /// The name of the extension (`CREATE EXTENSION …`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Dialect::Ruvector => "ruvector",
+            Dialect::Pgvector => "vector",
+        }
+    }
+}
+
+/// Formats a vector as the text both extensions read: `[0.1,0.2,…]`.
+pub fn vector_literal(v: &[f32]) -> String {
+    let mut s = String::with_capacity(v.len() * 10 + 2);
+    s.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        // `{}` on f32 prints the shortest text that reads back to the same f32.
+        s.push_str(&x.to_string());
+    }
+    s.push(']');
+    s
+}
+
+/// Parses `[0.1,0.2,…]` (the text output of both extensions).
+pub fn parse_vector_literal(s: &str) -> Option<Vec<f32>> {
+    let inner = s.trim().strip_prefix('[')?.strip_suffix(']')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    inner.split(',').map(|x| x.trim().parse().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_literal_round_trips() {
+        let v = vec![0.1f32, -2.5e-7, 3.0, f32::MIN_POSITIVE];
+        assert_eq!(parse_vector_literal(&vector_literal(&v)).unwrap(), v);
+        assert_eq!(parse_vector_literal("[]").unwrap(), Vec::<f32>::new());
+        assert!(parse_vector_literal("[1,x]").is_none());
+        assert!(parse_vector_literal("1,2").is_none());
+    }
+}

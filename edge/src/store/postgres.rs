@@ -1,0 +1,471 @@
+//! The Postgres store: ruvector-postgres or pgvector, through any [`SqlClient`].
+//!
+//! ruvector's HNSW scan has known bugs (wrong order, short results), so every search overfetches,
+//! re-scores the returned rows with exact cosine in `vecgate-core`, and when the index returned
+//! fewer rows than match (a selective filter, or a scan that ran dry), repeats the search as an
+//! exact scan. The search-log row is written by the same statement that produced the results.
+
+use std::time::Instant;
+
+use serde_json::Value;
+use vecgate_core::kernels::cosine_unchecked;
+use vecgate_core::preference::{UserPreference, WatchEvent};
+
+use super::{ContentItem, Hit, MediaType, SearchOutcome, SearchQuery, Stats, Store, StoreError};
+use crate::sql::{filter::compile, parse_vector_literal, vector_literal, Dialect, Param, Route, Row, SqlClient};
+
+/// Rows fetched from the index per requested result, before exact re-scoring.
+const OVERFETCH_FACTOR: usize = 2;
+const OVERFETCH_MIN_EXTRA: usize = 20;
+/// ruvector's scan yields at most 1,000 rows whatever the LIMIT.
+const MAX_INDEX_FETCH: usize = 1000;
+/// Compare-and-swap attempts for a preference update before answering 409.
+const EVENT_RETRIES: usize = 5;
+
+pub struct PostgresStore<C> {
+    client: C,
+    dialect: Dialect,
+    dims: usize,
+    /// With read replicas, searches run there and their log rows go to the primary separately.
+    log_inline: bool,
+}
+
+impl<C: SqlClient> PostgresStore<C> {
+    pub fn new(client: C, dialect: Dialect, dims: usize, has_read_replicas: bool) -> Self {
+        PostgresStore {
+            client,
+            dialect,
+            dims,
+            log_inline: !has_read_replicas,
+        }
+    }
+
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// One search statement. `exact` scans the filtered rows instead of walking the index.
+    /// Parameters: $1 query, $2 excluded id, $3 rows to fetch, $4 threshold, $5 k, $6 user,
+    /// $7 search type, $8 filter JSON, then the filter's own.
+    ///
+    /// The query is written as `$1::text::<type>` wherever it is used: the index is only chosen
+    /// for `ORDER BY vector <=> <constant or parameter>` (see `sql/RUVECTOR.md`).
+    fn search_sql(&self, filter_sql: &str, exact: bool, log: bool) -> String {
+        let q = format!("$1::text::{}", self.dialect.vector_type());
+        let matching = format!("({filter_sql}) AND ($2::text IS NULL OR c.id <> $2::text)");
+        let candidates = if exact {
+            // OFFSET 0 fences the distance into a subquery: a sequential scan and a sort, exact.
+            format!(
+                "SELECT id, metadata, media_type, content_id, vector FROM (\
+                   SELECT c.*, c.vector <=> {q} AS d FROM content_vectors c \
+                   WHERE {matching} OFFSET 0) s \
+                 ORDER BY d LIMIT $3::text::int"
+            )
+        } else {
+            format!(
+                "SELECT c.id, c.metadata, c.media_type, c.content_id, c.vector \
+                 FROM content_vectors c WHERE {matching} \
+                 ORDER BY c.vector <=> {q} LIMIT $3::text::int"
+            )
+        };
+        // The index walk is good enough when it returned every row that could be among the k:
+        // HNSW scans stop after `ef` candidates and filters apply after the scan.
+        let enough = if exact {
+            "TRUE".to_owned()
+        } else {
+            // count(m.id), not count(*): a query that reads no column lets the planner pick an
+            // index-only scan of the HNSW index, which returns no rows (sql/RUVECTOR.md).
+            format!(
+                "(SELECT count(*) FROM cand) >= \
+                 (SELECT count(m.id) FROM (SELECT c.id FROM content_vectors c WHERE {matching} \
+                  LIMIT $5::text::int) m)"
+            )
+        };
+        let log_cte = if log {
+            format!(
+                ", log AS (\
+                   INSERT INTO vector_search_logs \
+                     (query_vector, result_ids, scores, user_id, search_type, filter, k, took_ms) \
+                   SELECT {q}, \
+                     coalesce((SELECT array_agg(id ORDER BY score DESC, id) FROM top), '{{}}'), \
+                     coalesce((SELECT array_agg(score::real ORDER BY score DESC, id) FROM top), '{{}}'), \
+                     $6::text, $7::text, $8::text::jsonb, $5::text::int, \
+                     (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::real \
+                   WHERE (SELECT ok FROM enough) RETURNING 1)"
+            )
+        } else {
+            String::new()
+        };
+        let logged = if log { "(SELECT count(*) FROM log)" } else { "0" };
+        format!(
+            "WITH cand AS MATERIALIZED ({candidates}), \
+             scored AS (SELECT cand.*, 1 - (cand.vector <=> {q})::float8 AS score FROM cand), \
+             top AS (SELECT id, score FROM scored \
+                     WHERE $4::text IS NULL OR score >= $4::text::float8 \
+                     ORDER BY score DESC, id LIMIT $5::text::int), \
+             enough AS (SELECT {enough} AS ok){log_cte} \
+             SELECT s.id, s.metadata::text, s.media_type, s.content_id::text, s.vector::text, \
+                    e.ok::text, {logged}::text \
+             FROM enough e LEFT JOIN scored s ON TRUE"
+        )
+    }
+
+    async fn search_once(
+        &self,
+        q: &SearchQuery,
+        exact: bool,
+    ) -> Result<(Vec<Hit>, bool), StoreError> {
+        let fetch = if exact {
+            q.k
+        } else {
+            (q.k * OVERFETCH_FACTOR)
+                .max(q.k + OVERFETCH_MIN_EXTRA)
+                .min(MAX_INDEX_FETCH)
+        };
+        let mut params: Vec<Param> = vec![
+            Some(vector_literal(&q.vector)),
+            q.exclude_id.clone(),
+            Some(fetch.to_string()),
+            q.threshold.map(|t| t.to_string()),
+            Some(q.k.to_string()),
+            q.log.user_id.clone(),
+            Some(q.log.search_type.to_owned()),
+            q.log.filter.as_ref().map(Value::to_string),
+        ];
+        let filter_sql = match &q.filter {
+            Some(f) => compile(f, &mut params),
+            None => "TRUE".to_owned(),
+        };
+        let sql = self.search_sql(&filter_sql, exact, self.log_inline);
+        let route = if self.log_inline { Route::Write } else { Route::Read };
+        // Always at least one row: the `enough` flag, with a NULL id when nothing matched.
+        let rows = self.client.query(route, &sql, &params).await?;
+        let enough = rows.first().and_then(|r| text(r, 5)) == Some("true");
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in rows.iter().filter(|r| text(r, 0).is_some()) {
+            hits.push(self.rescore(q, row)?);
+        }
+        hits.retain(|h| q.threshold.is_none_or(|t| h.score >= t));
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        hits.truncate(q.k);
+        for h in &mut hits {
+            if !q.include_vector {
+                h.vector = None;
+            }
+            if !q.include_metadata {
+                h.metadata = None;
+            }
+        }
+        Ok((hits, enough))
+    }
+
+    /// Exact cosine from the returned vector, so a wrong distance or order from the index
+    /// cannot reach the client.
+    fn rescore(&self, q: &SearchQuery, row: &Row) -> Result<Hit, StoreError> {
+        let id = text(row, 0).ok_or_else(|| internal("search row without id"))?;
+        let vector = text(row, 4)
+            .and_then(parse_vector_literal)
+            .filter(|v| v.len() == self.dims)
+            .ok_or_else(|| internal(format!("stored vector of {id} is unreadable")))?;
+        Ok(Hit {
+            id: id.to_owned(),
+            score: cosine_unchecked(&q.vector, &vector),
+            metadata: text(row, 1).and_then(|m| serde_json::from_str(m).ok()),
+            vector: Some(vector),
+        })
+    }
+
+    /// With read replicas the log row cannot ride along with the search; it goes to the primary.
+    async fn write_log(&self, q: &SearchQuery, hits: &[Hit], took_ms: f64) -> Result<(), StoreError> {
+        let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+        let scores: Vec<f32> = hits.iter().map(|h| h.score).collect();
+        let sql = format!(
+            "INSERT INTO vector_search_logs \
+               (query_vector, result_ids, scores, user_id, search_type, filter, k, took_ms) \
+             SELECT $1::text::{vt}, ARRAY(SELECT jsonb_array_elements_text($2::text::jsonb)), \
+               ARRAY(SELECT x::real FROM jsonb_array_elements_text($3::text::jsonb) x), \
+               $4::text, $5::text, $6::text::jsonb, $7::text::int, $8::text::real",
+            vt = self.dialect.vector_type()
+        );
+        let params = vec![
+            Some(vector_literal(&q.vector)),
+            Some(serde_json::to_string(&ids).unwrap_or_default()),
+            Some(serde_json::to_string(&scores).unwrap_or_default()),
+            q.log.user_id.clone(),
+            Some(q.log.search_type.to_owned()),
+            q.log.filter.as_ref().map(Value::to_string),
+            Some(q.k.to_string()),
+            Some(took_ms.to_string()),
+        ];
+        self.client.query(Route::Write, &sql, &params).await?;
+        Ok(())
+    }
+
+    async fn read_preference(&self, user_id: &str) -> Result<Option<(UserPreference, i64)>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                Route::Read,
+                "SELECT vector::text, confidence::text, genre_affinities::text, version::text \
+                 FROM user_preference_vectors WHERE user_id = $1::text",
+                &[Some(user_id.to_owned())],
+            )
+            .await?;
+        rows.first().map(|r| self.preference_from(r, 0)).transpose()
+    }
+
+    /// Reads (vector, confidence, genre_affinities, version) starting at column `at`.
+    fn preference_from(&self, row: &Row, at: usize) -> Result<(UserPreference, i64), StoreError> {
+        let vector = text(row, at)
+            .and_then(parse_vector_literal)
+            .ok_or_else(|| internal("unreadable preference vector"))?;
+        let confidence = text(row, at + 1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| internal("unreadable confidence"))?;
+        let genre_affinities = text(row, at + 2)
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| internal(format!("unreadable genre_affinities: {e}")))?
+            .unwrap_or_default();
+        let version = text(row, at + 3).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((
+            UserPreference {
+                vector,
+                confidence,
+                genre_affinities,
+            },
+            version,
+        ))
+    }
+
+    /// Writes `pref` if the stored version is still `expected` (None: unconditionally).
+    async fn write_preference(
+        &self,
+        user_id: &str,
+        pref: &UserPreference,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "INSERT INTO user_preference_vectors \
+               (user_id, vector, confidence, genre_affinities, version, updated_at) \
+             VALUES ($1::text, $2::text::{vt}, $3::text::float8, $4::text::jsonb, 1, now()) \
+             ON CONFLICT (user_id) DO UPDATE SET vector = EXCLUDED.vector, \
+               confidence = EXCLUDED.confidence, genre_affinities = EXCLUDED.genre_affinities, \
+               version = user_preference_vectors.version + 1, updated_at = now() \
+             WHERE $5::text IS NULL OR user_preference_vectors.version = $5::text::bigint \
+             RETURNING version::text",
+            vt = self.dialect.vector_type()
+        );
+        let params = vec![
+            Some(user_id.to_owned()),
+            Some(vector_literal(&pref.vector)),
+            Some(pref.confidence.to_string()),
+            Some(serde_json::to_string(&pref.genre_affinities).unwrap_or_else(|_| "{}".into())),
+            expected.map(|v| v.to_string()),
+        ];
+        let rows = self.client.query(Route::Write, &sql, &params).await?;
+        Ok(!rows.is_empty())
+    }
+}
+
+fn text(row: &Row, i: usize) -> Option<&str> {
+    row.get(i).and_then(|v| v.as_deref())
+}
+
+fn internal(m: impl Into<String>) -> StoreError {
+    StoreError::Internal(m.into())
+}
+
+fn count(rows: &[Row], col: usize) -> u64 {
+    rows.first()
+        .and_then(|r| text(r, col))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+impl<C: SqlClient> Store for PostgresStore<C> {
+    async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
+        let start = Instant::now();
+        let (mut hits, enough) = self.search_once(q, false).await?;
+        if !enough {
+            hits = self.search_once(q, true).await?.0;
+        }
+        let store_ms = start.elapsed().as_secs_f64() * 1e3;
+        if !self.log_inline {
+            self.write_log(q, &hits, store_ms).await?;
+        }
+        Ok(SearchOutcome { hits, store_ms })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                Route::Read,
+                "SELECT id, content_id::text, media_type, metadata::text, vector::text \
+                 FROM content_vectors WHERE id = $1::text",
+                &[Some(id.to_owned())],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(ContentItem {
+            id: text(row, 0).unwrap_or(id).to_owned(),
+            content_id: text(row, 1).and_then(|c| c.parse().ok()),
+            media_type: text(row, 2)
+                .and_then(MediaType::parse)
+                .ok_or_else(|| internal("unknown media_type"))?,
+            metadata: text(row, 3)
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_else(|| Value::Object(Default::default())),
+            vector: text(row, 4)
+                .and_then(parse_vector_literal)
+                .ok_or_else(|| internal("unreadable vector"))?,
+            text: None,
+        }))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let rows = self
+            .client
+            .query(
+                Route::Write,
+                "DELETE FROM content_vectors WHERE id = $1::text RETURNING 1::text",
+                &[Some(id.to_owned())],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn upsert(&self, items: &[ContentItem]) -> Result<usize, StoreError> {
+        // One statement: the batch is written whole or not at all.
+        let records: Vec<Value> = items
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "id": i.id,
+                    "content_id": i.content_id,
+                    "media_type": i.media_type.as_str(),
+                    "metadata": i.metadata,
+                    "vector": vector_literal(&i.vector),
+                })
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO content_vectors \
+               (id, content_id, media_type, metadata, vector, created_at, updated_at) \
+             SELECT x.id, x.content_id, x.media_type, coalesce(x.metadata, '{{}}'::jsonb), \
+               x.vector::{vt}, now(), now() \
+             FROM jsonb_to_recordset($1::text::jsonb) \
+               AS x(id text, content_id int, media_type text, metadata jsonb, vector text) \
+             ON CONFLICT (id) DO UPDATE SET content_id = EXCLUDED.content_id, \
+               media_type = EXCLUDED.media_type, metadata = EXCLUDED.metadata, \
+               vector = EXCLUDED.vector, updated_at = now() \
+             RETURNING 1::text",
+            vt = self.dialect.vector_type()
+        );
+        let rows = self
+            .client
+            .query(Route::Write, &sql, &[Some(Value::Array(records).to_string())])
+            .await
+            .map_err(|e| match e {
+                crate::sql::DbError::Rejected(m) => StoreError::Invalid(format!("batch rejected: {m}")),
+                other => other.into(),
+            })?;
+        Ok(rows.len())
+    }
+
+    async fn get_preference(&self, user_id: &str) -> Result<Option<UserPreference>, StoreError> {
+        Ok(self.read_preference(user_id).await?.map(|(p, _)| p))
+    }
+
+    async fn put_preference(&self, user_id: &str, pref: &UserPreference) -> Result<(), StoreError> {
+        self.write_preference(user_id, pref, None).await?;
+        Ok(())
+    }
+
+    async fn record_event(
+        &self,
+        user_id: &str,
+        content_id: &str,
+        event: &WatchEvent,
+    ) -> Result<UserPreference, StoreError> {
+        for _ in 0..EVENT_RETRIES {
+            let rows = self
+                .client
+                .query(
+                    Route::Write,
+                    "SELECT c.vector::text, (c.metadata -> 'genres')::text, \
+                       p.vector::text, p.confidence::text, p.genre_affinities::text, p.version::text \
+                     FROM content_vectors c \
+                     LEFT JOIN user_preference_vectors p ON p.user_id = $2::text \
+                     WHERE c.id = $1::text",
+                    &[Some(content_id.to_owned()), Some(user_id.to_owned())],
+                )
+                .await?;
+            let row = rows
+                .first()
+                .ok_or_else(|| StoreError::NotFound(format!("no content with id {content_id:?}")))?;
+            let content = text(row, 0)
+                .and_then(parse_vector_literal)
+                .ok_or_else(|| internal("unreadable content vector"))?;
+            let genres: Vec<String> = text(row, 1)
+                .and_then(|g| serde_json::from_str::<Vec<Value>>(g).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect();
+            let previous = match text(row, 2) {
+                Some(_) => Some(self.preference_from(row, 2)?),
+                None => None,
+            };
+            let next = UserPreference::apply_event(
+                previous.as_ref().map(|(p, _)| p),
+                &content,
+                &genres,
+                event,
+            )
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            // Version -1 never matches a stored row: a first preference only goes in if none appeared.
+            let expected = previous.as_ref().map_or(-1, |(_, v)| *v);
+            if self.write_preference(user_id, &next, Some(expected)).await? {
+                return Ok(next);
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "the preference of {user_id:?} kept changing concurrently; retry"
+        )))
+    }
+
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        let rows = self
+            .client
+            .query(
+                Route::Read,
+                // count(id): see `search_sql` on index-only scans of the HNSW index.
+                "SELECT (SELECT count(id) FROM content_vectors)::text, \
+                   (SELECT count(*) FROM user_preference_vectors)::text, \
+                   (SELECT count(*) FROM vector_search_logs)::text",
+                &[],
+            )
+            .await?;
+        Ok(Stats {
+            backend: "postgres",
+            dialect: Some(self.dialect),
+            dimensions: self.dims,
+            content_count: count(&rows, 0),
+            user_count: count(&rows, 1),
+            search_log_count: count(&rows, 2),
+        })
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.client.query(Route::Read, "SELECT 1::text", &[]).await?;
+        Ok(())
+    }
+}

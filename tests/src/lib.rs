@@ -1,0 +1,432 @@
+//! Test infrastructure shared by the whole-system tests (see `tests/README.md`):
+//! a throwaway PostgreSQL 15 cluster ([`PgCluster`]) and pgvector served by PGlite
+//! ([`PgliteServer`]). Anything that goes wrong panics with the failing command's output:
+//! a test that needs a database and cannot get one fails, it never skips.
+
+pub mod data;
+pub mod embeddings;
+pub mod server;
+pub mod suite;
+
+use std::fs;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Where Debian installs PostgreSQL 15's server binaries.
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// How long a cluster or PGlite may take to come up before the test fails.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A throwaway PostgreSQL 15 cluster in a temp dir, listening on a free loopback port.
+/// The data directory survives [`PgCluster::stop`]; dropping the cluster stops it
+/// (`-m immediate`) and removes the directory.
+pub struct PgCluster {
+    dir: PathBuf,
+    port: u16,
+    running: bool,
+}
+
+impl PgCluster {
+    /// Creates and starts a cluster: `initdb` as user `postgres` (trust auth, UTF-8, C locale),
+    /// 127.0.0.1 only, `fsync=off`.
+    pub fn start() -> PgCluster {
+        let dir = unique_temp_dir("vecgate-pg");
+        run_checked(
+            Command::new("install")
+                .args(["-d", "-o", "postgres", "-g", "postgres", "-m", "700"])
+                .arg(&dir),
+            "create the cluster directory",
+        );
+        let mut cluster = PgCluster {
+            dir,
+            port: 0,
+            running: false,
+        };
+        run_checked(
+            cluster
+                .as_postgres("initdb")
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "-D",
+                ])
+                .arg(cluster.data_dir()),
+            "initdb",
+        );
+        // A port can be taken between probing and binding by a concurrent test; try a few.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            cluster.port = free_port();
+            cluster.write_config();
+            match cluster.try_start() {
+                Ok(()) => return cluster,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("PgCluster: could not start PostgreSQL after 5 attempts:\n{last_error}");
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        self.database_url("postgres")
+    }
+
+    /// The URL of database `name` on this cluster.
+    pub fn database_url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The cluster's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Creates database `name` (letters, digits and `_` only) and returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "PgCluster::create_database: invalid database name {name:?}"
+        );
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        self.database_url(name)
+    }
+
+    /// Runs SQL through `psql` (stops at the first error) and returns its unaligned output.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let output = run_checked(
+            Command::new(Path::new(PG_BIN).join("psql"))
+                .args([
+                    "-X",
+                    "-q",
+                    "-A",
+                    "-t",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                ])
+                .arg("-p")
+                .arg(self.port.to_string())
+                .arg("-d")
+                .arg(database)
+                .arg("-c")
+                .arg(sql),
+            "psql",
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Stops the server (`-m fast`); the data directory is kept for [`PgCluster::start_again`].
+    pub fn stop(&mut self) {
+        if self.running {
+            self.pg_ctl_stop("fast");
+        }
+    }
+
+    /// Starts a stopped cluster again on the same port with the same data.
+    pub fn start_again(&mut self) {
+        if !self.running {
+            if let Err(e) = self.try_start() {
+                panic!("PgCluster: could not start PostgreSQL again:\n{e}");
+            }
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// The server log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    fn write_config(&self) {
+        let config = format!(
+            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n",
+            self.port,
+            self.dir.display()
+        );
+        // postgresql.auto.conf is read last, so its settings win over initdb's postgresql.conf.
+        let path = self.data_dir().join("postgresql.auto.conf");
+        fs::write(&path, config)
+            .unwrap_or_else(|e| panic!("PgCluster: write {}: {e}", path.display()));
+        run_checked(
+            Command::new("chown").arg("postgres:postgres").arg(&path),
+            "chown postgresql.auto.conf",
+        );
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
+        let output = self
+            .as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .map_err(|e| format!("pg_ctl start: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "pg_ctl start failed:\n{}\nserver log:\n{}",
+                describe(&output),
+                self.log()
+            ));
+        }
+        self.running = true;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let ready = Command::new(Path::new(PG_BIN).join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .map_err(|e| format!("pg_isready: {e}"))?;
+            if ready.success() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "pg_isready never succeeded; server log:\n{}",
+                    self.log()
+                ));
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pg_ctl_stop(&mut self, mode: &str) {
+        let output = self
+            .as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", mode, "-w", "-t", "60", "stop"])
+            .output();
+        self.running = false;
+        match output {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => panic!("PgCluster: pg_ctl stop failed:\n{}", describe(&output)),
+            Err(e) => panic!("PgCluster: pg_ctl stop: {e}"),
+        }
+    }
+
+    /// A command for one of PostgreSQL's binaries, run as user `postgres` when we are root
+    /// (initdb and the server refuse to run as root).
+    fn as_postgres(&self, program: &str) -> Command {
+        let program = Path::new(PG_BIN).join(program);
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        if self.running {
+            let _ = self
+                .as_postgres("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "immediate", "-w", "stop"])
+                .output();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// pgvector (PostgreSQL 18 compiled to wasm) served over the Postgres wire protocol by
+/// `@electric-sql/pglite-socket`, on a free loopback port, in memory. Killed on drop.
+pub struct PgliteServer {
+    child: Child,
+    port: u16,
+    log_path: PathBuf,
+}
+
+impl PgliteServer {
+    /// Starts the server with the pgvector extension loadable (`CREATE EXTENSION vector`)
+    /// and waits until it answers. Needs `npm ci` in `tests/pglite` (scripts/install-db-deps.sh).
+    pub fn start() -> PgliteServer {
+        let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("pglite");
+        let script =
+            project.join("node_modules/@electric-sql/pglite-socket/dist/scripts/server.js");
+        assert!(
+            script.exists(),
+            "PgliteServer: {} is missing; run scripts/install-db-deps.sh (npm ci in tests/pglite)",
+            script.display()
+        );
+        let log_dir = unique_temp_dir("vecgate-pglite");
+        fs::create_dir_all(&log_dir)
+            .unwrap_or_else(|e| panic!("PgliteServer: create {}: {e}", log_dir.display()));
+        let log_path = log_dir.join("server.log");
+        let log =
+            fs::File::create(&log_path).unwrap_or_else(|e| panic!("PgliteServer: create log: {e}"));
+        let port = free_port();
+        let child = Command::new("node")
+            .arg(&script)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--extensions", "@electric-sql/pglite-pgvector:vector"])
+            .args(["--max-connections", "16"])
+            .current_dir(&project)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("PgliteServer: could not run node: {e}"));
+        let mut server = PgliteServer {
+            child,
+            port,
+            log_path,
+        };
+        server.wait_until_listening();
+        server
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable`.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's output so far (for assertion messages).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "PgliteServer: node exited with {status} during startup:\n{}",
+                    self.log()
+                );
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "PgliteServer: not listening on {address} after {STARTUP_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
+            }
+            sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for PgliteServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = self.log_path.parent() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Panics unless ruvector-postgres is installed into PostgreSQL 15.
+pub fn assert_ruvector_installed() {
+    let lib = Path::new("/usr/lib/postgresql/15/lib/ruvector.so");
+    let control = Path::new("/usr/share/postgresql/15/extension/ruvector.control");
+    assert!(
+        lib.exists() && control.exists(),
+        "ruvector-postgres is not installed ({} / {}); run scripts/install-db-deps.sh",
+        lib.display(),
+        control.display()
+    );
+}
+
+/// Connects with tokio-postgres (no TLS) and drives the connection on the current runtime.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("could not find a free loopback port: {e}"))
+}
+
+fn unique_temp_dir(prefix: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn is_root() -> bool {
+    let mut status = String::new();
+    fs::File::open("/proc/self/status")
+        .and_then(|mut f| f.read_to_string(&mut status))
+        .is_ok()
+        && status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|uids| uids.split_whitespace().nth(1))
+            == Some("0")
+}
+
+fn run_checked(command: &mut Command, what: &str) -> Output {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: could not run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {command:?}\n{}",
+        describe(&output)
+    );
+    output
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

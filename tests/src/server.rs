@@ -1,0 +1,135 @@
+//! Runs the real `vecgate` binary as a child process, the way a user would.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Builds `vecgate` once per test process and returns its path.
+pub fn vecgate_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "vecgate-edge", "--bin", "vecgate"])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build for the vecgate binary");
+        assert!(status.success(), "cargo build of the vecgate binary failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let bin = target.join("debug/vecgate");
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// A running `vecgate serve`. Killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    /// Everything the process printed (stdout and stderr), for leak checks.
+    output: mpsc::Receiver<String>,
+    collected: Vec<String>,
+}
+
+impl Server {
+    /// Starts `vecgate serve --addr 127.0.0.1:0 <args>` with `envs`, and waits until it listens.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(vecgate_bin());
+        cmd.arg("serve")
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        // A developer's own VECGATE_* settings must not leak into tests.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("VECGATE_")
+                && k != "VECGATE_SAMPLE_DIR"
+                && !envs.iter().any(|(e, _)| *e == k)
+            {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd.spawn().expect("spawn vecgate serve");
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        drop(tx);
+        let mut collected = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let base = line
+                        .split_once("listening on ")
+                        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned());
+                    collected.push(line);
+                    if let Some(base) = base {
+                        return Server {
+                            child,
+                            base,
+                            output: rx,
+                            collected,
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "vecgate serve did not start listening; it printed:\n{}",
+                        collected.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// All output so far.
+    pub fn output(&mut self) -> String {
+        while let Ok(line) = self.output.try_recv() {
+            self.collected.push(line);
+        }
+        self.collected.join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

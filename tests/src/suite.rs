@@ -1,0 +1,906 @@
+//! The API suite every backend must pass: one set of checks, run against a live server.
+//! Each check prints its name; the first failure panics with the check's name and details.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+use vecgate_core::candidates::CandidateSet;
+use vecgate_core::filter::Filter;
+use vecgate_core::preference::{UserPreference, WatchEvent};
+
+use crate::data::{movies, Movies};
+
+pub const READ_KEY: &str = "read-key-0001";
+pub const WRITE_KEY: &str = "write-key-0001";
+pub const ADMIN_KEY: &str = "admin-key-0001";
+/// A read key scoped to user-7.
+pub const USER7_KEY: &str = "user7-key-0001";
+
+/// The key settings a suite server is started with.
+pub fn key_env() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "VECGATE_API_KEYS_READ",
+            format!("{READ_KEY},{USER7_KEY}@user-7"),
+        ),
+        ("VECGATE_API_KEYS_WRITE", WRITE_KEY.to_owned()),
+        ("VECGATE_API_KEYS_ADMIN", ADMIN_KEY.to_owned()),
+    ]
+}
+
+/// One search-log row, as the backend stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRow {
+    pub result_ids: Vec<String>,
+    pub user_id: Option<String>,
+    pub search_type: String,
+}
+
+pub struct Target<'a> {
+    pub name: &'static str,
+    pub base: String,
+    /// Every search-log row so far, oldest first.
+    pub logs: &'a dyn Fn() -> Vec<LogRow>,
+    /// The fake embeddings provider the server was configured with.
+    pub embeddings: Option<&'a crate::embeddings::FakeEmbeddings>,
+}
+
+pub struct Api {
+    base: String,
+    client: Client,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_owned(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Status and JSON body (Null when the body is not JSON).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let r = self.send(method, path, key, body);
+        let status = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub fn search(&self, body: Value) -> Value {
+        let (status, v) = self.call("POST", "/v1/search", Some(READ_KEY), Some(&body));
+        let mut shown = body.clone();
+        shown["vector"] = json!("…");
+        assert_eq!(status, 200, "search {shown}: {v}");
+        v
+    }
+}
+
+/// Loads the sample movies through `POST /v1/content`, in batches.
+pub fn load_movies(api: &Api) {
+    let m = movies();
+    for chunk in m.items.chunks(500) {
+        let (status, v) = api.call(
+            "POST",
+            "/v1/content",
+            Some(WRITE_KEY),
+            Some(&json!({"items": chunk})),
+        );
+        assert_eq!(status, 200, "load batch: {v}");
+        assert_eq!(v["upserted"].as_u64(), Some(chunk.len() as u64));
+    }
+}
+
+fn ids(results: &Value) -> Vec<String> {
+    results["results"]
+        .as_array()
+        .expect("results array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+fn scores(results: &Value) -> Vec<f64> {
+    results["results"]
+        .as_array()
+        .expect("results array")
+        .iter()
+        .map(|r| r["score"].as_f64().expect("score"))
+        .collect()
+}
+
+fn title_ids(m: &Movies, prefix: &str) -> Vec<String> {
+    m.items
+        .iter()
+        .filter(|i| {
+            i["metadata"]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(prefix))
+        })
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn assert_error(status: u16, body: &Value, expected: u16, context: &str) {
+    assert_eq!(status, expected, "{context}: {body}");
+    assert!(
+        body["error"]["code"].is_string(),
+        "{context}: error.code missing in {body}"
+    );
+    assert!(
+        body["error"]["message"].is_string(),
+        "{context}: error.message missing in {body}"
+    );
+}
+
+/// Runs every check against `target`, which already holds the sample movies.
+pub fn run(target: &Target) {
+    let api = Api::new(&target.base);
+    let checks: Vec<(&str, fn(&Api, &Target))> = vec![
+        ("ops endpoints", ops_endpoints),
+        ("toys query finds Toy Story", toys_query),
+        ("k, threshold and order", k_threshold_order),
+        ("filters", filters),
+        ("selective filter still returns k", selective_filter),
+        ("find-similar excludes the item", similar_excludes_itself),
+        ("get and delete", get_and_delete),
+        ("batch is all or nothing", batch_all_or_nothing),
+        ("one log row per search", search_log),
+        ("preference follows the core formula", preference_events),
+        ("candidate sets", candidates),
+        ("text queries", text_queries),
+        ("validation errors", validation_errors),
+        ("SQL injection is harmless", injection),
+        ("auth matrix", auth_matrix),
+        ("stats and metrics", stats_and_metrics),
+    ];
+    for (name, check) in checks {
+        eprintln!("[{}] check: {name}", target.name);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&api, target)));
+        if let Err(e) = result {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("[{}] check '{name}' failed: {msg}", target.name);
+        }
+    }
+}
+
+fn ops_endpoints(api: &Api, _: &Target) {
+    let (status, v) = api.call("GET", "/health", None, None);
+    assert_eq!((status, v["status"].as_str()), (200, Some("ok")), "{v}");
+    let (status, spec) = api.call("GET", "/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{spec}"
+    );
+    assert!(spec["paths"]["/v1/search"]["post"].is_object());
+}
+
+fn toys_query(api: &Api, _: &Target) {
+    let m = movies();
+    let q = m.query("animated film for kids about toys");
+    let v = api.search(json!({"vector": q, "k": 10, "include": ["metadata"]}));
+    let got = ids(&v);
+    assert_eq!(got.len(), 10);
+    for id in title_ids(m, "Toy Story") {
+        assert!(got[..4].contains(&id), "{id} not in top 4: {got:?}");
+    }
+    assert!(
+        v["results"][0]["metadata"]["title"].is_string(),
+        "metadata included"
+    );
+    assert!(
+        v["results"][0].get("vector").is_none(),
+        "vector only on request"
+    );
+    let exact: Vec<String> = m
+        .exact(q, 10, None, None)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let overlap = got.iter().filter(|id| exact.contains(id)).count();
+    assert!(
+        overlap >= 9,
+        "recall@10 {overlap}/10: {got:?} vs exact {exact:?}"
+    );
+    assert!(v["took_ms"].as_f64().is_some_and(|t| t >= 0.0));
+}
+
+fn k_threshold_order(api: &Api, _: &Target) {
+    let m = movies();
+    let q = m.query("gangster crime drama");
+    for (k, threshold) in [
+        (1, None),
+        (25, Some(0.3)),
+        (200, Some(0.35)),
+        (1000, Some(0.9)),
+    ] {
+        let mut body = json!({"vector": q, "k": k});
+        if let Some(t) = threshold {
+            body["threshold"] = json!(t);
+        }
+        let v = api.search(body);
+        let s = scores(&v);
+        assert!(s.len() <= k, "k={k}: {} results", s.len());
+        assert!(s.windows(2).all(|w| w[0] >= w[1]), "sorted: {s:?}");
+        if let Some(t) = threshold {
+            assert!(s.iter().all(|&x| x >= t - 1e-6), "threshold {t}: {s:?}");
+            let above = m
+                .exact(q, k, None, None)
+                .iter()
+                .filter(|(_, sc)| *sc as f64 >= t)
+                .count();
+            assert!(
+                s.len() + 1 >= above && s.len() <= above,
+                "k={k} t={t}: {} vs exact {above}",
+                s.len()
+            );
+        } else {
+            assert_eq!(s.len(), k);
+        }
+    }
+}
+
+fn check_filtered(api: &Api, query: &[f32], filter: Value, k: usize, exact_order: bool) {
+    let m = movies();
+    let parsed = Filter::parse(&filter).unwrap();
+    let v = api.search(json!({"vector": query, "k": k, "filter": filter, "include": ["metadata"]}));
+    let got = ids(&v);
+    let matching = m.count_matching(&parsed);
+    assert_eq!(
+        got.len(),
+        k.min(matching),
+        "filter {filter}: {} results, {matching} match",
+        got.len()
+    );
+    for id in &got {
+        let doc = m.filter_doc(m.index_of(id));
+        assert!(parsed.matches(&doc), "{id} does not match {filter}: {doc}");
+    }
+    let exact: Vec<String> = m
+        .exact(query, k, Some(&parsed), None)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    if exact_order {
+        assert_eq!(got, exact, "filter {filter}");
+    } else {
+        let overlap = got.iter().filter(|id| exact.contains(id)).count();
+        assert!(
+            overlap * 10 >= got.len() * 9,
+            "filter {filter}: {got:?} vs {exact:?}"
+        );
+    }
+}
+
+fn filters(api: &Api, _: &Target) {
+    let q = movies().query("haunted house horror").to_vec();
+    check_filtered(api, &q, json!({"genres": ["Horror"]}), 10, false);
+    check_filtered(
+        api,
+        &q,
+        json!({"genres": {"$in": ["Comedy", "Drama"]}}),
+        10,
+        false,
+    );
+    check_filtered(api, &q, json!({"rating": {"$gte": 7.5}}), 10, false);
+    check_filtered(
+        api,
+        &q,
+        json!({"year": {"$gte": 1990, "$lt": 2000}}),
+        10,
+        false,
+    );
+    check_filtered(
+        api,
+        &q,
+        json!({"$or": [{"mpaa": "G"}, {"rating": {"$gte": 8.5}}], "media_type": "movie"}),
+        10,
+        false,
+    );
+    check_filtered(
+        api,
+        &q,
+        json!({"director": {"$ne": null}, "year": {"$lt": 1970}}),
+        5,
+        false,
+    );
+    check_filtered(
+        api,
+        &q,
+        json!({"genres": {"$nin": ["Drama", "Comedy"]}, "rating": {"$lt": 5}}),
+        10,
+        false,
+    );
+    check_filtered(api, &q, json!({"no_such_key": 1}), 10, true);
+}
+
+fn selective_filter(api: &Api, _: &Target) {
+    let m = movies();
+    // A year that about 1% of the films share.
+    let mut by_year: BTreeMap<i64, usize> = BTreeMap::new();
+    for i in &m.items {
+        if let Some(y) = i["metadata"]["year"].as_i64() {
+            *by_year.entry(y).or_default() += 1;
+        }
+    }
+    let (&year, &n) = by_year
+        .iter()
+        .filter(|(_, &n)| (16..=48).contains(&n))
+        .min_by_key(|(_, &n)| n.abs_diff(32))
+        .expect("a year with about 32 films");
+    eprintln!("  year {year}: {n} of {} films", m.items.len());
+    let q = m.query("animated film for kids about toys").to_vec();
+    check_filtered(api, &q, json!({"year": year}), 10, true);
+    // And one that matches a handful: fewer than k.
+    check_filtered(
+        api,
+        &q,
+        json!({"year": year, "rating": {"$gte": 7}}),
+        10,
+        true,
+    );
+}
+
+fn similar_excludes_itself(api: &Api, _: &Target) {
+    let m = movies();
+    let id = &title_ids(m, "Toy Story 2")[0];
+    let (status, v) = api.call(
+        "GET",
+        &format!("/v1/content/{id}/similar?k=5"),
+        Some(READ_KEY),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    let got = ids(&v);
+    assert_eq!(got.len(), 5);
+    assert!(!got.contains(id), "{id} in its own similar list: {got:?}");
+    let toy_story = title_ids(m, "Toy Story");
+    assert!(
+        got.iter().any(|g| toy_story.contains(g)),
+        "another Toy Story is similar: {got:?}"
+    );
+    let (status, v) = api.call(
+        "GET",
+        "/v1/content/no-such-item/similar",
+        Some(READ_KEY),
+        None,
+    );
+    assert_error(status, &v, 404, "similar of a missing id");
+}
+
+fn get_and_delete(api: &Api, _: &Target) {
+    let m = movies();
+    let (status, v) = api.call("GET", "/v1/content/movie-17", Some(READ_KEY), None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["id"], "movie-17");
+    assert_eq!(v["metadata"], m.items[m.index_of("movie-17")]["metadata"]);
+    assert_eq!(v["vector"].as_array().map(Vec::len), Some(m.dims));
+    let item = json!({"id": "tv-temp-1", "content_id": 1, "media_type": "tv",
+                      "metadata": {"title": "Temp"}, "vector": m.vector(0)});
+    let (status, v) = api.call(
+        "POST",
+        "/v1/content",
+        Some(WRITE_KEY),
+        Some(&json!({"items": [item]})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, _) = api.call("DELETE", "/v1/content/tv-temp-1", Some(WRITE_KEY), None);
+    assert_eq!(status, 200);
+    let (status, v) = api.call("GET", "/v1/content/tv-temp-1", Some(READ_KEY), None);
+    assert_error(status, &v, 404, "get after delete");
+    let (status, v) = api.call("DELETE", "/v1/content/tv-temp-1", Some(WRITE_KEY), None);
+    assert_error(status, &v, 404, "delete twice");
+}
+
+fn batch_all_or_nothing(api: &Api, _: &Target) {
+    let m = movies();
+    let good =
+        json!({"id": "batch-good-1", "media_type": "movie", "metadata": {}, "vector": m.vector(1)});
+    let bad_dims =
+        json!({"id": "batch-bad-1", "media_type": "movie", "metadata": {}, "vector": [0.1, 0.2]});
+    let bad_type = json!({"id": "batch-bad-2", "media_type": "podcast", "metadata": {}, "vector": m.vector(2)});
+    for bad in [bad_dims, bad_type] {
+        let (status, v) = api.call(
+            "POST",
+            "/v1/content",
+            Some(WRITE_KEY),
+            Some(&json!({"items": [good.clone(), bad]})),
+        );
+        assert_error(status, &v, 400, "batch with a bad item");
+        let (status, _) = api.call("GET", "/v1/content/batch-good-1", Some(READ_KEY), None);
+        assert_eq!(status, 404, "the good item of a rejected batch was written");
+    }
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"id": format!("x-{i}"), "media_type": "movie", "vector": m.vector(0)}))
+        .collect();
+    let (status, v) = api.call(
+        "POST",
+        "/v1/content",
+        Some(WRITE_KEY),
+        Some(&json!({"items": too_many})),
+    );
+    assert_error(status, &v, 400, "1001 items");
+}
+
+fn search_log(api: &Api, target: &Target) {
+    let m = movies();
+    let before = (target.logs)().len();
+    let v = api.search(
+        json!({"vector": m.query("romantic comedy in new york"), "k": 7, "user_id": "log-user"}),
+    );
+    let logs = (target.logs)();
+    assert_eq!(logs.len(), before + 1, "exactly one log row per search");
+    let last = logs.last().unwrap();
+    assert_eq!(last.result_ids, ids(&v));
+    assert_eq!(last.user_id.as_deref(), Some("log-user"));
+    assert_eq!(last.search_type, "vector");
+}
+
+fn close(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5)
+}
+
+fn preference_events(api: &Api, _: &Target) {
+    let m = movies();
+    let first = m.index_of("movie-17");
+    let watched = m.index_of(&title_ids(m, "Toy Story 3")[0]);
+    let start = UserPreference {
+        vector: m.vector(first).to_vec(),
+        confidence: 0.5,
+        genre_affinities: Default::default(),
+    };
+    let (status, v) = api.call(
+        "PUT",
+        "/v1/users/user-5/preference",
+        Some(WRITE_KEY),
+        Some(&serde_json::to_value(&start).unwrap()),
+    );
+    assert_eq!(status, 200, "{v}");
+    let event = WatchEvent {
+        completion: 0.9,
+        rating: Some(8.0),
+        rewatch: false,
+        duration_ratio: 1.0,
+    };
+    let body = json!({"content_id": m.ids[watched], "completion": 0.9, "rating": 8.0, "duration_ratio": 1.0});
+    let (status, v) = api.call(
+        "POST",
+        "/v1/users/user-5/events",
+        Some(WRITE_KEY),
+        Some(&body),
+    );
+    assert_eq!(status, 200, "{v}");
+    let genres: Vec<String> =
+        serde_json::from_value(m.items[watched]["metadata"]["genres"].clone()).unwrap();
+    let expected =
+        UserPreference::apply_event(Some(&start), m.vector(watched), &genres, &event).unwrap();
+    let (status, stored) = api.call("GET", "/v1/users/user-5/preference", Some(ADMIN_KEY), None);
+    assert_eq!(status, 200, "{stored}");
+    let stored: UserPreference = serde_json::from_value(stored).unwrap();
+    assert!(
+        close(&stored.vector, &expected.vector),
+        "vector differs from the core formula"
+    );
+    assert!((stored.confidence - expected.confidence).abs() < 1e-6);
+    for (g, a) in &expected.genre_affinities {
+        assert!((stored.genre_affinities[g] - a).abs() < 1e-6, "genre {g}");
+    }
+    // A first event for a new user.
+    let (status, v) = api.call(
+        "POST",
+        "/v1/users/user-6/events",
+        Some(WRITE_KEY),
+        Some(&body),
+    );
+    assert_eq!(status, 200, "{v}");
+    let fresh = UserPreference::apply_event(None, m.vector(watched), &genres, &event).unwrap();
+    let got: UserPreference = serde_json::from_value(v).unwrap();
+    assert!(close(&got.vector, &fresh.vector));
+    assert!((got.confidence - fresh.confidence).abs() < 1e-6);
+    let (status, v) = api.call(
+        "POST",
+        "/v1/users/user-6/events",
+        Some(WRITE_KEY),
+        Some(&json!({"content_id": "no-such-item", "completion": 0.5})),
+    );
+    assert_error(status, &v, 404, "event for a missing item");
+    let (status, v) = api.call(
+        "POST",
+        "/v1/users/user-6/events",
+        Some(WRITE_KEY),
+        Some(&json!({"content_id": m.ids[watched], "completion": 1.5})),
+    );
+    assert_error(status, &v, 400, "completion out of range");
+    // Personalized search uses the stored preference.
+    let q = m.query("gangster crime drama");
+    let plain = api.search(json!({"vector": q, "k": 10}));
+    let personal =
+        api.search(json!({"vector": q, "k": 10, "user_id": "user-5", "personalize": true}));
+    let expected_q =
+        vecgate_core::rerank::personalize(q, &stored.vector, stored.confidence).unwrap();
+    let exact: Vec<String> = m
+        .exact(&expected_q, 10, None, None)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let got = ids(&personal);
+    assert!(
+        got.iter().filter(|id| exact.contains(id)).count() >= 9,
+        "{got:?} vs {exact:?}"
+    );
+    assert_ne!(ids(&plain), got, "personalization changed nothing");
+}
+
+fn candidates(api: &Api, _: &Target) {
+    let m = movies();
+    let q = m.query("animated film for kids about toys");
+    for encoding in ["int8", "f32"] {
+        let body = json!({"vector": q, "n": 100, "encoding": encoding});
+        let r = api.send("POST", "/v1/candidates", Some(READ_KEY), Some(&body));
+        assert_eq!(r.status().as_u16(), 200);
+        let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age"));
+        let bytes = r.bytes().unwrap();
+        let set = CandidateSet::from_bytes(&bytes).expect("a valid candidate set");
+        assert_eq!((set.len(), set.dims()), (100, m.dims));
+        let hits = set
+            .rerank(&vecgate_core::candidates::CandidateQuery {
+                query: q,
+                preference: None,
+                k: 4,
+                threshold: None,
+                filter: None,
+                weights: vecgate_core::rerank::Weights {
+                    similarity: 1.0,
+                    personalization: 0.0,
+                    recency: 0.0,
+                    popularity: 0.0,
+                },
+                mmr_lambda: None,
+                current_year: 2026.0,
+            })
+            .unwrap();
+        let top: Vec<&String> = hits.iter().map(|h| &set.ids()[h.index]).collect();
+        for id in title_ids(m, "Toy Story") {
+            assert!(
+                top.contains(&&id),
+                "{encoding}: {id} not in local top 4: {top:?}"
+            );
+        }
+        let again = api
+            .client
+            .post(format!("{}/v1/candidates", api.base))
+            .bearer_auth(READ_KEY)
+            .header("if-none-match", &etag)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(
+            again.status().as_u16(),
+            304,
+            "If-None-Match with the same ETag"
+        );
+    }
+    let (status, v) = api.call(
+        "POST",
+        "/v1/candidates",
+        Some(READ_KEY),
+        Some(&json!({"vector": q, "n": 6000})),
+    );
+    assert_error(status, &v, 400, "n over the limit");
+}
+
+fn text_queries(api: &Api, target: &Target) {
+    let m = movies();
+    let text = "animated film for kids about toys";
+    let Some(embeddings) = target.embeddings else {
+        let (status, v) = api.call(
+            "POST",
+            "/v1/search",
+            Some(READ_KEY),
+            Some(&json!({"text": text})),
+        );
+        assert_error(status, &v, 400, "text search without a provider");
+        return;
+    };
+    let by_text = api.search(json!({"text": text, "k": 5}));
+    let by_vector = api.search(json!({"vector": m.query(text), "k": 5}));
+    assert_eq!(ids(&by_text), ids(&by_vector));
+    let before = embeddings.requests();
+    api.search(json!({"text": text, "k": 5}));
+    assert_eq!(
+        embeddings.requests(),
+        before,
+        "a repeated text is served from the cache"
+    );
+    let (status, v) = api.call(
+        "POST",
+        "/v1/search",
+        Some(READ_KEY),
+        Some(&json!({"text": "unknown phrase"})),
+    );
+    assert_error(status, &v, 502, "provider rejects the text");
+}
+
+fn validation_errors(api: &Api, _: &Target) {
+    let m = movies();
+    let q = m.query("animated film for kids about toys");
+    let cases = [
+        (json!({"vector": [0.1, 0.2]}), "384"),
+        (json!({"vector": q, "k": 0}), "k"),
+        (json!({"vector": q, "k": 1001}), "k"),
+        (json!({"vector": q, "threshold": 2}), "threshold"),
+        (
+            json!({"vector": q, "filter": {"rating": {"$regex": "x"}}}),
+            "$regex",
+        ),
+        (
+            json!({"vector": q, "filter": {"genres": {"$in": []}}}),
+            "$in",
+        ),
+        (json!({"vector": q, "colour": "red"}), "colour"),
+        (json!({}), "vector or text"),
+        (json!({"vector": q, "text": "x"}), "not both"),
+        (json!({"vector": vec![0.0; 384]}), "zero vector"),
+    ];
+    for (body, needle) in cases {
+        let (status, v) = api.call("POST", "/v1/search", Some(READ_KEY), Some(&body));
+        assert_error(status, &v, 400, &format!("{body}"));
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(needle),
+            "message {msg:?} should mention {needle:?}"
+        );
+    }
+    // 1e39 overflows f32: a non-finite component.
+    let raw = format!("{{\"vector\": [1e39{}]}}", ",0.1".repeat(m.dims - 1));
+    let r = api
+        .client
+        .post(format!("{}/v1/search", api.base))
+        .bearer_auth(READ_KEY)
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = api
+        .client
+        .post(format!("{}/v1/search", api.base))
+        .bearer_auth(READ_KEY)
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let big = "x".repeat(2 * 1024 * 1024);
+    let r = api
+        .client
+        .post(format!("{}/v1/search", api.base))
+        .bearer_auth(READ_KEY)
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let (status, v) = api.call("GET", "/v1/nothing-here", Some(READ_KEY), None);
+    assert_error(status, &v, 404, "unknown route");
+    let (status, v) = api.call("PATCH", "/v1/search", Some(READ_KEY), None);
+    assert_error(status, &v, 405, "wrong method");
+    let (status, v) = api.call("GET", "/v1/content/not-there", Some(READ_KEY), None);
+    assert_error(status, &v, 404, "missing content");
+}
+
+fn injection(api: &Api, _: &Target) {
+    let m = movies();
+    let q = m.query("animated film for kids about toys");
+    let count = |api: &Api| {
+        let (_, s) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
+        s["content_count"].as_u64().unwrap()
+    };
+    let before = count(api);
+    let hostile = [
+        json!({"title'); DROP TABLE content_vectors; --": "x"}),
+        json!({"title": "x' OR '1'='1"}),
+        json!({"title": {"$in": ["'; DELETE FROM content_vectors; --", "\\'"]}}),
+        json!({"$1": "$2"}),
+        json!({"year": {"$gt": "1990; DROP TABLE vector_search_logs"}}),
+        json!({"a\"b": {"$ne": "c"}}),
+    ];
+    for filter in hostile {
+        let body = json!({"vector": q, "k": 5, "filter": filter});
+        match Filter::parse(&filter) {
+            Ok(parsed) => {
+                let v = api.search(body);
+                assert_eq!(ids(&v).len(), 5.min(m.count_matching(&parsed)), "{filter}");
+            }
+            Err(_) => {
+                let (status, v) = api.call("POST", "/v1/search", Some(READ_KEY), Some(&body));
+                assert_error(status, &v, 400, &format!("{filter}"));
+            }
+        }
+    }
+    assert_eq!(count(api), before, "no rows lost");
+    assert_eq!(ids(&api.search(json!({"vector": q, "k": 3}))).len(), 3);
+}
+
+fn auth_matrix(api: &Api, _: &Target) {
+    let m = movies();
+    let q = json!({"vector": m.query("animated film for kids about toys"), "k": 1});
+    let cand = json!({"vector": m.query("animated film for kids about toys"), "n": 1});
+    let item =
+        json!({"items": [{"id": "auth-probe", "media_type": "movie", "vector": m.vector(3)}]});
+    let pref = json!({"vector": m.vector(3), "confidence": 0.5, "genre_affinities": {}});
+    let event = json!({"content_id": "movie-17", "completion": 0.5});
+    // (method, path, body, [no key, malformed, read, write, admin])
+    type Row<'a> = (&'a str, &'a str, Option<Value>, [u16; 5]);
+    let rows: Vec<Row> = vec![
+        ("GET", "/health", None, [200; 5]),
+        ("GET", "/metrics", None, [200; 5]),
+        ("GET", "/openapi.json", None, [200; 5]),
+        ("GET", "/v1/stats", None, [401, 401, 200, 200, 200]),
+        (
+            "POST",
+            "/v1/search",
+            Some(q.clone()),
+            [401, 401, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/candidates",
+            Some(cand),
+            [401, 401, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/content/movie-17",
+            None,
+            [401, 401, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/content/movie-17/similar",
+            None,
+            [401, 401, 200, 200, 200],
+        ),
+        ("POST", "/v1/content", Some(item), [401, 401, 403, 200, 200]),
+        (
+            "DELETE",
+            "/v1/content/auth-probe",
+            None,
+            [401, 401, 403, 200, 404],
+        ),
+        (
+            "PUT",
+            "/v1/users/user-9/preference",
+            Some(pref.clone()),
+            [401, 401, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/users/user-9/preference",
+            None,
+            [401, 401, 403, 403, 200],
+        ),
+        (
+            "POST",
+            "/v1/users/user-9/events",
+            Some(event),
+            [401, 401, 403, 200, 200],
+        ),
+    ];
+    for (method, path, body, expected) in rows {
+        for (i, key) in [
+            None,
+            Some("malformed"),
+            Some(READ_KEY),
+            Some(WRITE_KEY),
+            Some(ADMIN_KEY),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut req = api
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", api.base));
+            req = match (i, key) {
+                (1, _) => req.header("authorization", "Token read-key-0001"),
+                (_, Some(k)) => req.bearer_auth(k),
+                _ => req,
+            };
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let status = req.send().unwrap().status().as_u16();
+            assert_eq!(status, expected[i], "{method} {path} with key #{i}");
+        }
+    }
+    // A user-scoped key reads its own preference only.
+    let (status, _) = api.call(
+        "PUT",
+        "/v1/users/user-7/preference",
+        Some(WRITE_KEY),
+        Some(&pref),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        api.call("GET", "/v1/users/user-7/preference", Some(USER7_KEY), None)
+            .0,
+        200
+    );
+    assert_eq!(
+        api.call("GET", "/v1/users/user-9/preference", Some(USER7_KEY), None)
+            .0,
+        403
+    );
+    assert_eq!(
+        api.call(
+            "PUT",
+            "/v1/users/user-7/preference",
+            Some(USER7_KEY),
+            Some(&pref)
+        )
+        .0,
+        403
+    );
+}
+
+fn stats_and_metrics(api: &Api, target: &Target) {
+    let (status, s) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(
+        s["content_count"].as_u64(),
+        Some(movies().items.len() as u64)
+    );
+    assert_eq!(s["dimensions"].as_u64(), Some(movies().dims as u64));
+    assert_eq!(
+        s["search_log_count"].as_u64(),
+        Some((target.logs)().len() as u64)
+    );
+    let metrics = api.send("GET", "/metrics", None, None).text().unwrap();
+    assert!(
+        metrics.contains("vecgate_requests_total{route=\"/v1/search\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vecgate_search_duration_seconds_count{stage=\"store\"}"));
+    for secret in [READ_KEY, WRITE_KEY, ADMIN_KEY, USER7_KEY] {
+        assert!(!metrics.contains(secret), "metrics leak a key");
+    }
+}

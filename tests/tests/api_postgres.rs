@@ -1,0 +1,60 @@
+//! The shared API suite against `vecgate serve` on a real PostgreSQL 15 with ruvector, and on
+//! pgvector (PGlite).
+
+use vecgate_tests::embeddings::FakeEmbeddings;
+use vecgate_tests::server::Server;
+use vecgate_tests::suite::{self, key_env, load_movies, Api, LogRow, Target};
+use vecgate_tests::{assert_ruvector_installed, connect, PgCluster, PgliteServer};
+
+fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
+    let embeddings = FakeEmbeddings::start();
+    let mut env: Vec<(&str, String)> = key_env();
+    env.extend([
+        ("VECGATE_DATABASE_URL", database_url.to_owned()),
+        ("VECGATE_DIALECT", dialect.to_owned()),
+        ("VECGATE_DIMENSIONS", "384".to_owned()),
+        ("VECGATE_EMBEDDING_URL", embeddings.url.clone()),
+        ("VECGATE_EMBEDDING_API_KEY", "sk-test-secret".to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start(&[], &env);
+    load_movies(&Api::new(&server.base));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(connect(database_url));
+    let logs = || {
+        rt.block_on(client.query(
+            "SELECT result_ids, user_id, search_type FROM vector_search_logs ORDER BY id",
+            &[],
+        ))
+        .expect("read vector_search_logs")
+        .iter()
+        .map(|r| LogRow {
+            result_ids: r.get(0),
+            user_id: r.get(1),
+            search_type: r.get(2),
+        })
+        .collect()
+    };
+    suite::run(&Target {
+        name,
+        base: server.base.clone(),
+        logs: &logs,
+        embeddings: Some(&embeddings),
+    });
+    let output = server.output();
+    for secret in ["sk-test-secret", suite::READ_KEY, suite::WRITE_KEY, suite::ADMIN_KEY] {
+        assert!(!output.contains(secret), "server output leaks {secret}:\n{output}");
+    }
+}
+
+#[test]
+fn api_suite_on_ruvector() {
+    assert_ruvector_installed();
+    let pg = PgCluster::start();
+    let url = pg.create_database("vecgate");
+    run_suite("ruvector", &url, "ruvector");
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds the npm package `vecgate` into wasm/pkg (or $1): the release .wasm with SIMD128, the
+# wasm-bindgen glue for the web (ESM, also Web Workers), bundler and nodejs targets, and the
+# hand-written entry points from wasm/pkg-template. Prints the raw and gzipped .wasm size.
+# Needs what scripts/install-wasm-deps.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${1:-wasm/pkg}
+log() { echo "[wasm/build] $*"; }
+
+crate_version=$(cargo pkgid -p vecgate-wasm | sed 's/.*[#@]//')
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version)" != "wasm-bindgen $bindgen_version" ]; then
+  echo "[wasm/build] wasm-bindgen CLI $(wasm-bindgen --version) does not match the crate ($bindgen_version);" \
+    "run scripts/install-wasm-deps.sh" >&2
+  exit 1
+fi
+
+# opt-level z for the whole wasm build (core included): 13% smaller gzipped than the release
+# profile's 3, for the same kernel speed (see wasm/README.md). RUSTFLAGS reach only the wasm32
+# target, so native builds keep opt-level 3.
+log "cargo build (wasm32-unknown-unknown, release, simd128)"
+RUSTFLAGS="-C target-feature=+simd128 -C opt-level=z" \
+  cargo build -p vecgate-wasm --release --target wasm32-unknown-unknown
+wasm=target/wasm32-unknown-unknown/release/vecgate_wasm.wasm
+
+staging=$(mktemp -d)
+trap 'rm -rf "$staging"' EXIT
+for target in web bundler nodejs; do
+  wasm-bindgen --target "$target" --out-dir "$staging/$target" --out-name vecgate \
+    --remove-name-section --remove-producers-section "$wasm"
+done
+# The three targets embed the same .wasm; ship it once, next to the bundler glue (bundlers resolve
+# the .wasm's own import of "./vecgate_bg.js" relative to it), and point the others at it.
+for target in bundler nodejs; do
+  cmp -s "$staging/web/vecgate_bg.wasm" "$staging/$target/vecgate_bg.wasm" ||
+    { echo "[wasm/build] the $target .wasm differs from the web one" >&2; exit 1; }
+done
+
+rm -rf "$out"
+mkdir -p "$out"
+cp -R wasm/pkg-template/. "$out/"
+cp "$staging/web/vecgate.js" "$staging/web/vecgate.d.ts" "$out/web/"
+cp "$staging/bundler/vecgate.js" "$staging/bundler/vecgate_bg.js" "$staging/bundler/vecgate.d.ts" \
+  "$staging/bundler/vecgate_bg.wasm" "$out/bundler/"
+cp "$staging/nodejs/vecgate.js" "$staging/nodejs/vecgate.d.ts" "$out/node/"
+
+# Point each glue file at the shared .wasm. Each pattern must match exactly once, so a change in
+# wasm-bindgen's output fails the build instead of shipping a broken path.
+repoint() {
+  local file=$1 from=$2 to=$3
+  local count
+  count=$(grep -cF -- "$from" "$file" || true)
+  if [ "$count" != 1 ]; then
+    echo "[wasm/build] expected one '$from' in $file, found $count" >&2
+    exit 1
+  fi
+  FROM=$from TO=$to perl -0pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/' "$file"
+}
+repoint "$out/web/vecgate.js" "new URL('vecgate_bg.wasm', import.meta.url)" \
+  "new URL('../bundler/vecgate_bg.wasm', import.meta.url)"
+repoint "$out/node/vecgate.js" '`${__dirname}/vecgate_bg.wasm`' '`${__dirname}/../bundler/vecgate_bg.wasm`'
+
+VERSION=$crate_version node -e '
+  const fs = require("fs");
+  const file = process.argv[1];
+  const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
+  pkg.version = process.env.VERSION;
+  fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
+' "$out/package.json"
+
+raw=$(stat -c %s "$out/bundler/vecgate_bg.wasm")
+gz=$(gzip -9 -c "$out/bundler/vecgate_bg.wasm" | wc -c)
+log "built $out (vecgate $crate_version, wasm-bindgen $bindgen_version)"
+log "vecgate_bg.wasm: $raw bytes raw ($((raw / 1024)) KiB), $gz bytes gzipped ($((gz / 1024)) KiB)"

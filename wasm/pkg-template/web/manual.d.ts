@@ -1,0 +1,2 @@
+export * from './vecgate.js';
+export { default } from './vecgate.js';

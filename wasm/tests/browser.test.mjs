@@ -1,0 +1,165 @@
+// The installed package in headless Chromium (Debian's, driven by playwright-core): on a page and
+// in a module Web Worker, reranking the movie sample like exact search. Fails if Chromium does not
+// start; it never skips.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+import { chromium } from 'playwright-core';
+import { CandidateSet } from 'vecgate';
+import { assertMovieResults, buildCandidateSet, loadMovies, sampleDir } from './helpers.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.jsonl': 'text/plain; charset=utf-8',
+  '.wasm': 'application/wasm',
+};
+
+/** The browser entry of the installed package, as its `exports` map gives it to browsers. */
+function browserEntry() {
+  const pkg = JSON.parse(readFileSync(require.resolve('vecgate/package.json'), 'utf8'));
+  const entry = pkg.exports['.'].default;
+  assert.equal(typeof entry, 'string', 'exports["."].default is the browser entry');
+  return `/node_modules/vecgate/${entry.replace(/^\.\//, '')}`;
+}
+
+/** Serves this project (tests and node_modules), the sample under /data/ and the set's bytes. */
+function startServer(candidateBytes) {
+  const entry = browserEntry();
+  const served = [];
+  const server = createServer((request, response) => {
+    const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
+    served.push(path);
+    try {
+      let body;
+      let file;
+      if (path === '/movies.vgcs') {
+        body = candidateBytes;
+        file = path;
+      } else {
+        const [root, rest] = path.startsWith('/data/') ? [sampleDir, path.slice(6)] : [here, path.slice(1)];
+        file = resolve(root, rest);
+        if (file !== root && !file.startsWith(root + sep)) throw new Error('outside the served root');
+        body = readFileSync(file);
+        if (extname(file) === '.html') body = body.toString('utf8').replaceAll('__VECGATE_ENTRY__', entry);
+      }
+      response.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
+      response.end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  return new Promise((ready) =>
+    server.listen(0, '127.0.0.1', () => ready({ server, served, origin: `http://127.0.0.1:${server.address().port}` })),
+  );
+}
+
+let http;
+let context;
+let userDataDir;
+const pageErrors = [];
+
+before(async () => {
+  const bytes = buildCandidateSet(CandidateSet, loadMovies()).toBytes();
+  http = await startServer(bytes);
+  userDataDir = mkdtempSync(join(tmpdir(), 'vecgate-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+});
+
+after(async () => {
+  await context?.close();
+  http?.server.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+async function openPage(path) {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(`${path}: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(`${path}: console: ${message.text()}`);
+  });
+  await page.goto(`${http.origin}${path}`);
+  return page;
+}
+
+function assertErrorsAreClean(result) {
+  const { corruptedBytes, unknownOperator, wrongLength, nan } = result.errors;
+  for (const [name, error] of Object.entries(result.errors)) {
+    assert.ok(error.threw && error.isError && !error.isTrap, `${name}: ${JSON.stringify(error)}`);
+    assert.doesNotMatch(error.message, /unreachable/);
+  }
+  assert.match(corruptedBytes.message, /invalid bytes: candidate set: checksum mismatch/);
+  assert.match(unknownOperator.message, /invalid filter at rating: unknown operator \$near/);
+  assert.match(wrongLength.message, /dimension mismatch: expected 384, got 383/);
+  assert.match(nan.message, /component 0 is NaN/);
+}
+
+test('Chromium runs headless', async () => {
+  const page = await openPage('/browser/empty.html');
+  assert.match(await page.evaluate(() => navigator.userAgent), /HeadlessChrome\/\d+/);
+  await page.close();
+});
+
+test('on a page: the candidate set reranks like exact search, Toy Story films in the top 4', async () => {
+  const page = await openPage('/browser/page.html');
+  const result = await page.evaluate(() => window.pageResult);
+  assert.equal(result.failed, undefined, result.failed);
+  assertMovieResults(result);
+  assertErrorsAreClean(result);
+  assert.ok(http.served.includes('/node_modules/vecgate/bundler/vecgate_bg.wasm'), 'the .wasm came from the package');
+  await page.close();
+});
+
+test('in a module Web Worker: the same results', async () => {
+  const page = await openPage('/browser/page.html');
+  const result = await page.evaluate(() => window.workerResult);
+  assert.equal(result.failed, undefined, result.failed);
+  assert.equal(result.inWorker, true);
+  assertMovieResults(result);
+  assertErrorsAreClean(result);
+  await page.close();
+});
+
+test('without WebAssembly SIMD, importing the package rejects with a clear Error', async () => {
+  const page = await context.newPage();
+  await page.addInitScript(() => {
+    WebAssembly.validate = () => false;
+  });
+  await page.goto(`${http.origin}/browser/empty.html`);
+  const message = await page.evaluate(() =>
+    import('vecgate').then(
+      () => 'loaded',
+      (error) => `${error instanceof Error} ${error.message}`,
+    ),
+  );
+  assert.match(message, /^true vecgate needs WebAssembly with SIMD/);
+  await page.close();
+});
+
+test('no page errors', () => {
+  assert.deepEqual(pageErrors, []);
+});

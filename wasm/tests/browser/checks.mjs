@@ -1,0 +1,57 @@
+// What the page and the Worker both run: the movie candidate set served by the test (built in Node
+// with the package), reranked here and compared with a plain-JS exact search over the raw sample.
+import { TOYS_QUERY, checkMovies } from '../exact.mjs';
+
+async function fetchOk(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(`GET ${path}: ${response.status}`);
+  return response;
+}
+
+const jsonl = (text) =>
+  text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line));
+
+/** Calls `fn` and describes what it threw. */
+function thrown(fn) {
+  try {
+    fn();
+    return { threw: false };
+  } catch (error) {
+    return {
+      threw: true,
+      isError: error instanceof Error,
+      isTrap: error instanceof WebAssembly.RuntimeError,
+      message: String(error?.message),
+    };
+  }
+}
+
+export async function runChecks(vecgate) {
+  const [bytes, moviesText, queriesText] = await Promise.all([
+    fetchOk('/movies.vgcs').then((r) => r.arrayBuffer()),
+    fetchOk('/data/movies.jsonl').then((r) => r.text()),
+    fetchOk('/data/queries.jsonl').then((r) => r.text()),
+  ]);
+  const movies = jsonl(moviesText).map((m) => ({
+    id: m.id,
+    metadata: m.metadata,
+    vector: Float32Array.from(m.vector),
+  }));
+  const query = Float32Array.from(jsonl(queriesText).find((q) => q.text === TOYS_QUERY).vector);
+  const set = vecgate.CandidateSet.fromBytes(new Uint8Array(bytes));
+
+  const corrupted = new Uint8Array(bytes.slice(0));
+  corrupted[100] ^= 1;
+  return {
+    ...checkMovies(vecgate, set, movies, query),
+    errors: {
+      corruptedBytes: thrown(() => vecgate.CandidateSet.fromBytes(corrupted)),
+      unknownOperator: thrown(() => set.rerank({ query, filter: { rating: { $near: 7 } } })),
+      wrongLength: thrown(() => set.rerank({ query: query.subarray(1) })),
+      nan: thrown(() => vecgate.cosineSimilarity(new Float32Array([NaN, 1]), new Float32Array([1, 1]))),
+    },
+  };
+}

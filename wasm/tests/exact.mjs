@@ -1,0 +1,83 @@
+// Plain-JS exact search to compare the package against; runs in Node, pages and Workers.
+
+export const TOYS_QUERY = 'animated film for kids about toys';
+export const TOY_STORY_IDS = ['movie-993', 'movie-2987', 'movie-2988'];
+
+/** Cosine similarity in plain JS (f64 arithmetic). */
+export function jsCosine(a, b) {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+}
+
+/** Exact top-k by a plain-JS cosine loop: [{index, score}], best first, ties by index. */
+export function jsExactTopK(vectors, query, k) {
+  return vectors
+    .map((v, index) => ({ index, score: jsCosine(query, v) }))
+    .sort((x, y) => y.score - x.score || x.index - y.index)
+    .slice(0, k);
+}
+
+/**
+ * The DESIGN.md blend in plain JS, as CandidateSet.rerank computes it from metadata:
+ * 0.5·cos + 0.15·exp(−age/10) (0 without a year) + 0.1·popularity (`popularity` in [0, 1], else
+ * rating/10, else 0). No preference, so personalization is 0.
+ */
+export function jsBlendTopK(items, query, k, currentYear) {
+  return items
+    .map(({ vector, metadata }, index) => {
+      const year = metadata?.year;
+      const recency = typeof year === 'number' ? Math.exp(-Math.max(0, currentYear - year) / 10) : 0;
+      const p = metadata?.popularity;
+      const rating = metadata?.rating;
+      const popularity =
+        typeof p === 'number' && p >= 0 && p <= 1
+          ? p
+          : typeof rating === 'number'
+            ? Math.min(1, Math.max(0, rating / 10))
+            : 0;
+      return { index, score: 0.5 * jsCosine(query, vector) + 0.15 * recency + 0.1 * popularity };
+    })
+    .sort((x, y) => y.score - x.score || x.index - y.index)
+    .slice(0, k);
+}
+
+export const SIMILARITY_ONLY = { similarity: 1, personalization: 0, recency: 0, popularity: 0 };
+
+/** Builds a CandidateSet of the movies with the package's own builder. */
+export function buildCandidateSet(CandidateSet, movies, encoding = 'f32') {
+  const set = new CandidateSet(movies[0].vector.length, encoding);
+  for (const movie of movies) set.push(movie.id, movie.vector, movie.metadata);
+  return set;
+}
+
+/**
+ * Reranks the movies for the toys query with the package and compares with plain-JS exact search.
+ * Returns plain data (it also runs in a page and a Worker and is sent back to Node).
+ */
+export function checkMovies(vecgate, set, movies, query) {
+  const k = 10;
+  const exact = jsExactTopK(movies.map((m) => m.vector), query, k);
+  const bySimilarity = set.rerank({ query, k, weights: SIMILARITY_ONLY });
+  const blended = set.rerank({ query, k, currentYear: 2026 });
+  const expectedBlend = jsBlendTopK(movies, query, k, 2026);
+  const maxDiff = (ours, theirs) => Math.max(...ours.map((h, i) => Math.abs(h.score - theirs[i].score)));
+  return {
+    backend: vecgate.simdBackend(),
+    len: set.len,
+    dims: set.dims,
+    similarityIds: bySimilarity.map((h) => h.id),
+    exactIds: exact.map((h) => movies[h.index].id),
+    similarityMaxDiff: maxDiff(bySimilarity, exact),
+    blendIds: blended.map((h) => h.id),
+    expectedBlendIds: expectedBlend.map((h) => movies[h.index].id),
+    blendMaxDiff: maxDiff(blended, expectedBlend),
+    topTitles: bySimilarity.slice(0, 4).map((h) => h.metadata.title),
+  };
+}
