@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what wasm/build.sh and wasm/test.sh need: the wasm32 target, the wasm-bindgen CLI
-# (the exact version Cargo.lock records for the wasm-bindgen crate), Debian's chromium and
-# binaryen (wasm-opt), and the pinned npm packages of the test project.
+# (the exact version Cargo.lock records for the wasm-bindgen crate), Debian's chromium, and the
+# pinned npm packages of the test project. (No wasm-opt: Debian's binaryen 108 makes the gzipped
+# .wasm larger, not smaller.)
 # Idempotent: each step is skipped when its result is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,6 @@ fi
 
 missing_debs=()
 dpkg -s chromium >/dev/null 2>&1 || missing_debs+=(chromium)
-dpkg -s binaryen >/dev/null 2>&1 || missing_debs+=(binaryen)
 if [ ${#missing_debs[@]} -gt 0 ]; then
   log "apt-get install ${missing_debs[*]}"
   sudo_cmd=()

@@ -116,6 +116,8 @@ fn bad_vectors_and_configs_are_errors() {
     );
     assert_eq!(idx.insert("a", &[1.0, f32::NAN, 0.0], None), Err(Error::NonFinite { index: 1 }));
     assert!(idx.insert("", &[1.0, 0.0, 0.0], None).is_err());
+    // Finite but so long that scores could overflow to infinity and then NaN.
+    assert!(matches!(idx.insert("huge", &[1e20, 1e20, 0.0], None), Err(Error::InvalidArgument(_))));
     assert!(idx.is_empty());
     idx.insert("a", &[1.0, 0.0, 0.0], None).unwrap();
     assert_eq!(

@@ -169,6 +169,7 @@ fn hostile_bytes_are_errors() {
         ("neighbour id", "invalid neighbour", Box::new(move |b| put_u32(b, level0_at + 4, 5000))),
         ("self loop", "invalid neighbour", Box::new(move |b| put_u32(b, level0_at + 4, 0))),
         ("NaN vector", "NaN", Box::new(move |b| b[rows_at..rows_at + 4].copy_from_slice(&f32::NAN.to_le_bytes()))),
+        ("huge vector", "too long", Box::new(move |b| b[rows_at..rows_at + 4].copy_from_slice(&1e30f32.to_le_bytes()))),
         ("bad UTF-8 id", "UTF-8", Box::new(move |b| b[ids_at + 4] = 0xFF)),
         ("duplicate id", "duplicate", Box::new(move |b| b[movie_3 + 6] = b'0')),
         ("id on a tombstone", "deleted", Box::new(move |b| put_u32(b, ids_at + 11, 1))),

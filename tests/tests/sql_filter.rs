@@ -116,7 +116,7 @@ fn random_scalar_value(rng: &mut Rng) -> Value {
     match rng.below(10) {
         0 => Value::Null,
         1 => Value::Bool(rng.chance(50)),
-        2..=5 => Value::Number(number(*rng.pick(NUMBERS))),
+        2..=5 => Value::Number(number(rng.pick::<&str>(NUMBERS))),
         _ => Value::String((*rng.pick(STRINGS)).to_owned()),
     }
 }
@@ -197,7 +197,7 @@ fn generate_docs(rng: &mut Rng) -> Vec<Doc> {
 /// A database with a `content_vectors` table holding the documents, and the documents as
 /// Postgres returns them.
 struct Fixture {
-    _cluster: PgCluster,
+    cluster: PgCluster,
     client: PgClient,
     docs: Vec<(String, Value)>,
 }
@@ -233,7 +233,7 @@ impl Fixture {
         let docs = read_documents(&client).await;
         assert_eq!(docs.len(), DOCS);
         Fixture {
-            _cluster: cluster,
+            cluster,
             client,
             docs,
         }
@@ -412,8 +412,21 @@ async fn hand_written_filters_select_what_the_evaluator_matches() {
         r#"{"$and": [{"media_type": "movie"}, {"$or": [{"genres": "Drama"}, {"year": {"$lt": 1970}}]}]}"#,
         r#"{"$or": [{"missing": 1}, {"genres": {"$nin": ["Action"]}}]}"#,
     ];
+    // Lists longer than the compiler's containment limit take the one-parameter path.
+    let long_genres: Vec<&str> = STRINGS.iter().copied().chain(["x"; 4]).collect();
+    let long_numbers: Vec<Value> = NUMBERS.iter().map(|n| Value::Number(number(n))).collect();
+    let long_lists = [
+        json!({"genres": {"$in": long_genres}}).to_string(),
+        json!({"genres": {"$nin": long_genres}}).to_string(),
+        json!({"big": {"$in": long_numbers}}).to_string(),
+        json!({"rating": {"$nin": long_numbers}}).to_string(),
+    ];
+    let filters: Vec<&str> = filters
+        .into_iter()
+        .chain(long_lists.iter().map(String::as_str))
+        .collect();
     let mut matched_some = 0;
-    for text in filters {
+    for &text in &filters {
         let filter = Filter::parse_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let n = fixture.check(&filter).await;
         if n > 0 && n < DOCS {
@@ -627,4 +640,63 @@ async fn injection_attempts_in_keys_and_values_are_harmless() {
         })
         .await;
     table_is_intact(&fixture.client).await;
+}
+
+#[tokio::test]
+async fn equality_filters_can_use_the_indexes() {
+    let fixture = Fixture::new(17).await;
+    fixture
+        .client
+        .batch(
+            "CREATE INDEX ON content_vectors USING gin (metadata); \
+             CREATE INDEX ON content_vectors (media_type); CREATE INDEX ON content_vectors (content_id); \
+             ANALYZE content_vectors",
+        )
+        .await
+        .unwrap();
+    let session = vecgate_tests::connect(&fixture.cluster.url()).await;
+    session
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .unwrap();
+    for (text, index) in [
+        (r#"{"genres": "Drama"}"#, "content_vectors_metadata_idx"),
+        (
+            r#"{"genres": {"$in": ["Drama", "Comedy"]}}"#,
+            "content_vectors_metadata_idx",
+        ),
+        (r#"{"a.b": 1}"#, "content_vectors_metadata_idx"),
+        (r#"{"media_type": "tv"}"#, "content_vectors_media_type_idx"),
+        (r#"{"content_id": 7}"#, "content_vectors_content_id_idx"),
+        (
+            r#"{"content_id": {"$in": [7, 8]}}"#,
+            "content_vectors_content_id_idx",
+        ),
+    ] {
+        let filter = Filter::parse_str(text).unwrap();
+        let mut params: Vec<Param> = Vec::new();
+        let condition = compile(&filter, &mut params);
+        let sql = format!("EXPLAIN SELECT id FROM content_vectors WHERE {condition}");
+        let values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let typed: Vec<(
+            &(dyn tokio_postgres::types::ToSql + Sync),
+            tokio_postgres::types::Type,
+        )> = values
+            .iter()
+            .map(|v| (*v, tokio_postgres::types::Type::TEXT))
+            .collect();
+        let plan: Vec<String> = session
+            .query_typed(&sql, &typed)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{text} does not use {index}:\n{plan}");
+        fixture.check(&filter).await;
+    }
 }

@@ -8,7 +8,9 @@ use vecgate_core::filter::Filter;
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{from_js, is_absent, item_index, optional_number, to_js, whole_number};
+use crate::convert::{
+    from_js, is_absent, item_index, json_from_js, json_to_js, optional_number, to_js, whole_number,
+};
 use crate::rerank::Common;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -65,7 +67,8 @@ struct RerankOptions {
     k: JsValue,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     threshold: JsValue,
-    filter: Option<Value>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    filter: JsValue,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     weights: JsValue,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
@@ -79,15 +82,20 @@ struct Hit<'a> {
     index: usize,
     id: &'a str,
     score: f32,
-    metadata: Option<&'a Value>,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    metadata: JsValue,
 }
 
 /// A filter given as an object, or as JSON text (a JSON string is never a valid filter itself).
-fn parse_filter(filter: &Value) -> Result<Filter, Error> {
-    match filter {
-        Value::String(text) => Filter::parse_str(text),
-        object => Filter::parse(object),
-    }
+fn parse_filter(filter: &JsValue) -> Result<Filter, Error> {
+    let value = match filter.as_string() {
+        Some(text) => serde_json::from_slice(text.as_bytes()).map_err(|e| Error::Filter {
+            path: String::new(),
+            message: format!("not valid JSON: {e}"),
+        })?,
+        None => json_from_js("filter", filter)?,
+    };
+    Filter::parse(&value)
 }
 
 // JS reads `.len`; an `isEmpty` would only widen the API.
@@ -136,7 +144,7 @@ impl CandidateSet {
         let metadata = if is_absent(&metadata) {
             None
         } else {
-            match from_js("metadata", metadata)? {
+            match json_from_js("metadata", &metadata)? {
                 object @ Value::Object(_) => Some(object),
                 _ => return Err(Error::InvalidArgument("metadata must be an object".into()).into()),
             }
@@ -185,7 +193,7 @@ impl CandidateSet {
     #[wasm_bindgen(unchecked_return_type = "Metadata | null")]
     pub fn metadata(&self, index: f64) -> Result<JsValue, JsError> {
         let index = item_index(index, self.inner.len())?;
-        to_js(&self.inner.metadata(index))
+        Ok(json_to_js(self.inner.metadata(index)))
     }
 
     /// Filters, then ranks by 0.5·similarity + 0.25·personalization + 0.15·recency (from
@@ -197,7 +205,11 @@ impl CandidateSet {
         #[wasm_bindgen(unchecked_param_type = "CandidateRerankOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
         let options: RerankOptions = from_js("rerank options", options)?;
-        let filter = options.filter.as_ref().map(parse_filter).transpose()?;
+        let filter = if is_absent(&options.filter) {
+            None
+        } else {
+            Some(parse_filter(&options.filter)?)
+        };
         let mmr_lambda = optional_number("mmrLambda", &options.mmr_lambda)?;
         let common = Common::read(
             &options.query,
@@ -225,7 +237,7 @@ impl CandidateSet {
                 index: r.index,
                 id: &self.inner.ids()[r.index],
                 score: r.score,
-                metadata: self.inner.metadata(r.index),
+                metadata: json_to_js(self.inner.metadata(r.index)),
             })
             .collect();
         to_js(&hits)

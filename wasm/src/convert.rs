@@ -5,6 +5,7 @@
 use js_sys::{Array, Float32Array, Object};
 use serde::de::{self, DeserializeOwned};
 use serde::Serialize;
+use serde_json::Value;
 use vecgate_core::{Error, Result};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -184,6 +185,25 @@ fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
     // Always Err: the deserializer only records the field list.
     let _ = T::deserialize(Introspect(&mut fields));
     fields
+}
+
+/// A JSON value from JS, through `JSON.stringify` and serde_json's byte parser: the one the binary
+/// candidate-set format already needs, so no second JSON deserializer is compiled in.
+pub(crate) fn json_from_js(what: &str, value: &JsValue) -> Result<Value> {
+    let text = js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|text| text.as_string())
+        .ok_or_else(|| Error::InvalidArgument(format!("{what} is not representable as JSON")))?;
+    serde_json::from_slice(text.as_bytes())
+        .map_err(|e| Error::InvalidArgument(format!("{what} is not valid JSON: {e}")))
+}
+
+/// A JSON value as a plain JS value, through serde_json's writer (which the binary format needs
+/// too) and `JSON.parse`.
+pub(crate) fn json_to_js(value: Option<&Value>) -> JsValue {
+    value
+        .and_then(|value| js_sys::JSON::parse(&value.to_string()).ok())
+        .unwrap_or(JsValue::NULL)
 }
 
 /// Serializes to plain JS values: objects (not `Map`s) for JSON objects, `null` for `None`.

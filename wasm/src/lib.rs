@@ -11,3 +11,5 @@ mod kernels;
 mod matrix;
 mod preference;
 mod rerank;
+
+pub use matrix::UnitRows;

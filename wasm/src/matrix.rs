@@ -1,16 +1,74 @@
 //! Matrices that stay in wasm memory, so repeated searches copy only the query.
 
-use vecgate_core::kernels::{check_finite, Metric};
-use vecgate_core::topk::{self, I8Matrix};
+use vecgate_core::kernels::{
+    check_dims, check_finite, dot_unchecked, normalize, normalize_in_place, Metric,
+};
+use vecgate_core::topk::{I8Matrix, Scored, TopK};
+use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{row_count, to_js, whole_number};
 
+/// Rows scaled to unit length once, so that each cosine similarity is a single dot product: no
+/// per-row norms, and no overflow (both sides have length ≤ 1). The plain-Rust part of
+/// `Float32Matrix`, public so that the native benchmark (`examples/topk_native.rs`) runs the very
+/// same code.
+pub struct UnitRows {
+    values: Vec<f32>,
+    dims: usize,
+}
+
+impl UnitRows {
+    /// Takes rows of `dims` values, one after another. Err on a ragged matrix or NaN/infinity.
+    pub fn new(mut values: Vec<f32>, dims: usize) -> Result<UnitRows, Error> {
+        row_count(values.len(), dims)?;
+        check_finite(&values)?;
+        for row in values.chunks_exact_mut(dims) {
+            normalize_in_place(row)?;
+        }
+        Ok(UnitRows { values, dims })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.values.len() / self.dims
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Calls `sink(row, cosine)` for every row; a zero vector scores 0.
+    fn for_each_score(&self, query: &[f32], mut sink: impl FnMut(usize, f32)) -> Result<(), Error> {
+        check_dims(self.dims, query.len())?;
+        let query = normalize(query)?;
+        for (i, row) in self.values.chunks_exact(self.dims).enumerate() {
+            sink(i, dot_unchecked(&query, row).clamp(-1.0, 1.0));
+        }
+        Ok(())
+    }
+
+    /// The best `k` rows by cosine similarity, at or above `threshold`, best first.
+    pub fn top_k(&self, query: &[f32], k: usize, threshold: f32) -> Result<Vec<Scored>, Error> {
+        if threshold.is_nan() {
+            return Err(Error::InvalidArgument("threshold is NaN".into()));
+        }
+        let mut top = TopK::new(k, threshold);
+        self.for_each_score(query, |i, score| top.push(i, score))?;
+        Ok(top.into_sorted_vec())
+    }
+
+    /// The cosine similarity of `query` to every row.
+    pub fn similarities(&self, query: &[f32]) -> Result<Vec<f32>, Error> {
+        let mut scores = Vec::with_capacity(self.rows());
+        self.for_each_score(query, |_, score| scores.push(score))?;
+        Ok(scores)
+    }
+}
+
 /// A row-major f32 matrix held in wasm memory, searched by cosine similarity.
 #[wasm_bindgen]
 pub struct Float32Matrix {
-    values: Vec<f32>,
-    dims: usize,
+    rows: UnitRows,
 }
 
 #[wasm_bindgen]
@@ -19,19 +77,19 @@ impl Float32Matrix {
     #[wasm_bindgen(constructor)]
     pub fn new(values: Vec<f32>, dims: f64) -> Result<Float32Matrix, JsError> {
         let dims = whole_number("dims", dims)?;
-        row_count(values.len(), dims)?;
-        check_finite(&values)?;
-        Ok(Float32Matrix { values, dims })
+        Ok(Float32Matrix {
+            rows: UnitRows::new(values, dims)?,
+        })
     }
 
     #[wasm_bindgen(getter)]
     pub fn rows(&self) -> usize {
-        self.values.len() / self.dims
+        self.rows.rows()
     }
 
     #[wasm_bindgen(getter)]
     pub fn dims(&self) -> usize {
-        self.dims
+        self.rows.dims()
     }
 
     /// The best `k` rows by cosine similarity, at or above `threshold`, best first.
@@ -39,18 +97,12 @@ impl Float32Matrix {
     pub fn top_k(&self, query: &[f32], k: f64, threshold: Option<f32>) -> Result<JsValue, JsError> {
         let k = whole_number("k", k)?;
         let threshold = threshold.unwrap_or(f32::NEG_INFINITY);
-        let hits = topk::top_k(query, &self.values, self.dims, Metric::Cosine, k, threshold)?;
-        to_js(&hits)
+        to_js(&self.rows.top_k(query, k, threshold)?)
     }
 
     /// The cosine similarity of `query` to every row.
     pub fn similarities(&self, query: &[f32]) -> Result<Vec<f32>, JsError> {
-        Ok(topk::score_batch(
-            query,
-            &self.values,
-            self.dims,
-            Metric::Cosine,
-        )?)
+        Ok(self.rows.similarities(query)?)
     }
 }
 

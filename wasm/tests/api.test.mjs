@@ -133,9 +133,15 @@ describe('Float32Matrix and Int8Matrix', () => {
     const m = new Float32Matrix(matrix, dims);
     assert.equal(m.rows, 200);
     assert.equal(m.dims, dims);
-    assert.deepEqual(m.topK(query, 10), topK(query, matrix, dims, 10));
-    assert.deepEqual(Array.from(m.similarities(query)), Array.from(batchSimilarity(query, matrix, dims)));
-    assert.ok(m.topK(query, 10, 0.99).length === 1);
+    // Rows are stored at unit length, so scores agree with topK to f32 rounding.
+    const hits = m.topK(query, 10);
+    const reference = topK(query, matrix, dims, 10);
+    assert.deepEqual(hits.map((h) => h.index), reference.map((h) => h.index));
+    hits.forEach((h, i) => close(h.score, reference[i].score, 1e-6));
+    closeAll(m.similarities(query), batchSimilarity(query, matrix, dims), 1e-6);
+    assert.equal(m.topK(query, 10, 0.99).length, 1);
+    assert.deepEqual(new Float32Matrix(f32(0, 0, 3, 4), 2).similarities(f32(0, 1)), f32(0, 0.8));
+    throwsError(() => m.topK(query, 1, NaN), /threshold is NaN/);
     m.free();
   });
 

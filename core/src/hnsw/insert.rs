@@ -17,6 +17,7 @@ use crate::{Error, Result};
 use super::graph::draw_level;
 use super::neighbors::select_neighbors;
 use super::search::{descend, search_layer, Candidate, Walk};
+use super::vectors::check_magnitude;
 use super::HnswIndex;
 
 /// A batch is at most this fraction of the linked graph...
@@ -104,6 +105,7 @@ impl HnswIndex {
             }
             check_dims(self.config.dims, item.vector.len())?;
             check_finite(&item.vector)?;
+            check_magnitude(&item.vector)?;
         }
         if self.ids.len() + items.len() >= u32::MAX as usize {
             return Err(Error::InvalidArgument(

@@ -12,7 +12,7 @@ use crate::topk::TopK;
 use crate::{Error, Result};
 
 use super::graph::Graph;
-use super::vectors::PreparedQuery;
+use super::vectors::{check_magnitude, PreparedQuery};
 use super::{HnswIndex, MAX_EF};
 
 /// Below this estimated fraction of matching items, a filtered search scans the matches exactly
@@ -261,6 +261,7 @@ impl HnswIndex {
     ) -> Result<Vec<SearchHit>> {
         check_dims(self.config.dims, query.len())?;
         check_finite(query)?;
+        check_magnitude(query)?;
         let ef = options.ef.unwrap_or(self.config.ef_search);
         if !(1..=MAX_EF).contains(&ef) {
             return Err(Error::InvalidArgument(format!(

@@ -215,6 +215,7 @@ fn load_body(r: &mut Reader<'_>) -> Result<HnswIndex> {
         Storage::F32 => (Vec::new(), Vec::new()),
     };
     let vectors = Vectors::from_parts(config.dims, metric, storage, rows, codes, scales);
+    vectors.check_rows()?;
 
     let mut ids = Vec::with_capacity(slots);
     let mut id_slots = HashMap::with_capacity(slots);

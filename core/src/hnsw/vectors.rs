@@ -5,9 +5,24 @@
 use crate::kernels::Metric;
 use crate::kernels::{dot_i8_unchecked, dot_unchecked, l2_squared_unchecked, normalize_in_place};
 use crate::quant::{norm_squared_i8, quantize_into};
-use crate::Result;
+use crate::{Error, Result};
 
 use super::Storage;
+
+/// Largest accepted squared norm. It keeps every score between accepted vectors finite in f32
+/// (|a·b| ≤ |a||b| and |a−b|² ≤ 4·max(|a|², |b|²)), so no score is ever NaN.
+const MAX_SQ_NORM: f64 = f32::MAX as f64 / 4.0;
+
+/// Err when a (finite) vector is so long that scores with it could overflow.
+pub fn check_magnitude(v: &[f32]) -> Result<()> {
+    let sq_norm: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
+    if sq_norm > MAX_SQ_NORM {
+        return Err(Error::InvalidArgument(format!(
+            "vector is too long: its squared norm {sq_norm:e} exceeds {MAX_SQ_NORM:e}"
+        )));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct Vectors {
@@ -111,6 +126,36 @@ impl Vectors {
     #[inline]
     fn code_row(&self, node: usize) -> &[i8] {
         &self.codes[node * self.dims..(node + 1) * self.dims]
+    }
+
+    /// Err unless every stored row passes [`check_magnitude`] (for loaded bytes).
+    pub fn check_rows(&self) -> Result<()> {
+        for node in 0..self.len() {
+            let sq_norm = if self.is_int8() {
+                let scale = self.scales[node] as f64;
+                norm_squared_i8(self.code_row(node)) as f64 * scale * scale
+            } else {
+                0.0
+            };
+            let f32_sq_norm: f64 = if self.has_f32_rows() {
+                self.f32_row(node).iter().map(|&x| x as f64 * x as f64).sum()
+            } else {
+                0.0
+            };
+            if sq_norm.max(f32_sq_norm) > MAX_SQ_NORM {
+                return Err(Error::Format(format!("row {node} is too long")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        if self.is_int8() {
+            self.scales.len()
+        } else {
+            self.rows.len() / self.dims
+        }
     }
 
     /// Makes room for `additional` more rows, so a batch build allocates exactly once.

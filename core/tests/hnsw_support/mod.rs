@@ -204,32 +204,39 @@ pub fn row_ids(rows: &[Vec<usize>]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Writes a row-major f32 matrix as a NumPy `.npy` file (format 1.0, little-endian).
-pub fn write_npy(path: &std::path::Path, matrix: &[f32], dims: usize) -> std::io::Result<()> {
-    let rows = matrix.len() / dims;
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dims}), }}");
-    // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + matrix.len() * 4);
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for x in matrix {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    std::fs::write(path, out)
-}
-
-/// CPU seconds used so far by the calling thread (Linux), or by the process elsewhere — a
-/// steadier clock than wall time on a machine shared with other jobs. None when unavailable.
-pub fn thread_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+/// CPU seconds used so far by this process, all threads (Linux; None elsewhere). A steadier
+/// clock than wall time on a machine shared with other jobs.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// Writes a row-major i32 matrix as `.npy`.
+pub fn write_npy_i32(path: &std::path::Path, matrix: &[i32], cols: usize) -> std::io::Result<()> {
+    write_npy_raw(path, "<i4", matrix.len() / cols.max(1), cols, &matrix.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+}
+
+/// Writes a row-major f32 matrix as a NumPy `.npy` file (format 1.0, little-endian).
+pub fn write_npy(path: &std::path::Path, matrix: &[f32], dims: usize) -> std::io::Result<()> {
+    let raw: Vec<u8> = matrix.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy_raw(path, "<f4", matrix.len() / dims, dims, &raw)
+}
+
+fn write_npy_raw(path: &std::path::Path, descr: &str, rows: usize, cols: usize, raw: &[u8]) -> std::io::Result<()> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + raw.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(raw);
+    std::fs::write(path, out)
 }

@@ -6,14 +6,23 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use vecgate_core::candidates::CandidateSet;
+use vecgate_core::hnsw::Storage;
+
 use super::http_client::ReqwestPost;
 use super::pg::PgClient;
+use super::server::NativeHandler;
 use super::store::AnyStore;
 use crate::api::Handler;
 use crate::config::Config;
 use crate::http::{Method, Request};
 use crate::sql::{migrate, Dialect};
+use crate::store::embedded::EmbeddedOptions;
 use crate::store::postgres::PostgresStore;
+use crate::store::{ContentItem, Store};
+
+/// The dimension of the bundled sample's vectors.
+pub const SAMPLE_DIMENSIONS: usize = 384;
 
 #[derive(Parser)]
 #[command(name = "vecgate", version, about = "Vector search for Media Gateway")]
@@ -28,8 +37,11 @@ pub enum Command {
     Serve {
         #[arg(long, env = "VECGATE_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        #[arg(long, env = "VECGATE_DATA_DIR", default_value = "./vecgate-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        embedded: EmbeddedArgs,
+        /// Load the bundled 3,200-film sample (384 dimensions) into an empty embedded store.
+        #[arg(long)]
+        sample: bool,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -43,12 +55,39 @@ pub enum Command {
         file: PathBuf,
         #[arg(long, default_value_t = 500)]
         batch: usize,
-        #[arg(long, env = "VECGATE_DATA_DIR", default_value = "./vecgate-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        embedded: EmbeddedArgs,
         #[command(flatten)]
         config: ConfigArgs,
     },
 }
+
+/// Where and how the embedded store (used when no database URL is set) keeps its data.
+#[derive(Args, Clone)]
+pub struct EmbeddedArgs {
+    #[arg(long, env = "VECGATE_DATA_DIR", default_value = "./vecgate-data")]
+    pub data_dir: PathBuf,
+    /// Vector storage of the embedded index: f32 (exact) or int8 (4x smaller, approximate scores).
+    #[arg(long, env = "VECGATE_EMBEDDED_STORAGE", default_value = "f32", value_parser = ["f32", "int8"])]
+    pub embedded_storage: String,
+}
+
+impl EmbeddedArgs {
+    fn options(&self, dims: usize) -> EmbeddedOptions {
+        EmbeddedOptions {
+            dims,
+            storage: match self.embedded_storage.as_str() {
+                "int8" => Storage::Int8 {
+                    keep_f32_for_rescore: false,
+                },
+                _ => Storage::F32,
+            },
+        }
+    }
+}
+
+/// The bundled sample: the shared movie set as an int8 candidate set (`edge/sample/`).
+pub const SAMPLE: &[u8] = include_bytes!("../../sample/movies.vgcs");
 
 /// The settings of DESIGN.md, as flags or `VECGATE_*` environment variables.
 #[derive(Args, Clone, Default)]
@@ -129,22 +168,69 @@ pub async fn postgres_store(config: &mut Config, url: &str) -> Fallible<Postgres
     ))
 }
 
-pub async fn open_store(config: &mut Config, data_dir: &std::path::Path) -> Fallible<AnyStore> {
+pub async fn open_store(config: &mut Config, embedded: &EmbeddedArgs) -> Fallible<AnyStore> {
     match config.database_url.clone() {
         Some(url) => Ok(AnyStore::Postgres(postgres_store(config, &url).await?)),
-        None => AnyStore::embedded(config, data_dir),
+        None => Ok(AnyStore::embedded(
+            &embedded.data_dir,
+            embedded.options(config.dimensions),
+        )?),
     }
+}
+
+/// The sample's items, in `POST /v1/content` form.
+pub fn sample_items() -> Fallible<Vec<ContentItem>> {
+    let set = CandidateSet::from_bytes(SAMPLE)?;
+    (0..set.len())
+        .map(|i| {
+            let meta = set.metadata(i).cloned().unwrap_or_default();
+            Ok(ContentItem {
+                id: set.ids()[i].clone(),
+                content_id: meta["content_id"].as_i64(),
+                media_type: serde_json::from_value(meta["media_type"].clone())?,
+                metadata: meta["metadata"].clone(),
+                vector: set.vector(i).to_vec(),
+                text: None,
+            })
+        })
+        .collect()
+}
+
+/// Loads the sample through the API handler (validated like any upsert).
+async fn load_sample(handler: &NativeHandler) -> Fallible<usize> {
+    let items = sample_items()?;
+    if items.first().is_some_and(|i| i.vector.len() != handler.config.dimensions) {
+        return Err(format!(
+            "the sample has 384-dimensional vectors; start with --dimensions 384 (got {})",
+            handler.config.dimensions
+        )
+        .into());
+    }
+    for chunk in items.chunks(crate::api::MAX_BATCH_ITEMS) {
+        let mut req = Request::new(Method::Post, "/v1/content");
+        req.body = serde_json::to_vec(&serde_json::json!({ "items": chunk }))?;
+        let response = handler.handle(req).await;
+        if response.status != 200 {
+            return Err(format!("loading the sample: {}", String::from_utf8_lossy(&response.body)).into());
+        }
+    }
+    Ok(items.len())
 }
 
 pub async fn run(cli: Cli) -> Fallible<()> {
     match cli.command {
         Command::Serve {
             addr,
-            data_dir,
+            embedded,
+            sample,
             config,
         } => {
+            let dimensions_given = config.dimensions.is_some();
             let mut config = config.config()?;
-            let store = open_store(&mut config, &data_dir).await?;
+            if sample && !dimensions_given {
+                config.dimensions = SAMPLE_DIMENSIONS;
+            }
+            let store = open_store(&mut config, &embedded).await?;
             if !config.auth_required() {
                 eprintln!(
                     "vecgate: WARNING no API keys configured; the API is open to anyone who can reach {addr}"
@@ -152,13 +238,31 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             }
             let backend = store.describe();
             let handler = Arc::new(Handler::new(config, store, ReqwestPost::default()));
+            if sample {
+                let empty = handler.store.stats().await.map(|s| s.content_count == 0)?;
+                if empty {
+                    let n = load_sample(&handler).await?;
+                    eprintln!("vecgate: loaded the {n}-film sample");
+                }
+            }
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let local = listener.local_addr()?;
             println!("vecgate listening on http://{local} ({backend})");
-            println!(
-                "try: curl -s http://{local}/v1/stats"
-            );
-            super::server::serve(listener, handler, Arc::new(|_: &Request| None)).await?;
+            if sample {
+                println!("try: curl -s http://{local}/v1/content/movie-1/similar?k=3");
+            } else {
+                println!("try: curl -s http://{local}/v1/stats");
+            }
+            let server = super::server::serve(listener, handler.clone(), Arc::new(|_: &Request| None));
+            tokio::select! {
+                result = server => result?,
+                _ = shutdown_signal() => {
+                    eprintln!("vecgate: shutting down");
+                }
+            }
+            if let AnyStore::Embedded(store) = &handler.store {
+                store.snapshot()?;
+            }
             Ok(())
         }
         Command::Migrate { config } => {
@@ -188,21 +292,43 @@ pub async fn run(cli: Cli) -> Fallible<()> {
         Command::Import {
             file,
             batch,
-            data_dir,
+            embedded,
             config,
         } => {
             let mut config = config.config()?;
-            let store = open_store(&mut config, &data_dir).await?;
+            let store = open_store(&mut config, &embedded).await?;
             let handler = Handler::new(config, store, ReqwestPost::default());
-            import(&handler, &file, batch).await
+            import(&handler, &file, batch).await?;
+            if let AnyStore::Embedded(store) = &handler.store {
+                store.snapshot()?;
+            }
+            Ok(())
         }
     }
 }
 
 /// Sends the file's items through the API handler in-process, so an import is validated exactly
 /// like `POST /v1/content`, batch by batch, each batch all or nothing.
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
 pub async fn import(
-    handler: &Handler<AnyStore, ReqwestPost>,
+    handler: &NativeHandler,
     file: &std::path::Path,
     batch: usize,
 ) -> Fallible<()> {

@@ -5,27 +5,25 @@ use std::path::Path;
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::pg::PgClient;
-use crate::config::Config;
+use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::postgres::PostgresStore;
 use crate::store::{ContentItem, SearchOutcome, SearchQuery, Stats, Store, StoreError};
 
 pub enum AnyStore {
     Postgres(PostgresStore<PgClient>),
+    Embedded(EmbeddedStore),
 }
 
 impl AnyStore {
-    pub fn embedded(_config: &Config, data_dir: &Path) -> Result<AnyStore, Box<dyn std::error::Error>> {
-        Err(format!(
-            "no database_url given, and the embedded store (data dir {}) is not available yet",
-            data_dir.display()
-        )
-        .into())
+    pub fn embedded(data_dir: &Path, options: EmbeddedOptions) -> Result<AnyStore, String> {
+        EmbeddedStore::open(data_dir, options).map(AnyStore::Embedded)
     }
 
     /// For the start-up line.
     pub fn describe(&self) -> String {
         match self {
             AnyStore::Postgres(s) => format!("postgres, {:?}", s.dialect()),
+            AnyStore::Embedded(s) => format!("embedded, {}", s.dir().display()),
         }
     }
 }
@@ -34,6 +32,7 @@ macro_rules! delegate {
     ($self:ident, $s:ident => $call:expr) => {
         match $self {
             AnyStore::Postgres($s) => $call.await,
+            AnyStore::Embedded($s) => $call.await,
         }
     };
 }

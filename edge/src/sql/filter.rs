@@ -16,6 +16,10 @@
 //!   condition is TRUE or FALSE, never NULL, so `NOT` and `OR` behave as in Rust.
 //! - Any-element semantics: a JSON array is unnested one level (`jsonb_array_elements`), other
 //!   values are tested themselves; `->` on an array yields NULL, so paths descend objects only.
+//!   `$eq` and short `$in` lists on metadata compile to containment instead
+//!   (`metadata @> '{"k":v}' OR metadata @> '{"k":[v]}'`), which means the same and can use
+//!   the GIN index; `media_type` and `content_id` equality use the columns' btree indexes.
+//!   The expression assumes `metadata` is NOT NULL, as the schema makes it.
 //! - Type-strict comparisons: equality is jsonb equality (never true across JSON types); range
 //!   operators first check `jsonb_typeof`.
 //! - Numbers compare as jsonb numerics, exactly. The evaluator compares integers exactly and
@@ -47,6 +51,24 @@ pub fn compile(filter: &Filter, params: &mut Vec<Param>) -> String {
     compiler.node(filter)
 }
 
+/// The field at `path`; `None` when it can never be present (a key containing NUL).
+fn field(path: &[String]) -> Option<Field<'_>> {
+    if path.iter().any(|segment| segment.contains('\0')) {
+        return None;
+    }
+    Some(match path.split_first() {
+        Some((first, [])) if first == "media_type" => Field::MediaType,
+        Some((first, [])) if first == "content_id" => Field::ContentId,
+        Some((first, rest)) if first == "media_type" => {
+            Field::BelowColumn("to_jsonb(media_type)", rest)
+        }
+        Some((first, rest)) if first == "content_id" => {
+            Field::BelowColumn("to_jsonb(content_id)", rest)
+        }
+        _ => Field::Metadata(path),
+    })
+}
+
 struct Compiler<'a> {
     params: &'a mut Vec<Param>,
     /// Text already bound by this compilation → its placeholder, so a repeated key or value
@@ -55,19 +77,28 @@ struct Compiler<'a> {
     aliases: usize,
 }
 
-/// What a leaf reads: a column (which has a btree index) or a jsonb expression.
-enum Field {
+/// What a leaf reads.
+enum Field<'p> {
+    /// The `media_type` column (btree index).
     MediaType,
+    /// The `content_id` column (btree index).
     ContentId,
-    Json(String),
+    /// `metadata` at a path (GIN index, through containment for `$eq` and `$in`).
+    Metadata(&'p [String]),
+    /// A path below a column, `to_jsonb(column) -> …` (never present, kept exact anyway).
+    BelowColumn(&'static str, &'p [String]),
 }
+
+/// `$in` lists up to this long compile to GIN-indexable containment tests (two parameters per
+/// value); longer ones to one list parameter.
+const MAX_CONTAINMENT_VALUES: usize = 16;
 
 impl Compiler<'_> {
     fn node(&mut self, filter: &Filter) -> String {
         match filter {
             Filter::And(children) => self.group(children, " AND ", "TRUE"),
             Filter::Or(children) => self.group(children, " OR ", "FALSE"),
-            Filter::Compare { path, op, value } => match self.field(path) {
+            Filter::Compare { path, op, value } => match field(path) {
                 None => "FALSE".to_owned(),
                 Some(field) => self.compare(field, *op, value),
             },
@@ -75,7 +106,7 @@ impl Compiler<'_> {
                 path,
                 values,
                 negated,
-            } => match self.field(path) {
+            } => match field(path) {
                 None => "FALSE".to_owned(),
                 Some(field) => self.member(field, values, *negated),
             },
@@ -93,71 +124,46 @@ impl Compiler<'_> {
         }
     }
 
-    /// The field at `path`; `None` when it can never be present (a key containing NUL).
-    fn field(&mut self, path: &[String]) -> Option<Field> {
-        if path.iter().any(|segment| segment.contains('\0')) {
-            return None;
-        }
-        let (base, rest) = match path.split_first() {
-            Some((first, rest)) if first == "media_type" => {
-                if rest.is_empty() {
-                    return Some(Field::MediaType);
-                }
-                ("to_jsonb(media_type)", rest)
-            }
-            Some((first, rest)) if first == "content_id" => {
-                if rest.is_empty() {
-                    return Some(Field::ContentId);
-                }
-                ("to_jsonb(content_id)", rest)
-            }
-            _ => ("metadata", path),
-        };
-        let mut expression = base.to_owned();
-        if !rest.is_empty() {
-            let keys = self.bind(array_literal(rest.iter().map(String::as_str)));
-            for i in 1..=rest.len() {
-                expression.push_str(&format!(" -> ({keys}::text::text[])[{i}]"));
-            }
-            // Parenthesized: it is spliced into `@>`, `=` and `#>>` expressions.
-            expression = format!("({expression})");
-        }
-        Some(Field::Json(expression))
-    }
-
     fn compare(&mut self, field: Field, op: CompareOp, value: &Scalar) -> String {
-        match (op, &field, value) {
-            (CompareOp::Eq | CompareOp::Ne, Field::MediaType, Scalar::String(s))
-                if !s.contains('\0') =>
-            {
+        let equality = match op {
+            CompareOp::Eq => Some(""),
+            CompareOp::Ne => Some("NOT "),
+            _ => None,
+        };
+        match (equality, &field, value) {
+            (Some(not), Field::MediaType, Scalar::String(s)) if !s.contains('\0') => {
                 let s = self.bind(s.clone());
-                let sql_op = if op == CompareOp::Eq { "=" } else { "<>" };
-                return format!("(media_type IS NOT NULL AND media_type {sql_op} {s}::text)");
+                return format!("(media_type IS NOT NULL AND {not}media_type = {s}::text)");
             }
-            (CompareOp::Eq | CompareOp::Ne, Field::ContentId, Scalar::Number(n))
-                if as_i32(n).is_some() =>
-            {
-                let n = self.bind(as_i32(n).unwrap_or_default().to_string());
-                let sql_op = if op == CompareOp::Eq { "=" } else { "<>" };
-                return format!("(content_id IS NOT NULL AND content_id {sql_op} {n}::text::int)");
+            (Some(not), Field::ContentId, Scalar::Number(n)) => {
+                if let Some(id) = as_i32(n) {
+                    let id = self.bind(id.to_string());
+                    return format!(
+                        "(content_id IS NOT NULL AND {not}content_id = {id}::text::int)"
+                    );
+                }
+            }
+            (Some(not), Field::Metadata(path), value) => {
+                if let Some(json) = json_scalar(value) {
+                    let contains = self.contains_any(path, &[json]);
+                    return self.containment(&field, not, contains);
+                }
             }
             _ => {}
         }
-        let field = self.json(field);
+        let expression = self.json(&field);
         match op {
-            CompareOp::Eq => {
+            CompareOp::Eq | CompareOp::Ne => {
                 let equal = self.equals(value);
-                format!("({field} IS NOT NULL AND {})", self.any(&field, &equal))
-            }
-            CompareOp::Ne => {
-                let equal = self.equals(value);
-                format!("({field} IS NOT NULL AND NOT {})", self.any(&field, &equal))
+                let any = self.any(&expression, &equal);
+                self.guarded(&field, equality.unwrap_or_default(), any)
             }
             CompareOp::Lt | CompareOp::Lte | CompareOp::Gt | CompareOp::Gte => {
                 match self.ordered(op, value) {
                     None => "FALSE".to_owned(),
                     Some(ordered) => {
-                        format!("({field} IS NOT NULL AND {})", self.any(&field, &ordered))
+                        let any = self.any(&expression, &ordered);
+                        self.guarded(&field, "", any)
                     }
                 }
             }
@@ -190,26 +196,74 @@ impl Compiler<'_> {
                 let list = self.bind(array_literal(ids.iter().map(String::as_str)));
                 format!("(content_id IS NOT NULL AND {not}content_id = ANY({list}::text::int[]))")
             }
+            Field::Metadata(path) if values.len() <= MAX_CONTAINMENT_VALUES => {
+                let json_values: Vec<String> = values.iter().filter_map(json_scalar).collect();
+                let contains = self.contains_any(path, &json_values);
+                self.containment(&field, not, contains)
+            }
             field => {
-                let field = self.json(field);
+                let expression = self.json(&field);
                 let json_values: Vec<String> = values.iter().filter_map(json_scalar).collect();
                 let list = self.bind(format!("[{}]", json_values.join(",")));
                 // An array of scalars contains a scalar iff one of its elements equals it.
-                let contained = format!("(jsonb_typeof({{e}}) NOT IN ('object', 'array') AND {list}::text::jsonb @> {{e}})");
-                format!(
-                    "({field} IS NOT NULL AND {not}{})",
-                    self.any(&field, &contained)
-                )
+                let contained = format!(
+                    "(jsonb_typeof({{e}}) NOT IN ('object', 'array') AND {list}::text::jsonb @> {{e}})"
+                );
+                let any = self.any(&expression, &contained);
+                self.guarded(&field, not, any)
             }
         }
     }
 
-    fn json(&self, field: Field) -> String {
-        match field {
-            Field::MediaType => "to_jsonb(media_type)".to_owned(),
-            Field::ContentId => "to_jsonb(content_id)".to_owned(),
-            Field::Json(expression) => expression,
+    /// `condition` (or, with `not`, its negation) for a present field: never NULL.
+    fn guarded(&mut self, field: &Field, not: &str, condition: String) -> String {
+        let expression = self.json(field);
+        format!("({expression} IS NOT NULL AND {not}{condition})")
+    }
+
+    /// A containment test implies presence, so unnegated it stands alone and stays indexable.
+    fn containment(&mut self, field: &Field, not: &str, contains: String) -> String {
+        if not.is_empty() {
+            contains
+        } else {
+            self.guarded(field, not, contains)
         }
+    }
+
+    /// `metadata` holds one of `json_values` at `path`, as the value or as an element of an
+    /// array there: `metadata @> '{"a":{"b":v}}' OR metadata @> '{"a":{"b":[v]}}'`. Containment
+    /// compares scalars exactly like jsonb `=`, and an array contains a scalar only as a direct
+    /// element, so this is the any-element equality of the evaluator, and GIN-indexable.
+    fn contains_any(&mut self, path: &[String], json_values: &[String]) -> String {
+        let mut tests = Vec::with_capacity(json_values.len() * 2);
+        for value in json_values {
+            for leaf in [value.clone(), format!("[{value}]")] {
+                let document = path.iter().rev().fold(leaf, |inner, key| {
+                    format!("{{{}:{inner}}}", serde_json::Value::String(key.clone()))
+                });
+                tests.push(format!("metadata @> {}::text::jsonb", self.bind(document)));
+            }
+        }
+        match tests.len() {
+            0 => "FALSE".to_owned(),
+            _ => format!("({})", tests.join(" OR ")),
+        }
+    }
+
+    /// The jsonb expression of a field.
+    fn json(&mut self, field: &Field) -> String {
+        let (base, path) = match field {
+            Field::MediaType => return "to_jsonb(media_type)".to_owned(),
+            Field::ContentId => return "to_jsonb(content_id)".to_owned(),
+            Field::Metadata(path) => ("metadata", *path),
+            Field::BelowColumn(base, path) => (*base, *path),
+        };
+        let keys = self.bind(array_literal(path.iter().map(String::as_str)));
+        let arrows: String = (1..=path.len())
+            .map(|i| format!(" -> ({keys}::text::text[])[{i}]"))
+            .collect();
+        // Parenthesized: it is spliced into `@>`, `=` and `#>>` expressions.
+        format!("({base}{arrows})")
     }
 
     /// A predicate template over `{e}` (one JSON value): equal to `value`.
@@ -373,17 +427,31 @@ mod tests {
     #[test]
     fn keys_and_values_are_parameters_numbered_after_existing_ones() {
         let (sql, params) =
-            compile_json(r#"{"it's": {"$eq": "x'; DROP TABLE content_vectors; --"}}"#);
+            compile_json(r#"{"it's": {"$gte": "x'; DROP TABLE content_vectors; --"}}"#);
         assert!(!sql.contains("DROP"), "{sql}");
         assert!(!sql.contains("it's"), "{sql}");
         assert!(sql.contains("$2::text::text[]"), "{sql}");
-        assert!(sql.contains("$3::text::jsonb"), "{sql}");
+        assert!(sql.contains("$3::text"), "{sql}");
         assert!(!sql.contains("$1"), "{sql}");
         assert_eq!(params[1].as_deref(), Some(r#"{"it's"}"#));
         assert_eq!(
             params[2].as_deref(),
-            Some(r#""x'; DROP TABLE content_vectors; --""#)
+            Some("x'; DROP TABLE content_vectors; --")
         );
+    }
+
+    #[test]
+    fn metadata_equality_is_containment_so_the_gin_index_applies() {
+        let (sql, params) = compile_json(r#"{"a.b": {"$in": ["x\"y", 7.0]}}"#);
+        assert_eq!(
+            sql,
+            "(metadata @> $2::text::jsonb OR metadata @> $3::text::jsonb \
+             OR metadata @> $4::text::jsonb OR metadata @> $5::text::jsonb)"
+        );
+        assert_eq!(params[1].as_deref(), Some(r#"{"a":{"b":"x\"y"}}"#));
+        assert_eq!(params[2].as_deref(), Some(r#"{"a":{"b":["x\"y"]}}"#));
+        assert_eq!(params[3].as_deref(), Some(r#"{"a":{"b":7}}"#));
+        assert_eq!(params[4].as_deref(), Some(r#"{"a":{"b":[7]}}"#));
     }
 
     #[test]

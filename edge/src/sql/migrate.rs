@@ -39,7 +39,7 @@ pub const MAX_DIMS: usize = 16_000;
 pub const PGVECTOR_HNSW_MAX_DIMS: usize = 2_000;
 
 /// The key of the advisory lock every migration holds (an arbitrary constant: "vecgate").
-const LOCK_KEY: i64 = 0x7665_6367_6174_65;
+const LOCK_KEY: i64 = 0x0076_6563_6761_7465;
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, Clone, PartialEq)]

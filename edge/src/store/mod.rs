@@ -2,6 +2,8 @@
 //! [`postgres::PostgresStore`] (ruvector or pgvector, through any [`crate::sql::SqlClient`]) and
 //! the embedded on-disk index (native only).
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod embedded;
 pub mod postgres;
 
 use serde::{Deserialize, Serialize};

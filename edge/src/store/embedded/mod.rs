@@ -1,0 +1,361 @@
+//! The embedded store: the core HNSW index in memory, made durable by a write-ahead log
+//! (`wal.log`, fsynced per write) and snapshots (`snapshot.bin`, the core byte format, written to
+//! a temp file, fsynced and renamed). Search logs append to `search-log.jsonl`.
+
+mod snapshot;
+mod wal;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchOptions, Storage};
+use vecgate_core::preference::{UserPreference, WatchEvent};
+
+use super::{
+    filter_document, ContentItem, Hit, MediaType, SearchOutcome, SearchQuery, Stats, Store,
+    StoreError,
+};
+use wal::{Record, Wal};
+
+/// A snapshot is taken when the log grows past this.
+const SNAPSHOT_AFTER_LOG_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Options of the embedded store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbeddedOptions {
+    pub dims: usize,
+    /// f32 keeps vectors exact; int8 is 4× smaller with approximate scores.
+    pub storage: Storage,
+}
+
+struct State {
+    index: HnswIndex,
+    preferences: HashMap<String, UserPreference>,
+    /// The sequence number of the last applied write.
+    seq: u64,
+}
+
+pub struct EmbeddedStore {
+    dir: PathBuf,
+    dims: usize,
+    state: RwLock<State>,
+    /// Held for every write, so log order is apply order.
+    wal: Mutex<Wal>,
+    search_log: Mutex<File>,
+    search_log_count: AtomicU64,
+    /// Holds an exclusive lock on the data directory for the life of the store.
+    _lock: File,
+}
+
+fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{what} {}: {e}", path.display())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("embedded store: {e}"))
+}
+
+impl EmbeddedStore {
+    /// Opens (creating) the store in `dir`: loads the snapshot, then replays the log.
+    pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<EmbeddedStore, String> {
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io("cannot open", &lock_path, e))?;
+        lock.try_lock().map_err(|_| {
+            format!(
+                "{} is in use by another vecgate process",
+                dir.display()
+            )
+        })?;
+        let snapshot_path = dir.join(snapshot::FILE);
+        let mut state = match snapshot::load(&snapshot_path, options.dims)? {
+            Some(s) => s,
+            None => {
+                let mut config = HnswConfig::new(options.dims);
+                config.storage = options.storage;
+                State {
+                    index: HnswIndex::new(config).map_err(|e| e.to_string())?,
+                    preferences: HashMap::new(),
+                    seq: 0,
+                }
+            }
+        };
+        let (wal, records) = Wal::open(&dir.join("wal.log"), options.dims)?;
+        for (seq, record) in records {
+            if seq > state.seq {
+                apply(&mut state, &record).map_err(|e| format!("replaying wal.log: {e}"))?;
+                state.seq = seq;
+            }
+        }
+        let search_log_path = dir.join("search-log.jsonl");
+        let counted = count_lines(&search_log_path)?;
+        let search_log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&search_log_path)
+            .map_err(|e| io("cannot open", &search_log_path, e))?;
+        Ok(EmbeddedStore {
+            dir: dir.to_owned(),
+            dims: options.dims,
+            state: RwLock::new(state),
+            wal: Mutex::new(wal),
+            search_log: Mutex::new(search_log),
+            search_log_count: AtomicU64::new(counted),
+            _lock: lock,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.read().map(|s| s.index.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.state.read().map(|s| s.index.memory_bytes()).unwrap_or(0)
+    }
+
+    /// Writes a snapshot of everything applied so far and empties the log.
+    pub fn snapshot(&self) -> Result<(), String> {
+        let mut wal = self.wal.lock().map_err(|_| "log lock poisoned".to_owned())?;
+        self.snapshot_locked(&mut wal)
+    }
+
+    /// Logs `record` (fsynced), then applies it. The caller holds the log lock.
+    fn commit(&self, wal: &mut Wal, record: Record) -> Result<(), StoreError> {
+        let mut state = self.state.write().map_err(unavailable)?;
+        let seq = state.seq + 1;
+        wal.append(seq, &record).map_err(|e| unavailable(format!("writing the log: {e}")))?;
+        apply(&mut state, &record).map_err(StoreError::Internal)?;
+        state.seq = seq;
+        drop(state);
+        if wal.len() > SNAPSHOT_AFTER_LOG_BYTES {
+            if let Err(e) = self.snapshot_locked(wal) {
+                eprintln!("vecgate: WARNING snapshot failed (the log keeps every write): {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot_locked(&self, wal: &mut Wal) -> Result<(), String> {
+        let state = self.state.read().map_err(|_| "state lock poisoned".to_owned())?;
+        snapshot::write(
+            &self.dir.join(snapshot::FILE),
+            &state.index,
+            &state.preferences,
+            state.seq,
+        )?;
+        wal.truncate().map_err(|e| io("cannot truncate", wal.path(), e))
+    }
+
+    fn log_search(&self, q: &SearchQuery, hits: &[Hit], took_ms: f64) -> Result<(), StoreError> {
+        let line = json!({
+            "timestamp_ms": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            "result_ids": hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+            "scores": hits.iter().map(|h| h.score).collect::<Vec<_>>(),
+            "user_id": q.log.user_id,
+            "search_type": q.log.search_type,
+            "filter": q.log.filter,
+            "k": q.k,
+            "took_ms": took_ms,
+        });
+        let mut file = self.search_log.lock().map_err(unavailable)?;
+        // One write per line: a killed process leaves whole lines in the page cache.
+        file.write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| unavailable(format!("writing the search log: {e}")))?;
+        self.search_log_count.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The item as the index holds it: its filter document carries media_type and content_id.
+fn to_index_item(item: &ContentItem) -> HnswItem {
+    HnswItem {
+        id: item.id.clone(),
+        vector: item.vector.clone(),
+        metadata: Some(filter_document(&item.metadata, item.media_type, item.content_id)),
+    }
+}
+
+/// Splits a filter document back into metadata, media_type and content_id.
+fn from_document(doc: Option<&Value>) -> (Value, Option<MediaType>, Option<i64>) {
+    let mut map = doc.and_then(Value::as_object).cloned().unwrap_or_default();
+    let media = map
+        .remove("media_type")
+        .and_then(|m| m.as_str().and_then(MediaType::parse));
+    let content_id = map.remove("content_id").and_then(|c| c.as_i64());
+    (Value::Object(map), media, content_id)
+}
+
+fn apply(state: &mut State, record: &Record) -> Result<(), String> {
+    match record {
+        Record::Upsert(items) => state
+            .index
+            .upsert_batch(items.iter().map(to_index_item).collect())
+            .map_err(|e| e.to_string()),
+        Record::Delete(id) => match state.index.delete(id) {
+            Ok(()) | Err(vecgate_core::Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        },
+        Record::Preference(user, pref) => {
+            state.preferences.insert(user.clone(), pref.clone());
+            Ok(())
+        }
+    }
+}
+
+fn count_lines(path: &Path) -> Result<u64, String> {
+    match std::fs::read(path) {
+        Ok(data) => Ok(data.iter().filter(|&&b| b == b'\n').count() as u64),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(io("cannot read", path, e)),
+    }
+}
+
+impl Store for EmbeddedStore {
+    async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
+        let start = Instant::now();
+        let exclude = q.exclude_id.as_deref();
+        let not_excluded = |id: &str, _: Option<&Value>| Some(id) != exclude;
+        let options = SearchOptions {
+            ef: None,
+            filter: q.filter.as_ref(),
+            predicate: Some(&not_excluded),
+        };
+        let hits = {
+            let state = self.state.read().map_err(unavailable)?;
+            let found = state
+                .index
+                .search(&q.vector, q.k, &options)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            found
+                .into_iter()
+                .filter(|h| q.threshold.is_none_or(|t| h.score >= t))
+                .map(|h| {
+                    let stored = state.index.get(&h.id);
+                    Hit {
+                        metadata: q
+                            .include_metadata
+                            .then(|| from_document(stored.as_ref().and_then(|s| s.metadata)).0),
+                        vector: q
+                            .include_vector
+                            .then(|| stored.map(|s| s.vector).unwrap_or_default()),
+                        id: h.id,
+                        score: h.score,
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let store_ms = start.elapsed().as_secs_f64() * 1e3;
+        self.log_search(q, &hits, store_ms)?;
+        Ok(SearchOutcome { hits, store_ms })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
+        let state = self.state.read().map_err(unavailable)?;
+        Ok(state.index.get(id).map(|stored| {
+            let (metadata, media, content_id) = from_document(stored.metadata);
+            ContentItem {
+                id: id.to_owned(),
+                content_id,
+                media_type: media.unwrap_or(MediaType::Movie),
+                metadata,
+                vector: stored.vector,
+                text: None,
+            }
+        }))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let mut wal = self.wal.lock().map_err(unavailable)?;
+        if !self.state.read().map_err(unavailable)?.index.contains(id) {
+            return Ok(false);
+        }
+        self.commit(&mut wal, Record::Delete(id.to_owned()))?;
+        Ok(true)
+    }
+
+    async fn upsert(&self, items: &[ContentItem]) -> Result<usize, StoreError> {
+        for item in items {
+            vecgate_core::kernels::check_dims(self.dims, item.vector.len())
+                .and_then(|_| vecgate_core::kernels::check_finite(&item.vector))
+                .map_err(|e| StoreError::Invalid(format!("{}: {e}", item.id)))?;
+        }
+        let mut wal = self.wal.lock().map_err(unavailable)?;
+        self.commit(&mut wal, Record::Upsert(items.to_vec()))?;
+        Ok(items.len())
+    }
+
+    async fn get_preference(&self, user_id: &str) -> Result<Option<UserPreference>, StoreError> {
+        let state = self.state.read().map_err(unavailable)?;
+        Ok(state.preferences.get(user_id).cloned())
+    }
+
+    async fn put_preference(&self, user_id: &str, pref: &UserPreference) -> Result<(), StoreError> {
+        let mut wal = self.wal.lock().map_err(unavailable)?;
+        self.commit(&mut wal, Record::Preference(user_id.to_owned(), pref.clone()))
+    }
+
+    async fn record_event(
+        &self,
+        user_id: &str,
+        content_id: &str,
+        event: &WatchEvent,
+    ) -> Result<UserPreference, StoreError> {
+        // The log lock makes read, compute and write one step.
+        let mut wal = self.wal.lock().map_err(unavailable)?;
+        let next = {
+            let state = self.state.read().map_err(unavailable)?;
+            let stored = state
+                .index
+                .get(content_id)
+                .ok_or_else(|| StoreError::NotFound(format!("no content with id {content_id:?}")))?;
+            let genres: Vec<String> = stored
+                .metadata
+                .and_then(|m| m.get("genres"))
+                .and_then(Value::as_array)
+                .map(|g| g.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            UserPreference::apply_event(state.preferences.get(user_id), &stored.vector, &genres, event)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?
+        };
+        self.commit(&mut wal, Record::Preference(user_id.to_owned(), next.clone()))?;
+        Ok(next)
+    }
+
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        let state = self.state.read().map_err(unavailable)?;
+        Ok(Stats {
+            backend: "embedded",
+            dialect: None,
+            dimensions: self.dims,
+            content_count: state.index.len() as u64,
+            user_count: state.preferences.len() as u64,
+            search_log_count: self.search_log_count.load(Ordering::Relaxed),
+        })
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.state.read().map(|_| ()).map_err(unavailable)
+    }
+}

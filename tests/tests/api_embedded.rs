@@ -1,0 +1,55 @@
+//! The shared API suite against `vecgate serve` on the embedded store (no database).
+
+use serde_json::Value;
+use vecgate_tests::embeddings::FakeEmbeddings;
+use vecgate_tests::server::Server;
+use vecgate_tests::suite::{self, key_env, load_movies, Api, LogRow, Target};
+
+#[test]
+fn api_suite_on_embedded_store() {
+    let dir = tempdir("api");
+    let embeddings = FakeEmbeddings::start();
+    let mut env: Vec<(&str, String)> = key_env();
+    env.extend([
+        ("VECGATE_DATA_DIR", dir.display().to_string()),
+        ("VECGATE_DIMENSIONS", "384".to_owned()),
+        ("VECGATE_EMBEDDING_URL", embeddings.url.clone()),
+        ("VECGATE_EMBEDDING_API_KEY", "sk-test-secret".to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start(&[], &env);
+    load_movies(&Api::new(&server.base));
+    let log_path = dir.join("search-log.jsonl");
+    let logs = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).expect("a JSON line");
+                LogRow {
+                    result_ids: serde_json::from_value(v["result_ids"].clone()).unwrap(),
+                    user_id: v["user_id"].as_str().map(str::to_owned),
+                    search_type: v["search_type"].as_str().unwrap_or_default().to_owned(),
+                }
+            })
+            .collect()
+    };
+    suite::run(&Target {
+        name: "embedded",
+        base: server.base.clone(),
+        logs: &logs,
+        embeddings: Some(&embeddings),
+    });
+    let output = server.output();
+    for secret in ["sk-test-secret", suite::READ_KEY, suite::WRITE_KEY, suite::ADMIN_KEY] {
+        assert!(!output.contains(secret), "server output leaks {secret}:\n{output}");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vecgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}

@@ -1,0 +1,290 @@
+//! The embedded store keeps every acknowledged write through `kill -9`, drops a torn log tail,
+//! and refuses a damaged snapshot with a message naming the file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use vecgate_tests::server::{vecgate_bin, Server};
+
+const DIMS: usize = 16;
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vecgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn start(dir: &Path) -> Server {
+    let dims = DIMS.to_string();
+    Server::start(
+        &[],
+        &[
+            ("VECGATE_DATA_DIR", dir.to_str().unwrap()),
+            ("VECGATE_DIMENSIONS", &dims),
+        ],
+    )
+}
+
+/// A deterministic pseudo-random generator (no dependency needed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn vector(&mut self) -> Vec<f32> {
+        (0..DIMS).map(|_| self.below(2000) as f32 / 1000.0 - 1.0 + 0.001).collect()
+    }
+}
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    vecgate_core::kernels::normalize(v).unwrap()
+}
+
+/// What the server acknowledged: the last state of each id and user.
+#[derive(Default, Clone)]
+struct Acked {
+    items: HashMap<String, Option<Vec<f32>>>,
+    prefs: HashMap<String, Vec<f32>>,
+    /// The op that was in flight when the process died: either outcome is allowed for it.
+    in_flight: Option<String>,
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn verify(base: &str, acked: &Acked) {
+    let c = client();
+    for (id, state) in &acked.items {
+        if acked.in_flight.as_deref() == Some(id.as_str()) {
+            continue;
+        }
+        let r = c.get(format!("{base}/v1/content/{id}")).send().unwrap();
+        match state {
+            Some(vector) => {
+                assert_eq!(r.status().as_u16(), 200, "acknowledged upsert of {id} lost");
+                let item: Value = r.json().unwrap();
+                let got: Vec<f32> = serde_json::from_value(item["vector"].clone()).unwrap();
+                let want = unit(vector);
+                assert!(
+                    got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+                    "{id}: stale vector after restart"
+                );
+            }
+            None => assert_eq!(r.status().as_u16(), 404, "acknowledged delete of {id} lost"),
+        }
+    }
+    for (user, vector) in &acked.prefs {
+        if acked.in_flight.as_deref() == Some(user.as_str()) {
+            continue;
+        }
+        let r = c.get(format!("{base}/v1/users/{user}/preference")).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "acknowledged preference of {user} lost");
+        let pref: Value = r.json().unwrap();
+        let got: Vec<f32> = serde_json::from_value(pref["vector"].clone()).unwrap();
+        let want = unit(vector);
+        assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6), "{user}: stale preference");
+    }
+}
+
+/// Writes until told to stop; records every acknowledged write.
+fn writer(base: String, seed: u64, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>) {
+    let c = client();
+    let mut rng = Rng(seed);
+    while !stop.load(Ordering::SeqCst) {
+        let id = format!("movie-{}", rng.below(60));
+        let op = rng.below(10);
+        acked.lock().unwrap().in_flight = Some(id.clone());
+        let (request, effect): (_, Box<dyn Fn(&mut Acked)>) = if op < 6 {
+            // A batch of three, so a batch is checked all-or-nothing as well.
+            let batch: Vec<(String, Vec<f32>)> = (0..3)
+                .map(|j| (if j == 0 { id.clone() } else { format!("tv-{}", rng.below(40)) }, rng.vector()))
+                .collect();
+            let items: Vec<Value> = batch
+                .iter()
+                .map(|(i, v)| json!({"id": i, "media_type": if i.starts_with("tv") {"tv"} else {"movie"}, "vector": v}))
+                .collect();
+            acked.lock().unwrap().in_flight = None;
+            let names: Vec<String> = batch.iter().map(|(i, _)| i.clone()).collect();
+            acked.lock().unwrap().in_flight = Some(names.join(","));
+            (
+                c.post(format!("{base}/v1/content")).json(&json!({ "items": items })),
+                Box::new(move |a: &mut Acked| {
+                    for (i, v) in &batch {
+                        a.items.insert(i.clone(), Some(v.clone()));
+                    }
+                }),
+            )
+        } else if op < 8 {
+            let id2 = id.clone();
+            (
+                c.delete(format!("{base}/v1/content/{id}")),
+                Box::new(move |a: &mut Acked| {
+                    a.items.insert(id2.clone(), None);
+                }),
+            )
+        } else {
+            let user = format!("user-{}", rng.below(10));
+            let v = rng.vector();
+            acked.lock().unwrap().in_flight = Some(user.clone());
+            (
+                c.put(format!("{base}/v1/users/{user}/preference"))
+                    .json(&json!({"vector": v, "confidence": 0.5})),
+                Box::new(move |a: &mut Acked| {
+                    a.prefs.insert(user.clone(), v.clone());
+                }),
+            )
+        };
+        match request.send() {
+            Ok(r) if r.status().is_success() || r.status().as_u16() == 404 => {
+                let mut a = acked.lock().unwrap();
+                if r.status().is_success() {
+                    effect(&mut a);
+                }
+                a.in_flight = None;
+            }
+            // The server died mid-request: leave the op marked in flight and stop.
+            _ => return,
+        }
+    }
+}
+
+/// Both ids of a batch are "in flight" together; expand the marker for `verify`.
+fn verify_with_batch(base: &str, acked: &Acked) {
+    let mut a = acked.clone();
+    let names: Vec<String> = a
+        .in_flight
+        .take()
+        .map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    for n in &names {
+        a.items.remove(n);
+        a.prefs.remove(n);
+    }
+    verify(base, &a);
+}
+
+#[test]
+fn kill_9_at_random_points_loses_no_acknowledged_write() {
+    let dir = tempdir("kill9");
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let mut rng = Rng(42);
+    for round in 0..20 {
+        let server = start(&dir);
+        verify_with_batch(&server.base, &acked.lock().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (base, acked, stop) = (server.base.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || writer(base, 1000 + round, acked, stop))
+        };
+        std::thread::sleep(Duration::from_millis(50 + rng.below(400)));
+        server.kill9();
+        stop.store(true, Ordering::SeqCst);
+        worker.join().unwrap();
+    }
+    let server = start(&dir);
+    let a = acked.lock().unwrap().clone();
+    verify_with_batch(&server.base, &a);
+    let written = a.items.values().filter(|v| v.is_some()).count();
+    assert!(written > 10, "the writer acknowledged too little to test anything ({written})");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn upsert(base: &str, id: &str, v: &[f32]) {
+    let r = client()
+        .post(format!("{base}/v1/content"))
+        .json(&json!({"items": [{"id": id, "media_type": "movie", "vector": v}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+fn status(base: &str, id: &str) -> u16 {
+    client().get(format!("{base}/v1/content/{id}")).send().unwrap().status().as_u16()
+}
+
+#[test]
+fn a_torn_last_log_record_is_dropped_with_a_warning() {
+    let dir = tempdir("torn");
+    let server = start(&dir);
+    let mut rng = Rng(7);
+    for id in ["a-1", "a-2", "a-3"] {
+        upsert(&server.base, id, &rng.vector());
+    }
+    server.kill9();
+    let wal = dir.join("wal.log");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let n = bytes.len();
+    bytes[n - 5] ^= 0x5a;
+    std::fs::write(&wal, &bytes).unwrap();
+    let mut server = start(&dir);
+    assert_eq!(status(&server.base, "a-1"), 200);
+    assert_eq!(status(&server.base, "a-2"), 200);
+    assert_eq!(status(&server.base, "a-3"), 404, "the damaged record must not be applied");
+    let out = server.output();
+    assert!(out.contains("torn record") && out.contains("wal.log"), "no warning:\n{out}");
+    drop(server);
+    // And a record cut short (a crash mid-write) likewise.
+    let len = std::fs::metadata(&wal).unwrap().len();
+    let server = start(&dir);
+    upsert(&server.base, "a-4", &rng.vector());
+    server.kill9();
+    let full = std::fs::read(&wal).unwrap();
+    assert!(full.len() as u64 > len);
+    std::fs::write(&wal, &full[..full.len() - 10]).unwrap();
+    let server = start(&dir);
+    assert_eq!(status(&server.base, "a-2"), 200);
+    assert_eq!(status(&server.base, "a-4"), 404);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_damaged_snapshot_refuses_to_start_and_names_the_file() {
+    let dir = tempdir("snap");
+    let server = start(&dir);
+    upsert(&server.base, "s-1", &Rng(3).vector());
+    // A graceful stop writes the snapshot.
+    let status = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    let snapshot = dir.join("snapshot.bin");
+    for _ in 0..100 {
+        if snapshot.exists() && std::fs::metadata(dir.join("wal.log")).is_ok_and(|m| m.len() == 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+    assert!(snapshot.exists(), "SIGTERM did not write a snapshot");
+    // The snapshot alone restores the data.
+    let restarted = start(&dir);
+    assert_eq!(self::status(&restarted.base, "s-1"), 200);
+    drop(restarted);
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let out = Command::new(vecgate_bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--dimensions", &DIMS.to_string(), "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "started on a damaged snapshot");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("snapshot.bin") && stderr.contains("damaged"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

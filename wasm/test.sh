@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Tests the npm package as a user gets it: builds it (wasm/build.sh), packs it (npm pack), installs
+# the tarball into a scratch copy of wasm/tests under a temp dir, and there runs the Node tests, the
+# Chromium tests (page and Web Worker) and the TypeScript check of the installed .d.ts files.
+# Needs what scripts/install-wasm-deps.sh installs, and the movie sample at ../shared/data/movies
+# (or $VECGATE_SAMPLE_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export VECGATE_SAMPLE_DIR=${VECGATE_SAMPLE_DIR:-$PWD/../shared/data/movies}
+if [ ! -f "$VECGATE_SAMPLE_DIR/movies.jsonl" ]; then
+  echo "[wasm/test] no movie sample at $VECGATE_SAMPLE_DIR" >&2
+  exit 1
+fi
+
+step() { echo; echo "[wasm/test] $*"; }
+
+step "build"
+bash wasm/build.sh
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/vecgate-npm-test.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+step "npm pack"
+(cd wasm/pkg && npm pack --pack-destination "$scratch" --loglevel warn)
+tarball=$(echo "$scratch"/vecgate-*.tgz)
+[ -f "$tarball" ] || { echo "[wasm/test] npm pack produced no tarball" >&2; exit 1; }
+echo "[wasm/test] $(basename "$tarball"): $(stat -c %s "$tarball") bytes"
+
+step "install the tarball into a scratch project"
+project=$scratch/project
+mkdir "$project"
+tar -C wasm/tests --exclude=node_modules -cf - . | tar -C "$project" -xf -
+cd "$project"
+npm ci --no-audit --no-fund --prefer-offline --loglevel warn
+npm install --no-save --no-audit --no-fund --prefer-offline --loglevel warn "$tarball"
+
+step "node --test (Node API, movie sample, packaging, Chromium page and Worker)"
+node --test ./*.test.mjs
+
+step "tsc --noEmit (Node and bundler resolution)"
+./node_modules/.bin/tsc -p types/tsconfig.node.json
+./node_modules/.bin/tsc -p types/tsconfig.bundler.json
+echo "[wasm/test] types ok"
