@@ -7,11 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export VECGATE_SAMPLE_DIR=${VECGATE_SAMPLE_DIR:-$PWD/../shared/data/movies}
-if [ ! -f "$VECGATE_SAMPLE_DIR/movies.jsonl" ]; then
-  echo "[wasm/test] no movie sample at $VECGATE_SAMPLE_DIR" >&2
+sample=${VECGATE_SAMPLE_DIR:-../shared/data/movies}
+if [ ! -f "$sample/movies.jsonl" ]; then
+  echo "[wasm/test] no movie sample at $sample" >&2
   exit 1
 fi
+VECGATE_SAMPLE_DIR=$(cd "$sample" && pwd)
+export VECGATE_SAMPLE_DIR
 
 step() { echo; echo "[wasm/test] $*"; }
 
@@ -28,12 +30,14 @@ tarball=$(echo "$scratch"/vecgate-*.tgz)
 echo "[wasm/test] $(basename "$tarball"): $(stat -c %s "$tarball") bytes"
 
 step "install the tarball into a scratch project"
+start=$SECONDS
 project=$scratch/project
 mkdir "$project"
 tar -C wasm/tests --exclude=node_modules -cf - . | tar -C "$project" -xf -
 cd "$project"
 npm ci --no-audit --no-fund --prefer-offline --loglevel warn
 npm install --no-save --no-audit --no-fund --prefer-offline --loglevel warn "$tarball"
+echo "[wasm/test] installed in $((SECONDS - start)) s"
 
 step "node --test (Node API, movie sample, packaging, Chromium page and Worker)"
 node --test ./*.test.mjs

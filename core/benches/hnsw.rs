@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hnsw_support::{
-    clustered, movie_queries, movies, process_cpu_seconds, write_npy,
-    write_npy_i32,
+    clustered, movie_queries, movies, process_cpu_seconds, write_npy, write_npy_i32,
 };
 use instant_distance::{Builder, Point, Search};
 use serde_json::json;
@@ -159,8 +158,7 @@ fn bench_ours(ds: &Dataset, truth: &[Vec<usize>]) -> Vec<Measure> {
             ..HnswConfig::new(ds.dims)
         };
         let mut index = HnswIndex::new(config).expect("valid config");
-        let ((), build_s, build_cpu_s) =
-            timed(|| index.upsert_batch(items).expect("valid items"));
+        let ((), build_s, build_cpu_s) = timed(|| index.upsert_batch(items).expect("valid items"));
         let bytes_per_vector = index.bytes_per_vector();
         for ef in EFS {
             let options = SearchOptions {
@@ -169,7 +167,9 @@ fn bench_ours(ds: &Dataset, truth: &[Vec<usize>]) -> Vec<Measure> {
             };
             let (found, qps) = measure_queries(&ds.queries, ds.dims, |q| {
                 let hits = index.search(q, K, &options).expect("search");
-                hits.iter().map(|h| h.id.parse().unwrap_or(usize::MAX)).collect()
+                hits.iter()
+                    .map(|h| h.id.parse().unwrap_or(usize::MAX))
+                    .collect()
             });
             out.push(Measure {
                 engine: engine.to_string(),
@@ -322,7 +322,10 @@ fn main() {
             })
             .collect();
         let path = out_dir.join(format!("{}_rust.json", ds.name));
-        std::fs::write(&path, serde_json::to_string_pretty(&json_rows).expect("json"))
-            .expect("write results");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&json_rows).expect("json"),
+        )
+        .expect("write results");
     }
 }

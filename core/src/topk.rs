@@ -112,7 +112,7 @@ fn check_matrix(len: usize, dims: usize) -> Result<usize> {
     if dims == 0 {
         return Err(Error::InvalidArgument("dims must be at least 1".into()));
     }
-    if len % dims != 0 {
+    if !len.is_multiple_of(dims) {
         return Err(Error::RaggedMatrix { len, dims });
     }
     Ok(len / dims)

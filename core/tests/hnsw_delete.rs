@@ -55,11 +55,17 @@ fn recall_after_deleting_30_percent_matches_a_fresh_build() {
         .collect();
     // The default ef, and a narrow beam where a damaged graph would show.
     for ef in [None, Some(12)] {
-        let options = SearchOptions { ef, ..Default::default() };
+        let options = SearchOptions {
+            ef,
+            ..Default::default()
+        };
         let after_delete = recall(&search_ids(&index, &data.queries, 10, &options), &truth);
         let rebuilt = recall(&search_ids(&fresh, &data.queries, 10, &options), &truth);
         println!("ef {ef:?}: after deletes {after_delete:.4}, fresh build {rebuilt:.4}");
-        assert!(after_delete >= rebuilt - 0.02, "ef {ef:?}: {after_delete:.4} vs {rebuilt:.4}");
+        assert!(
+            after_delete >= rebuilt - 0.02,
+            "ef {ef:?}: {after_delete:.4} vs {rebuilt:.4}"
+        );
     }
     // Deleted ids are never returned.
     for hits in search_ids(&index, &data.queries, 10, &SearchOptions::default()) {
@@ -90,9 +96,15 @@ fn compaction_reclaims_memory_and_keeps_results() {
     }
     let before_bytes = index.memory_bytes();
     let slots_before = index.slot_count();
-    let options = SearchOptions { ef: Some(20), ..Default::default() };
+    let options = SearchOptions {
+        ef: Some(20),
+        ..Default::default()
+    };
     let queries: Vec<&[f32]> = data.queries.chunks_exact(64).collect();
-    let before: Vec<_> = queries.iter().map(|q| index.search(q, 10, &options).unwrap()).collect();
+    let before: Vec<_> = queries
+        .iter()
+        .map(|q| index.search(q, 10, &options).unwrap())
+        .collect();
 
     index.compact();
     assert_eq!(index.slot_count(), index.len());
@@ -102,12 +114,18 @@ fn compaction_reclaims_memory_and_keeps_results() {
         (after_bytes as f64) < before_bytes as f64 * 0.75,
         "{before_bytes} -> {after_bytes}"
     );
-    let after: Vec<_> = queries.iter().map(|q| index.search(q, 10, &options).unwrap()).collect();
+    let after: Vec<_> = queries
+        .iter()
+        .map(|q| index.search(q, 10, &options).unwrap())
+        .collect();
     assert_eq!(before, after);
 
     // The compacted index keeps working for inserts and deletes.
     index.insert("new", &data.queries[..64], None).unwrap();
-    assert_eq!(index.search(&data.queries[..64], 1, &options).unwrap()[0].id, "new");
+    assert_eq!(
+        index.search(&data.queries[..64], 1, &options).unwrap()[0].id,
+        "new"
+    );
     index.delete("new").unwrap();
     assert!(!index.contains("new"));
 }

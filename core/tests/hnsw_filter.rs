@@ -32,7 +32,12 @@ fn bucketed_index() -> (HnswIndex, Vec<f32>, Vec<f32>) {
 }
 
 /// Exact filtered top-k ids: every matching row scored, best first, ties by row.
-fn exact_filtered(data: &[f32], query: &[f32], k: usize, keep: impl Fn(usize) -> bool) -> Vec<String> {
+fn exact_filtered(
+    data: &[f32],
+    query: &[f32],
+    k: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<String> {
     let mut scored: Vec<(f32, usize)> = data
         .chunks_exact(query.len())
         .enumerate()
@@ -40,7 +45,11 @@ fn exact_filtered(data: &[f32], query: &[f32], k: usize, keep: impl Fn(usize) ->
         .map(|(i, row)| (cosine(query, row).unwrap(), i))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored.into_iter().take(k).map(|(_, i)| format!("v{i}")).collect()
+    scored
+        .into_iter()
+        .take(k)
+        .map(|(_, i)| format!("v{i}"))
+        .collect()
 }
 
 fn ids(hits: &[SearchHit]) -> Vec<String> {
@@ -52,7 +61,10 @@ fn filters_matching_50_5_and_0_1_percent() {
     let (index, data, queries) = bucketed_index();
     for (buckets, min_recall) in [(500, 0.95), (50, 0.95), (1, 1.0)] {
         let filter = Filter::parse(&json!({ "bucket": { "$lt": buckets } })).unwrap();
-        let options = SearchOptions { filter: Some(&filter), ..Default::default() };
+        let options = SearchOptions {
+            filter: Some(&filter),
+            ..Default::default()
+        };
         let matching = ROWS * buckets / 1000;
         let (mut found, mut truth) = (Vec::new(), Vec::new());
         for q in queries.chunks_exact(DIMS) {
@@ -67,7 +79,10 @@ fn filters_matching_50_5_and_0_1_percent() {
             truth.push(exact_filtered(&data, q, K, |i| i % 1000 < buckets));
         }
         let r = recall(&found, &truth);
-        println!("filter matching {:.1}%: recall@10 {r:.4}", buckets as f64 / 10.0);
+        println!(
+            "filter matching {:.1}%: recall@10 {r:.4}",
+            buckets as f64 / 10.0
+        );
         assert!(r >= min_recall, "{buckets}/1000 buckets: recall {r:.4}");
         if min_recall == 1.0 {
             assert_eq!(found, truth, "a selective filter gives the exact answer");
@@ -82,14 +97,23 @@ fn k_beyond_the_matching_items_returns_all_of_them() {
     // 0.1%: 20 items. 5%, asked for more than match: 1000 items.
     for (buckets, k) in [(1, 50), (50, 1500)] {
         let filter = Filter::parse(&json!({ "bucket": { "$lt": buckets } })).unwrap();
-        let options = SearchOptions { filter: Some(&filter), ..Default::default() };
+        let options = SearchOptions {
+            filter: Some(&filter),
+            ..Default::default()
+        };
         let hits = index.search(q, k, &options).unwrap();
         let matching = ROWS * buckets / 1000;
         assert_eq!(hits.len(), matching);
-        assert_eq!(ids(&hits), exact_filtered(&data, q, k, |i| i % 1000 < buckets));
+        assert_eq!(
+            ids(&hits),
+            exact_filtered(&data, q, k, |i| i % 1000 < buckets)
+        );
     }
     let nothing = Filter::parse(&json!({ "bucket": { "$gt": 5000 } })).unwrap();
-    let options = SearchOptions { filter: Some(&nothing), ..Default::default() };
+    let options = SearchOptions {
+        filter: Some(&nothing),
+        ..Default::default()
+    };
     assert!(index.search(q, K, &options).unwrap().is_empty());
 }
 
@@ -97,20 +121,27 @@ fn k_beyond_the_matching_items_returns_all_of_them() {
 fn closure_predicates_and_filters_combine() {
     let (index, data, queries) = bucketed_index();
     let q = &queries[DIMS..2 * DIMS];
-    let even_rows = |id: &str, _: Option<&Value>| id[1..].parse::<usize>().unwrap() % 2 == 0;
+    let even_rows = |id: &str, _: Option<&Value>| id[1..].parse::<usize>().unwrap() & 1 == 0;
     let filter = Filter::parse(&json!({ "bucket": { "$lt": 100 } })).unwrap();
-    let options = SearchOptions { filter: Some(&filter), predicate: Some(&even_rows), ..Default::default() };
+    let options = SearchOptions {
+        filter: Some(&filter),
+        predicate: Some(&even_rows),
+        ..Default::default()
+    };
     let hits = index.search(q, K, &options).unwrap();
     assert_eq!(hits.len(), K);
-    let truth = exact_filtered(&data, q, K, |i| i % 1000 < 100 && i % 2 == 0);
+    let truth = exact_filtered(&data, q, K, |i| i % 1000 < 100 && i & 1 == 0);
     assert!(recall(&[ids(&hits)], &[truth]) >= 0.9);
     for h in &hits {
         let row: usize = h.id[1..].parse().unwrap();
-        assert!(row % 2 == 0 && row % 1000 < 100, "{}", h.id);
+        assert!(row & 1 == 0 && row % 1000 < 100, "{}", h.id);
     }
     // Excluding the query item itself by id (find-similar).
     let not_v0 = |id: &str, _: Option<&Value>| id != "v0";
-    let options = SearchOptions { predicate: Some(&not_v0), ..Default::default() };
+    let options = SearchOptions {
+        predicate: Some(&not_v0),
+        ..Default::default()
+    };
     let hits = index.search(&data[..DIMS], K, &options).unwrap();
     assert_eq!(hits.len(), K);
     assert!(hits.iter().all(|h| h.id != "v0"));
@@ -126,7 +157,11 @@ fn movie_filters_by_genre_and_media_type() {
         .map(|m| {
             let mut metadata = m.metadata.clone();
             metadata["media_type"] = json!(m.media_type);
-            HnswItem { id: m.id.clone(), vector: m.vector.clone(), metadata: Some(metadata) }
+            HnswItem {
+                id: m.id.clone(),
+                vector: m.vector.clone(),
+                metadata: Some(metadata),
+            }
         })
         .collect();
     index.upsert_batch(items).unwrap();
@@ -138,19 +173,28 @@ fn movie_filters_by_genre_and_media_type() {
         json!({"$or": [{"genres": ["Horror"]}, {"rating": {"$lt": 2}}]}),
     ] {
         let filter = Filter::parse(&filter_json).unwrap();
-        let options = SearchOptions { filter: Some(&filter), ..Default::default() };
+        let options = SearchOptions {
+            filter: Some(&filter),
+            ..Default::default()
+        };
         let hits = index.search(query, K, &options).unwrap();
         let with_meta = |m: &hnsw_support::Movie| {
             let mut meta = m.metadata.clone();
             meta["media_type"] = json!(m.media_type);
             meta
         };
-        let matching: Vec<usize> =
-            (0..movies.len()).filter(|&i| filter.matches(&with_meta(&movies[i]))).collect();
+        let matching: Vec<usize> = (0..movies.len())
+            .filter(|&i| filter.matches(&with_meta(&movies[i])))
+            .collect();
         assert_eq!(hits.len(), K.min(matching.len()), "{filter_json}");
         let mut exact: Vec<(f32, &str)> = matching
             .iter()
-            .map(|&i| (cosine(query, &movies[i].vector).unwrap(), movies[i].id.as_str()))
+            .map(|&i| {
+                (
+                    cosine(query, &movies[i].vector).unwrap(),
+                    movies[i].id.as_str(),
+                )
+            })
             .collect();
         exact.sort_by(|a, b| b.0.total_cmp(&a.0));
         let truth: Vec<String> = exact.iter().take(K).map(|e| e.1.to_string()).collect();

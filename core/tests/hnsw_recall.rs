@@ -2,7 +2,9 @@
 
 mod hnsw_support;
 
-use hnsw_support::{clustered, ground_truth, items, movie_queries, movies, recall, row_ids, search_ids};
+use hnsw_support::{
+    clustered, ground_truth, items, movie_queries, movies, recall, row_ids, search_ids,
+};
 use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchOptions, Storage};
 
 /// The issue asks for 100k×768; building that takes minutes in the test profile on two shared
@@ -17,14 +19,25 @@ fn synthetic_clustered_768d_recall_at_default_ef() {
     let truth = row_ids(&ground_truth(&data.data, &data.queries, DIMS, 10));
     for storage in [
         Storage::F32,
-        Storage::Int8 { keep_f32_for_rescore: true },
-        Storage::Int8 { keep_f32_for_rescore: false },
+        Storage::Int8 {
+            keep_f32_for_rescore: true,
+        },
+        Storage::Int8 {
+            keep_f32_for_rescore: false,
+        },
     ] {
-        let mut index = HnswIndex::new(HnswConfig { storage, ..HnswConfig::new(DIMS) }).unwrap();
+        let mut index = HnswIndex::new(HnswConfig {
+            storage,
+            ..HnswConfig::new(DIMS)
+        })
+        .unwrap();
         index.upsert_batch(items(&data.data, DIMS)).unwrap();
         let found = search_ids(&index, &data.queries, 10, &SearchOptions::default());
         let r = recall(&found, &truth);
-        println!("{storage:?}: recall@10 {r:.4}, {:.0} bytes/vector", index.bytes_per_vector());
+        println!(
+            "{storage:?}: recall@10 {r:.4}, {:.0} bytes/vector",
+            index.bytes_per_vector()
+        );
         assert!(r >= 0.95, "{storage:?}: recall@10 {r:.4}");
     }
 }
@@ -34,32 +47,52 @@ fn movie_set_recall_at_default_ef() {
     let movies = movies();
     let dims = movies[0].vector.len();
     assert_eq!((movies.len(), dims), (3200, 384));
-    let matrix: Vec<f32> = movies.iter().flat_map(|m| m.vector.iter().copied()).collect();
+    let matrix: Vec<f32> = movies
+        .iter()
+        .flat_map(|m| m.vector.iter().copied())
+        .collect();
     let mut index = HnswIndex::new(HnswConfig::new(dims)).unwrap();
     index
         .upsert_batch(
             movies
                 .iter()
-                .map(|m| HnswItem { id: m.id.clone(), vector: m.vector.clone(), metadata: Some(m.metadata.clone()) })
+                .map(|m| HnswItem {
+                    id: m.id.clone(),
+                    vector: m.vector.clone(),
+                    metadata: Some(m.metadata.clone()),
+                })
                 .collect(),
         )
         .unwrap();
     let to_ids = |rows: Vec<Vec<usize>>| -> Vec<Vec<String>> {
-        rows.iter().map(|r| r.iter().map(|&i| movies[i].id.clone()).collect()).collect()
+        rows.iter()
+            .map(|r| r.iter().map(|&i| movies[i].id.clone()).collect())
+            .collect()
     };
 
     // The 12 text queries shipped with the data set.
     let queries: Vec<f32> = movie_queries().concat();
     assert_eq!(queries.len(), 12 * dims);
     let truth = to_ids(ground_truth(&matrix, &queries, dims, 10));
-    let r = recall(&search_ids(&index, &queries, 10, &SearchOptions::default()), &truth);
+    let r = recall(
+        &search_ids(&index, &queries, 10, &SearchOptions::default()),
+        &truth,
+    );
     println!("movie text queries: recall@10 {r:.4}");
     assert!(r >= 0.95, "text queries: recall@10 {r:.4}");
 
     // Every 16th film as a query (find-similar); 200 queries give a steadier figure.
-    let films: Vec<f32> = matrix.chunks_exact(dims).step_by(16).flatten().copied().collect();
+    let films: Vec<f32> = matrix
+        .chunks_exact(dims)
+        .step_by(16)
+        .flatten()
+        .copied()
+        .collect();
     let truth = to_ids(ground_truth(&matrix, &films, dims, 10));
-    let r = recall(&search_ids(&index, &films, 10, &SearchOptions::default()), &truth);
+    let r = recall(
+        &search_ids(&index, &films, 10, &SearchOptions::default()),
+        &truth,
+    );
     println!("movie find-similar queries: recall@10 {r:.4}");
     assert!(r >= 0.95, "film queries: recall@10 {r:.4}");
 }

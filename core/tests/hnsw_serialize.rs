@@ -14,14 +14,23 @@ use vecgate_core::Error;
 
 const STORAGES: [Storage; 3] = [
     Storage::F32,
-    Storage::Int8 { keep_f32_for_rescore: false },
-    Storage::Int8 { keep_f32_for_rescore: true },
+    Storage::Int8 {
+        keep_f32_for_rescore: false,
+    },
+    Storage::Int8 {
+        keep_f32_for_rescore: true,
+    },
 ];
 
 /// A small index with metadata, a deleted item and an upserted one (so it has tombstones).
 fn small_index(n: usize, dims: usize, metric: Metric, storage: Storage) -> HnswIndex {
     let data = clustered(n, 0, dims, 4).data;
-    let config = HnswConfig { metric, storage, m: 4, ..HnswConfig::new(dims) };
+    let config = HnswConfig {
+        metric,
+        storage,
+        m: 4,
+        ..HnswConfig::new(dims)
+    };
     let mut index = HnswIndex::new(config).unwrap();
     let items = data
         .chunks_exact(dims)
@@ -29,13 +38,16 @@ fn small_index(n: usize, dims: usize, metric: Metric, storage: Storage) -> HnswI
         .map(|(i, v)| HnswItem {
             id: format!("movie-{i}"),
             vector: v.to_vec(),
-            metadata: (i % 3 != 0).then(|| json!({"year": 1990 + i, "genres": ["Drama"], "t": "é"})),
+            metadata: (i % 3 != 0)
+                .then(|| json!({"year": 1990 + i, "genres": ["Drama"], "t": "é"})),
         })
         .collect();
     index.upsert_batch(items).unwrap();
     if n > 3 {
         index.delete("movie-1").unwrap();
-        index.upsert("movie-2", &data[..dims], Some(json!({"replaced": true}))).unwrap();
+        index
+            .upsert("movie-2", &data[..dims], Some(json!({"replaced": true})))
+            .unwrap();
     }
     index
 }
@@ -73,8 +85,14 @@ fn round_trip_keeps_results_and_bytes() {
             assert!(!loaded.contains("movie-1"));
             let queries = clustered(0, 20, 16, 99).queries;
             for q in queries.chunks_exact(16) {
-                let options = SearchOptions { ef: Some(16), ..Default::default() };
-                assert_eq!(loaded.search(q, 10, &options).unwrap(), index.search(q, 10, &options).unwrap());
+                let options = SearchOptions {
+                    ef: Some(16),
+                    ..Default::default()
+                };
+                assert_eq!(
+                    loaded.search(q, 10, &options).unwrap(),
+                    index.search(q, 10, &options).unwrap()
+                );
             }
         }
     }
@@ -82,9 +100,17 @@ fn round_trip_keeps_results_and_bytes() {
     let loaded = HnswIndex::from_bytes(&empty.to_bytes()).unwrap();
     assert!(loaded.is_empty());
     // A loaded index keeps accepting inserts.
-    let mut loaded = HnswIndex::from_bytes(&small_index(50, 8, Metric::Cosine, Storage::F32).to_bytes()).unwrap();
+    let mut loaded =
+        HnswIndex::from_bytes(&small_index(50, 8, Metric::Cosine, Storage::F32).to_bytes())
+            .unwrap();
     loaded.insert("new", &[1.0; 8], None).unwrap();
-    assert_eq!(loaded.search(&[1.0; 8], 1, &SearchOptions::default()).unwrap()[0].id, "new");
+    assert_eq!(
+        loaded
+            .search(&[1.0; 8], 1, &SearchOptions::default())
+            .unwrap()[0]
+            .id,
+        "new"
+    );
 }
 
 #[test]
@@ -103,7 +129,15 @@ fn every_truncation_is_an_error() {
 
 #[test]
 fn random_byte_flips_are_errors() {
-    let bytes = small_index(40, 6, Metric::L2, Storage::Int8 { keep_f32_for_rescore: true }).to_bytes();
+    let bytes = small_index(
+        40,
+        6,
+        Metric::L2,
+        Storage::Int8 {
+            keep_f32_for_rescore: true,
+        },
+    )
+    .to_bytes();
     let mut rng = Rng::new(1234);
     for _ in 0..3000 {
         let mut corrupted = bytes.clone();
@@ -128,7 +162,9 @@ fn resealed_random_corruption_never_panics() {
         reseal(&mut corrupted);
         if let Ok(index) = HnswIndex::from_bytes(&corrupted) {
             // Whatever loads must be usable.
-            index.search(&[0.5; 6], 5, &SearchOptions::default()).unwrap();
+            index
+                .search(&[0.5; 6], 5, &SearchOptions::default())
+                .unwrap();
         } else {
             rejected += 1;
         }
@@ -143,7 +179,10 @@ fn hostile_bytes_are_errors() {
     let slots = u32::from_le_bytes(good[SLOTS_AT..SLOTS_AT + 4].try_into().unwrap()) as usize;
     let level0_at = LEVELS_AT + 2 * slots;
     // The id section starts with slot 0's id, "movie-0"; the f32 rows end right before it.
-    let ids_at = good.windows(11).position(|w| w == b"\x07\0\0\0movie-0").unwrap();
+    let ids_at = good
+        .windows(11)
+        .position(|w| w == b"\x07\0\0\0movie-0")
+        .unwrap();
     let rows_at = ids_at - slots * 4 * 4;
     // Slots 1 and 2 are tombstones (empty ids), so slot 3's id "movie-3" starts here.
     let movie_3 = ids_at + (4 + 7) + 4 + 4 + 4;
@@ -155,28 +194,96 @@ fn hostile_bytes_are_errors() {
         ("metric", "metric", Box::new(|b| b[12] = 9)),
         ("storage", "storage", Box::new(|b| b[13] = 3)),
         ("reserved", "reserved", Box::new(|b| b[14] = 1)),
-        ("huge slot count", "truncated", Box::new(|b| put_u32(b, SLOTS_AT, u32::MAX))),
-        ("huge dims", "dims", Box::new(|b| put_u32(b, DIMS_AT, u32::MAX))),
+        (
+            "huge slot count",
+            "truncated",
+            Box::new(|b| put_u32(b, SLOTS_AT, u32::MAX)),
+        ),
+        (
+            "huge dims",
+            "dims",
+            Box::new(|b| put_u32(b, DIMS_AT, u32::MAX)),
+        ),
         ("zero dims", "dims", Box::new(|b| put_u32(b, DIMS_AT, 0))),
-        ("huge m", "m must be", Box::new(|b| put_u32(b, M_AT, 1 << 30))),
-        ("entry out of range", "entry point", Box::new(|b| put_u32(b, ENTRY_AT, 1_000_000))),
-        ("no entry", "entry point", Box::new(|b| put_u32(b, ENTRY_AT, u32::MAX))),
-        ("deleted entry", "entry point", Box::new(|b| put_u32(b, ENTRY_AT, 1))),
-        ("upper words", "upper-list", Box::new(|b| put_u32(b, UPPER_AT, u32::MAX - 1))),
+        (
+            "huge m",
+            "m must be",
+            Box::new(|b| put_u32(b, M_AT, 1 << 30)),
+        ),
+        (
+            "entry out of range",
+            "entry point",
+            Box::new(|b| put_u32(b, ENTRY_AT, 1_000_000)),
+        ),
+        (
+            "no entry",
+            "entry point",
+            Box::new(|b| put_u32(b, ENTRY_AT, u32::MAX)),
+        ),
+        (
+            "deleted entry",
+            "entry point",
+            Box::new(|b| put_u32(b, ENTRY_AT, 1)),
+        ),
+        (
+            "upper words",
+            "upper-list",
+            Box::new(|b| put_u32(b, UPPER_AT, u32::MAX - 1)),
+        ),
         ("level too high", "level", Box::new(|b| b[LEVELS_AT] = 200)),
-        ("tombstone flag", "tombstone", Box::new(move |b| b[LEVELS_AT + slots] = 7)),
-        ("neighbour count", "neighbours", Box::new(move |b| put_u32(b, level0_at, 1000))),
-        ("neighbour id", "invalid neighbour", Box::new(move |b| put_u32(b, level0_at + 4, 5000))),
-        ("self loop", "invalid neighbour", Box::new(move |b| put_u32(b, level0_at + 4, 0))),
-        ("NaN vector", "NaN", Box::new(move |b| b[rows_at..rows_at + 4].copy_from_slice(&f32::NAN.to_le_bytes()))),
-        ("huge vector", "too long", Box::new(move |b| b[rows_at..rows_at + 4].copy_from_slice(&1e30f32.to_le_bytes()))),
-        ("bad UTF-8 id", "UTF-8", Box::new(move |b| b[ids_at + 4] = 0xFF)),
-        ("duplicate id", "duplicate", Box::new(move |b| b[movie_3 + 6] = b'0')),
-        ("id on a tombstone", "deleted", Box::new(move |b| put_u32(b, ids_at + 11, 1))),
-        ("bad JSON", "JSON", Box::new(|b| {
-            let at = b.windows(6).position(|w| w == b"\"year\"").unwrap();
-            b[at] = b'{';
-        })),
+        (
+            "tombstone flag",
+            "tombstone",
+            Box::new(move |b| b[LEVELS_AT + slots] = 7),
+        ),
+        (
+            "neighbour count",
+            "neighbours",
+            Box::new(move |b| put_u32(b, level0_at, 1000)),
+        ),
+        (
+            "neighbour id",
+            "invalid neighbour",
+            Box::new(move |b| put_u32(b, level0_at + 4, 5000)),
+        ),
+        (
+            "self loop",
+            "invalid neighbour",
+            Box::new(move |b| put_u32(b, level0_at + 4, 0)),
+        ),
+        (
+            "NaN vector",
+            "NaN",
+            Box::new(move |b| b[rows_at..rows_at + 4].copy_from_slice(&f32::NAN.to_le_bytes())),
+        ),
+        (
+            "huge vector",
+            "too long",
+            Box::new(move |b| b[rows_at..rows_at + 4].copy_from_slice(&1e30f32.to_le_bytes())),
+        ),
+        (
+            "bad UTF-8 id",
+            "UTF-8",
+            Box::new(move |b| b[ids_at + 4] = 0xFF),
+        ),
+        (
+            "duplicate id",
+            "duplicate",
+            Box::new(move |b| b[movie_3 + 6] = b'0'),
+        ),
+        (
+            "id on a tombstone",
+            "deleted",
+            Box::new(move |b| put_u32(b, ids_at + 11, 1)),
+        ),
+        (
+            "bad JSON",
+            "JSON",
+            Box::new(|b| {
+                let at = b.windows(6).position(|w| w == b"\"year\"").unwrap();
+                b[at] = b'{';
+            }),
+        ),
     ];
     for (name, expect, corrupt) in cases {
         let mut bytes = good.clone();
@@ -200,8 +307,21 @@ fn corpus_dir() -> PathBuf {
 #[test]
 fn fuzz_seed_corpus_is_valid() {
     let seeds = [
-        ("f32_cosine.bin", small_index(12, 4, Metric::Cosine, Storage::F32)),
-        ("int8_l2.bin", small_index(10, 3, Metric::L2, Storage::Int8 { keep_f32_for_rescore: true })),
+        (
+            "f32_cosine.bin",
+            small_index(12, 4, Metric::Cosine, Storage::F32),
+        ),
+        (
+            "int8_l2.bin",
+            small_index(
+                10,
+                3,
+                Metric::L2,
+                Storage::Int8 {
+                    keep_f32_for_rescore: true,
+                },
+            ),
+        ),
         ("empty.bin", HnswIndex::new(HnswConfig::new(2)).unwrap()),
     ];
     if std::env::var_os("VECGATE_WRITE_FUZZ_SEEDS").is_some() {
@@ -213,7 +333,11 @@ fn fuzz_seed_corpus_is_valid() {
     for (name, index) in &seeds {
         let path = corpus_dir().join(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(bytes, index.to_bytes(), "{name} is stale: rerun with VECGATE_WRITE_FUZZ_SEEDS=1");
+        assert_eq!(
+            bytes,
+            index.to_bytes(),
+            "{name} is stale: rerun with VECGATE_WRITE_FUZZ_SEEDS=1"
+        );
         HnswIndex::from_bytes(&bytes).unwrap();
     }
 }

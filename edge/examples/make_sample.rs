@@ -23,14 +23,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(&input)
         .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
     let mut set: Option<CandidateSet> = None;
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let item: Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
         let vector: Vec<f32> = serde_json::from_value(item["vector"].clone())?;
         let set = match &mut set {
             Some(s) => s,
             None => set.insert(CandidateSet::new(vector.len(), Encoding::Int8)?),
         };
-        let id = item["id"].as_str().ok_or(format!("line {}: no id", n + 1))?;
+        let id = item["id"]
+            .as_str()
+            .ok_or(format!("line {}: no id", n + 1))?;
         let meta = json!({
             "content_id": item["content_id"],
             "media_type": item["media_type"],

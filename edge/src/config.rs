@@ -122,11 +122,9 @@ impl Config {
             c.embedding_model = m;
         }
         if let Some(t) = non_empty(get("request_timeout_ms")) {
-            c.request_timeout_ms = t
-                .parse()
-                .ok()
-                .filter(|t| *t > 0)
-                .ok_or_else(|| format!("request_timeout_ms must be a positive integer, got {t:?}"))?;
+            c.request_timeout_ms = t.parse().ok().filter(|t| *t > 0).ok_or_else(|| {
+                format!("request_timeout_ms must be a positive integer, got {t:?}")
+            })?;
         }
         for (name, role) in [
             ("api_keys_read", Role::Read),

@@ -52,7 +52,14 @@ pub struct Embedder<H> {
     api_key: Option<String>,
     dimensions: usize,
     timeout_ms: u64,
-    cache: Mutex<(HashMap<String, Vec<f32>>, VecDeque<String>)>,
+    cache: Mutex<Cache>,
+}
+
+/// Embeddings by text, evicted oldest first.
+#[derive(Default)]
+struct Cache {
+    vectors: HashMap<String, Vec<f32>>,
+    order: VecDeque<String>,
 }
 
 impl<H: HttpPost> Embedder<H> {
@@ -64,20 +71,25 @@ impl<H: HttpPost> Embedder<H> {
             api_key: config.embedding_api_key.clone(),
             dimensions: config.dimensions,
             timeout_ms: config.request_timeout_ms,
-            cache: Mutex::new((HashMap::new(), VecDeque::new())),
+            cache: Mutex::new(Cache::default()),
         }
     }
 
     /// The unit-length embedding of `text`.
     pub async fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let url = self.url.as_deref().ok_or(EmbedError::NotConfigured)?;
-        if let Some(v) = self.cache.lock().ok().and_then(|c| c.0.get(text).cloned()) {
+        if let Some(v) = self.cache.lock().ok().and_then(|c| c.vectors.get(text).cloned()) {
             return Ok(v);
         }
         let body = json!({"model": self.model, "input": text, "dimensions": self.dimensions});
         let (status, bytes) = self
             .http
-            .post_json(url, self.api_key.as_deref(), body.to_string().into_bytes(), self.timeout_ms)
+            .post_json(
+                url,
+                self.api_key.as_deref(),
+                body.to_string().into_bytes(),
+                self.timeout_ms,
+            )
             .await?;
         if !(200..300).contains(&status) {
             return Err(EmbedError::Unavailable(format!(
@@ -87,14 +99,13 @@ impl<H: HttpPost> Embedder<H> {
         }
         let vector = parse_embedding(&bytes, self.dimensions)?;
         if let Ok(mut cache) = self.cache.lock() {
-            let (map, order) = &mut *cache;
-            if map.len() >= CACHE_CAPACITY {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
+            if cache.vectors.len() >= CACHE_CAPACITY {
+                if let Some(old) = cache.order.pop_front() {
+                    cache.vectors.remove(&old);
                 }
             }
-            if map.insert(text.to_owned(), vector.clone()).is_none() {
-                order.push_back(text.to_owned());
+            if cache.vectors.insert(text.to_owned(), vector.clone()).is_none() {
+                cache.order.push_back(text.to_owned());
             }
         }
         Ok(vector)
@@ -152,8 +163,10 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
 
+    type Reply = Result<(u16, Vec<u8>), EmbedError>;
+
     struct Fake {
-        replies: RefCell<Vec<Result<(u16, Vec<u8>), EmbedError>>>,
+        replies: RefCell<Vec<Reply>>,
         seen: RefCell<Vec<(String, Option<String>, Value)>>,
     }
 
@@ -185,7 +198,7 @@ mod tests {
         }
     }
 
-    fn embedder(replies: Vec<Result<(u16, Vec<u8>), EmbedError>>) -> Embedder<Fake> {
+    fn embedder(replies: Vec<Reply>) -> Embedder<Fake> {
         let config = crate::config::Config {
             embedding_url: Some("http://127.0.0.1:9/v1".into()),
             embedding_api_key: Some("sk-test".into()),
@@ -203,7 +216,10 @@ mod tests {
 
     #[test]
     fn speaks_the_protocol_normalizes_and_caches() {
-        let e = embedder(vec![Ok((200, br#"{"data":[{"embedding":[3,4],"index":0}]}"#.to_vec()))]);
+        let e = embedder(vec![Ok((
+            200,
+            br#"{"data":[{"embedding":[3,4],"index":0}]}"#.to_vec(),
+        ))]);
         assert_eq!(block_on(e.embed("toys")).unwrap(), vec![0.6, 0.8]);
         assert_eq!(block_on(e.embed("toys")).unwrap(), vec![0.6, 0.8]);
         let seen = e.http.seen.borrow();
@@ -223,11 +239,23 @@ mod tests {
             Err(EmbedError::Timeout("5000 ms".into())),
         ]);
         let err = block_on(e.embed("a")).unwrap_err();
-        assert!(matches!(&err, EmbedError::Unavailable(m) if m.contains("overloaded")), "{err}");
+        assert!(
+            matches!(&err, EmbedError::Unavailable(m) if m.contains("overloaded")),
+            "{err}"
+        );
         let err = block_on(e.embed("b")).unwrap_err();
-        assert!(matches!(&err, EmbedError::Unavailable(m) if m.contains("expected 2")), "{err}");
-        assert!(matches!(block_on(e.embed("c")), Err(EmbedError::Unavailable(_))));
-        assert!(matches!(block_on(e.embed("d")), Err(EmbedError::Timeout(_))));
+        assert!(
+            matches!(&err, EmbedError::Unavailable(m) if m.contains("expected 2")),
+            "{err}"
+        );
+        assert!(matches!(
+            block_on(e.embed("c")),
+            Err(EmbedError::Unavailable(_))
+        ));
+        assert!(matches!(
+            block_on(e.embed("d")),
+            Err(EmbedError::Timeout(_))
+        ));
         let unconfigured = Embedder::new(
             Fake {
                 replies: RefCell::new(vec![]),
@@ -235,6 +263,9 @@ mod tests {
             },
             &crate::config::Config::default(),
         );
-        assert_eq!(block_on(unconfigured.embed("x")), Err(EmbedError::NotConfigured));
+        assert_eq!(
+            block_on(unconfigured.embed("x")),
+            Err(EmbedError::NotConfigured)
+        );
     }
 }

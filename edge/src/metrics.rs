@@ -80,19 +80,35 @@ impl Metrics {
                 "vecgate_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        out.push_str("# HELP vecgate_request_duration_seconds HTTP request latency by route template.\n");
+        out.push_str(
+            "# HELP vecgate_request_duration_seconds HTTP request latency by route template.\n",
+        );
         out.push_str("# TYPE vecgate_request_duration_seconds histogram\n");
         for (route, h) in &m.durations {
-            write_histogram(&mut out, "vecgate_request_duration_seconds", "route", route, h);
+            write_histogram(
+                &mut out,
+                "vecgate_request_duration_seconds",
+                "route",
+                route,
+                h,
+            );
         }
         out.push_str(
             "# HELP vecgate_search_duration_seconds Search latency: total in the handler, and the store (database or index) part.\n",
         );
         out.push_str("# TYPE vecgate_search_duration_seconds histogram\n");
         for (stage, h) in &m.search {
-            write_histogram(&mut out, "vecgate_search_duration_seconds", "stage", stage, h);
+            write_histogram(
+                &mut out,
+                "vecgate_search_duration_seconds",
+                "stage",
+                stage,
+                h,
+            );
         }
-        out.push_str("# HELP vecgate_embedding_errors_total Failed calls to the embedding provider.\n");
+        out.push_str(
+            "# HELP vecgate_embedding_errors_total Failed calls to the embedding provider.\n",
+        );
         out.push_str("# TYPE vecgate_embedding_errors_total counter\n");
         let _ = writeln!(out, "vecgate_embedding_errors_total {}", m.embedding_errors);
         out
@@ -103,7 +119,11 @@ fn write_histogram(out: &mut String, name: &str, label: &str, value: &str, h: &H
     for (b, c) in BUCKETS.iter().zip(h.counts) {
         let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{b}\"}} {c}");
     }
-    let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}",
+        h.count
+    );
     let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", h.sum);
     let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", h.count);
 }
@@ -129,6 +149,7 @@ mod tests {
             "vecgate_request_duration_seconds_bucket{route=\"/v1/search\",le=\"+Inf\"} 3"
         ));
         assert!(text.contains("vecgate_search_duration_seconds_count{stage=\"store\"} 1"));
-        assert!(text.contains("vecgate_search_duration_seconds_bucket{stage=\"total\",le=\"0.0025\"} 0"));
+        assert!(text
+            .contains("vecgate_search_duration_seconds_bucket{stage=\"total\",le=\"0.0025\"} 0"));
     }
 }

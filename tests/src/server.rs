@@ -7,26 +7,37 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Builds `vecgate` once per test process and returns its path.
+/// Builds the debug `vecgate` once per test process and returns its path.
 pub fn vecgate_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "vecgate-edge", "--bin", "vecgate"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build for the vecgate binary");
-        assert!(status.success(), "cargo build of the vecgate binary failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let bin = target.join("debug/vecgate");
-        assert!(bin.exists(), "{} missing after build", bin.display());
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| build("debug")).clone()
+}
+
+/// The optimized `vecgate`, for benchmarks.
+pub fn vecgate_release_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build("release")).clone()
+}
+
+fn build(profile: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "vecgate-edge", "--bin", "vecgate"])
+        .current_dir(&root);
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .status()
+        .expect("run cargo build for the vecgate binary");
+    assert!(status.success(), "cargo build of the vecgate binary failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join(profile).join("vecgate");
+    assert!(bin.exists(), "{} missing after build", bin.display());
+    bin
 }
 
 /// A running `vecgate serve`. Killed on drop.
@@ -41,7 +52,12 @@ pub struct Server {
 impl Server {
     /// Starts `vecgate serve --addr 127.0.0.1:0 <args>` with `envs`, and waits until it listens.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(vecgate_bin());
+        Server::start_bin(&vecgate_bin(), args, envs)
+    }
+
+    /// Like [`Server::start`], with the given binary.
+    pub fn start_bin(bin: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .args(["--addr", "127.0.0.1:0"])
             .args(args)

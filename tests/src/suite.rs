@@ -163,10 +163,12 @@ fn assert_error(status: u16, body: &Value, expected: u16, context: &str) {
     );
 }
 
+type Check = fn(&Api, &Target);
+
 /// Runs every check against `target`, which already holds the sample movies.
 pub fn run(target: &Target) {
     let api = Api::new(&target.base);
-    let checks: Vec<(&str, fn(&Api, &Target))> = vec![
+    let checks: Vec<(&str, Check)> = vec![
         ("ops endpoints", ops_endpoints),
         ("toys query finds Toy Story", toys_query),
         ("k, threshold and order", k_threshold_order),

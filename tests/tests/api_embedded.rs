@@ -41,8 +41,16 @@ fn api_suite_on_embedded_store() {
         embeddings: Some(&embeddings),
     });
     let output = server.output();
-    for secret in ["sk-test-secret", suite::READ_KEY, suite::WRITE_KEY, suite::ADMIN_KEY] {
-        assert!(!output.contains(secret), "server output leaks {secret}:\n{output}");
+    for secret in [
+        "sk-test-secret",
+        suite::READ_KEY,
+        suite::WRITE_KEY,
+        suite::ADMIN_KEY,
+    ] {
+        assert!(
+            !output.contains(secret),
+            "server output leaks {secret}:\n{output}"
+        );
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

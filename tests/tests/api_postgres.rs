@@ -46,8 +46,16 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         embeddings: Some(&embeddings),
     });
     let output = server.output();
-    for secret in ["sk-test-secret", suite::READ_KEY, suite::WRITE_KEY, suite::ADMIN_KEY] {
-        assert!(!output.contains(secret), "server output leaks {secret}:\n{output}");
+    for secret in [
+        "sk-test-secret",
+        suite::READ_KEY,
+        suite::WRITE_KEY,
+        suite::ADMIN_KEY,
+    ] {
+        assert!(
+            !output.contains(secret),
+            "server output leaks {secret}:\n{output}"
+        );
     }
 }
 
@@ -57,4 +65,10 @@ fn api_suite_on_ruvector() {
     let pg = PgCluster::start();
     let url = pg.create_database("vecgate");
     run_suite("ruvector", &url, "ruvector");
+}
+
+#[test]
+fn api_suite_on_pgvector() {
+    let pglite = PgliteServer::start();
+    run_suite("pgvector", &pglite.url(), "pgvector");
 }

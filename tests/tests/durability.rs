@@ -35,14 +35,19 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
     fn vector(&mut self) -> Vec<f32> {
-        (0..DIMS).map(|_| self.below(2000) as f32 / 1000.0 - 1.0 + 0.001).collect()
+        (0..DIMS)
+            .map(|_| self.below(2000) as f32 / 1000.0 - 1.0 + 0.001)
+            .collect()
     }
 }
 
@@ -91,14 +96,27 @@ fn verify(base: &str, acked: &Acked) {
         if acked.in_flight.as_deref() == Some(user.as_str()) {
             continue;
         }
-        let r = c.get(format!("{base}/v1/users/{user}/preference")).send().unwrap();
-        assert_eq!(r.status().as_u16(), 200, "acknowledged preference of {user} lost");
+        let r = c
+            .get(format!("{base}/v1/users/{user}/preference"))
+            .send()
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "acknowledged preference of {user} lost"
+        );
         let pref: Value = r.json().unwrap();
         let got: Vec<f32> = serde_json::from_value(pref["vector"].clone()).unwrap();
         let want = unit(vector);
-        assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6), "{user}: stale preference");
+        assert!(
+            got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{user}: stale preference"
+        );
     }
 }
+
+/// How an acknowledged write changes the expected state.
+type Effect = Box<dyn Fn(&mut Acked)>;
 
 /// Writes until told to stop; records every acknowledged write.
 fn writer(base: String, seed: u64, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>) {
@@ -108,10 +126,19 @@ fn writer(base: String, seed: u64, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBoo
         let id = format!("movie-{}", rng.below(60));
         let op = rng.below(10);
         acked.lock().unwrap().in_flight = Some(id.clone());
-        let (request, effect): (_, Box<dyn Fn(&mut Acked)>) = if op < 6 {
+        let (request, effect): (_, Effect) = if op < 6 {
             // A batch of three, so a batch is checked all-or-nothing as well.
             let batch: Vec<(String, Vec<f32>)> = (0..3)
-                .map(|j| (if j == 0 { id.clone() } else { format!("tv-{}", rng.below(40)) }, rng.vector()))
+                .map(|j| {
+                    (
+                        if j == 0 {
+                            id.clone()
+                        } else {
+                            format!("tv-{}", rng.below(40))
+                        },
+                        rng.vector(),
+                    )
+                })
                 .collect();
             let items: Vec<Value> = batch
                 .iter()
@@ -121,7 +148,8 @@ fn writer(base: String, seed: u64, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBoo
             let names: Vec<String> = batch.iter().map(|(i, _)| i.clone()).collect();
             acked.lock().unwrap().in_flight = Some(names.join(","));
             (
-                c.post(format!("{base}/v1/content")).json(&json!({ "items": items })),
+                c.post(format!("{base}/v1/content"))
+                    .json(&json!({ "items": items })),
                 Box::new(move |a: &mut Acked| {
                     for (i, v) in &batch {
                         a.items.insert(i.clone(), Some(v.clone()));
@@ -199,7 +227,10 @@ fn kill_9_at_random_points_loses_no_acknowledged_write() {
     let a = acked.lock().unwrap().clone();
     verify_with_batch(&server.base, &a);
     let written = a.items.values().filter(|v| v.is_some()).count();
-    assert!(written > 10, "the writer acknowledged too little to test anything ({written})");
+    assert!(
+        written > 10,
+        "the writer acknowledged too little to test anything ({written})"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -214,7 +245,12 @@ fn upsert(base: &str, id: &str, v: &[f32]) {
 }
 
 fn status(base: &str, id: &str) -> u16 {
-    client().get(format!("{base}/v1/content/{id}")).send().unwrap().status().as_u16()
+    client()
+        .get(format!("{base}/v1/content/{id}"))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[test]
@@ -234,9 +270,16 @@ fn a_torn_last_log_record_is_dropped_with_a_warning() {
     let mut server = start(&dir);
     assert_eq!(status(&server.base, "a-1"), 200);
     assert_eq!(status(&server.base, "a-2"), 200);
-    assert_eq!(status(&server.base, "a-3"), 404, "the damaged record must not be applied");
+    assert_eq!(
+        status(&server.base, "a-3"),
+        404,
+        "the damaged record must not be applied"
+    );
     let out = server.output();
-    assert!(out.contains("torn record") && out.contains("wal.log"), "no warning:\n{out}");
+    assert!(
+        out.contains("torn record") && out.contains("wal.log"),
+        "no warning:\n{out}"
+    );
     drop(server);
     // And a record cut short (a crash mid-write) likewise.
     let len = std::fs::metadata(&wal).unwrap().len();
@@ -259,7 +302,10 @@ fn a_damaged_snapshot_refuses_to_start_and_names_the_file() {
     let server = start(&dir);
     upsert(&server.base, "s-1", &Rng(3).vector());
     // A graceful stop writes the snapshot.
-    let status = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let snapshot = dir.join("snapshot.bin");
     for _ in 0..100 {
@@ -279,12 +325,22 @@ fn a_damaged_snapshot_refuses_to_start_and_names_the_file() {
     bytes[mid] ^= 0xff;
     std::fs::write(&snapshot, &bytes).unwrap();
     let out = Command::new(vecgate_bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--dimensions", &DIMS.to_string(), "--data-dir"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--dimensions",
+            &DIMS.to_string(),
+            "--data-dir",
+        ])
         .arg(&dir)
         .output()
         .unwrap();
     assert!(!out.status.success(), "started on a damaged snapshot");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("snapshot.bin") && stderr.contains("damaged"), "{stderr}");
+    assert!(
+        stderr.contains("snapshot.bin") && stderr.contains("damaged"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -264,3 +264,21 @@ async fn the_dimension_in_the_type_is_not_enforced() {
         .await
         .expect("ruvector(3) accepts other dimensions");
 }
+
+#[tokio::test]
+async fn a_query_reading_no_column_counts_nothing() {
+    let f = fixture().await;
+    let count = |sql: &'static str| {
+        let client = &f.client;
+        async move {
+            let rows = client.query(Route::Read, sql, &[]).await.unwrap();
+            rows[0][0].clone().unwrap()
+        }
+    };
+    // Planned as an index-only scan of the HNSW index, which yields no rows.
+    assert_eq!(count("SELECT count(*)::text FROM items").await, "0");
+    assert_eq!(
+        count("SELECT count(id)::text FROM items").await,
+        ROWS.to_string()
+    );
+}

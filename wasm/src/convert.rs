@@ -50,7 +50,7 @@ pub(crate) fn row_count(len: usize, dims: usize) -> Result<usize> {
     if dims == 0 {
         return Err(Error::InvalidArgument("dims must be at least 1".into()));
     }
-    if len % dims != 0 {
+    if !len.is_multiple_of(dims) {
         return Err(Error::RaggedMatrix { len, dims });
     }
     Ok(len / dims)

@@ -57,7 +57,7 @@ function startServer(candidateBytes) {
         body = candidateBytes;
         file = path;
       } else {
-        const [root, rest] = path.startsWith('/data/') ? [sampleDir, path.slice(6)] : [here, path.slice(1)];
+        const [root, rest] = path.startsWith('/data/') ? [resolve(sampleDir), path.slice(6)] : [here, path.slice(1)];
         file = resolve(root, rest);
         if (file !== root && !file.startsWith(root + sep)) throw new Error('outside the served root');
         body = readFileSync(file);
@@ -96,6 +96,13 @@ after(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
+/** The value the page publishes as `window[name]`, once its module scripts have set it (the
+ * package's top-level await can finish after the load event). */
+async function pageValue(page, name) {
+  await page.waitForFunction((key) => window[key] !== undefined, name);
+  return page.evaluate((key) => window[key], name);
+}
+
 async function openPage(path) {
   const page = await context.newPage();
   page.on('pageerror', (error) => pageErrors.push(`${path}: ${error.message}`));
@@ -126,7 +133,7 @@ test('Chromium runs headless', async () => {
 
 test('on a page: the candidate set reranks like exact search, Toy Story films in the top 4', async () => {
   const page = await openPage('/browser/page.html');
-  const result = await page.evaluate(() => window.pageResult);
+  const result = await pageValue(page, 'pageResult');
   assert.equal(result.failed, undefined, result.failed);
   assertMovieResults(result);
   assertErrorsAreClean(result);
@@ -136,7 +143,7 @@ test('on a page: the candidate set reranks like exact search, Toy Story films in
 
 test('in a module Web Worker: the same results', async () => {
   const page = await openPage('/browser/page.html');
-  const result = await page.evaluate(() => window.workerResult);
+  const result = await pageValue(page, 'workerResult');
   assert.equal(result.failed, undefined, result.failed);
   assert.equal(result.inWorker, true);
   assertMovieResults(result);

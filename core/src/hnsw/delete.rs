@@ -143,7 +143,9 @@ mod tests {
         let items = (0..n)
             .map(|i| HnswItem {
                 id: format!("n{i}"),
-                vector: (0..dims).map(|d| ((i * 7 + d * 13) as f32 * 0.61).sin()).collect(),
+                vector: (0..dims)
+                    .map(|d| ((i * 7 + d * 13) as f32 * 0.61).sin())
+                    .collect(),
                 metadata: None,
             })
             .collect();
@@ -159,7 +161,10 @@ mod tests {
             }
             for level in 0..=idx.graph.level(node) {
                 for &nb in idx.graph.neighbors(node, level) {
-                    assert!(idx.is_live(nb), "{node} links to deleted {nb} at level {level}");
+                    assert!(
+                        idx.is_live(nb),
+                        "{node} links to deleted {nb} at level {level}"
+                    );
                 }
             }
         }

@@ -304,7 +304,10 @@ mod tests {
         assert_eq!(g.neighbors(b, 2), &[c]);
         assert_eq!(g.neighbors(c, 1), &[b]);
         assert!(g.neighbors(c, 2).is_empty());
-        assert!(g.validate().is_err(), "a has level 0 but is b's level-1 neighbour");
+        assert!(
+            g.validate().is_err(),
+            "a has level 0 but is b's level-1 neighbour"
+        );
         g.set_neighbors(b, 1, &[c]);
         g.validate().unwrap();
         g.set_neighbors(c, 0, &[c]);

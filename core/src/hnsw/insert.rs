@@ -1,11 +1,12 @@
 //! Insert, upsert and batch build.
 //!
-//! New nodes are linked in batches. Each batch is planned against the graph as it stood before
-//! the batch (a read-only search per node, which threads can share with the `parallel` feature),
-//! then applied in order: the new nodes' lists are written and back-links added, pruning full
-//! lists with the heuristic. Batches grow with the graph (a fortieth of it), so a node rarely
-//! misses a neighbour that arrives in its own batch, and because planning never sees the other
-//! nodes of its batch, the graph is the same with or without threads.
+//! A new node is linked in two steps: plan (a read-only search for its neighbours on each
+//! level) and apply (write its lists, add back-links, prune full lists with the heuristic).
+//! Without the `parallel` feature every node is planned and applied in turn: the classic
+//! algorithm. With it, a batch build plans a batch of nodes at once on several threads against
+//! the graph as it stood before the batch, then applies them in order. Nodes of one batch do not
+//! see each other while planning, so batches are kept to 1/200 of the linked graph: on the movie
+//! set that costs under 0.5 point of recall@10 at a low ef (1/40 cost 1.1 points).
 
 use std::collections::HashSet;
 
@@ -20,9 +21,11 @@ use super::search::{descend, search_layer, Candidate, Walk};
 use super::vectors::check_magnitude;
 use super::HnswIndex;
 
-/// A batch is at most this fraction of the linked graph...
-const BATCH_DIVISOR: usize = 40;
+/// With `parallel`, a batch is at most this fraction of the linked graph...
+#[cfg(feature = "parallel")]
+const BATCH_DIVISOR: usize = 200;
 /// ...and at most this many nodes.
+#[cfg(feature = "parallel")]
 const MAX_BATCH: usize = 4096;
 
 /// An item for [`HnswIndex::upsert_batch`].
@@ -125,7 +128,7 @@ impl HnswIndex {
                 continue;
             };
             let linked = self.live - (end - next) as usize;
-            let batch = (linked / BATCH_DIVISOR).clamp(1, MAX_BATCH) as u32;
+            let batch = batch_size(linked) as u32;
             let stop = end.min(next + batch);
             let plans = self.plan(next..stop, entry);
             self.apply(plans);
@@ -151,6 +154,12 @@ impl HnswIndex {
             .map_or(1, |n| n.get())
             .min(count / MIN_NODES_PER_THREAD)
             .max(1);
+        if threads == 1 {
+            let mut walk = Walk::default();
+            return nodes
+                .map(|node| self.plan_node(&mut walk, node, entry))
+                .collect();
+        }
         let per_thread = count.div_ceil(threads) as u32;
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads as u32)
@@ -266,4 +275,15 @@ impl HnswIndex {
         );
         self.graph.set_neighbors(target, level, selected);
     }
+}
+
+/// How many nodes to plan at once when `linked` nodes are in the graph.
+#[cfg(feature = "parallel")]
+fn batch_size(linked: usize) -> usize {
+    (linked / BATCH_DIVISOR).clamp(1, MAX_BATCH)
+}
+
+#[cfg(not(feature = "parallel"))]
+fn batch_size(_linked: usize) -> usize {
+    1
 }

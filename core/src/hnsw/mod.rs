@@ -1,14 +1,26 @@
 //! A compact HNSW (hierarchical navigable small world) index: string ids, incremental insert and
 //! upsert, deletes with neighbour repair, filtered search with an exact fallback, f32 or int8
-//! storage, and a checked byte format.
+//! storage, and a checked byte format. It runs the same natively, in wasm and in the Spin
+//! component (no threads unless the `parallel` feature is on).
+//!
+//! ```
+//! use vecgate_core::hnsw::{HnswConfig, HnswIndex, SearchOptions};
+//!
+//! let mut index = HnswIndex::new(HnswConfig::new(3)).unwrap();
+//! index.insert("movie-603", &[0.9, 0.1, 0.0], None).unwrap();
+//! index.insert("movie-604", &[0.0, 1.0, 0.0], None).unwrap();
+//! let hits = index.search(&[1.0, 0.0, 0.0], 1, &SearchOptions::default()).unwrap();
+//! assert_eq!(hits[0].id, "movie-603");
+//! let copy = HnswIndex::from_bytes(&index.to_bytes()).unwrap();
+//! assert_eq!(copy.len(), 2);
+//! ```
 //!
 //! The code is split by phase, like pgvector's `hnsw*.c`:
-//! - [`graph`](self) holds node levels and flat neighbour arrays, `vectors` the f32/int8 rows;
-//! - `insert` adds nodes (one at a time or as a batch build, threaded with the `parallel`
-//!   feature), `neighbors` is the neighbour-selection heuristic they share with `delete`;
-//! - `search` walks the graph (greedy descent, beam search, filters, exact-scan fallback);
-//! - `delete` tombstones, repairs in-neighbours and compacts;
-//! - `serialize` writes and validates the byte format.
+//! - `graph`: node levels and flat neighbour arrays; `vectors`: the f32/int8 rows and scores;
+//! - `insert`: insert, upsert and the batch build; `neighbors`: the selection heuristic;
+//! - `search`: greedy descent, beam search, filters and the exact-scan fallback;
+//! - `delete`: tombstones, neighbour repair and compaction;
+//! - `serialize`: the byte format and its validation.
 //!
 //! Scores are "higher is better": cosine similarity for [`Metric::Cosine`] (vectors are stored
 //! normalized and compared by inner product), the inner product for [`Metric::Dot`], and the
@@ -35,7 +47,7 @@ use search::Scratch;
 use vectors::Vectors;
 
 pub use insert::HnswItem;
-pub use search::{SearchHit, SearchOptions};
+pub use search::{ItemPredicate, SearchHit, SearchOptions};
 
 /// How vectors are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -73,7 +85,9 @@ pub const MAX_DIMS: usize = 65_536;
 pub const MAX_EF: usize = 1 << 20;
 
 impl HnswConfig {
-    /// Defaults for `dims` dimensions: cosine, f32, `m` 16, `ef_construction` 200, `ef_search` 64.
+    /// Defaults for `dims` dimensions: cosine, f32, `m` 16, `ef_construction` 200 and
+    /// `ef_search` 64 (recall@10 ≥ 0.99 on the movie set and on clustered 768-d data; see
+    /// `bench/README.md`).
     pub fn new(dims: usize) -> Self {
         HnswConfig {
             dims,
@@ -82,7 +96,7 @@ impl HnswConfig {
             ef_search: 64,
             metric: Metric::Cosine,
             storage: Storage::F32,
-            seed: 0x5EED_0F_4E57,
+            seed: 0x5EED,
         }
     }
 

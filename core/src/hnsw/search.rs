@@ -29,6 +29,9 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+/// A search predicate: gets an item's id and metadata, returns whether the item may be returned.
+pub type ItemPredicate<'a> = &'a dyn Fn(&str, Option<&Value>) -> bool;
+
 /// Per-search options. `Default` gives the index's `ef_search` and no filter.
 ///
 /// `filter` and `predicate` both restrict the results (an item must pass both). Non-matching
@@ -40,7 +43,7 @@ pub struct SearchOptions<'a> {
     /// Keeps only items whose metadata matches (an item without metadata is matched as `null`).
     pub filter: Option<&'a Filter>,
     /// Keeps only items for which this returns true; it gets the id and the metadata.
-    pub predicate: Option<&'a dyn Fn(&str, Option<&Value>) -> bool>,
+    pub predicate: Option<ItemPredicate<'a>>,
 }
 
 impl std::fmt::Debug for SearchOptions<'_> {
@@ -297,8 +300,7 @@ impl HnswIndex {
                     .is_none_or(|p| p(&self.ids[slot as usize], metadata))
         };
         let filtered = options.filter.is_some() || options.predicate.is_some();
-        let selective =
-            filtered && self.estimated_match_fraction(&matches) < EXACT_SCAN_FRACTION;
+        let selective = filtered && self.estimated_match_fraction(&matches) < EXACT_SCAN_FRACTION;
         if k < self.live
             && !selective
             && self.walk(scratch, ef, &matches)

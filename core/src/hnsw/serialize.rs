@@ -95,7 +95,12 @@ impl HnswIndex {
             w.blob(id.as_bytes());
         }
         for metadata in &self.metadata {
-            w.blob(metadata.as_ref().map_or(String::new(), Value::to_string).as_bytes());
+            w.blob(
+                metadata
+                    .as_ref()
+                    .map_or(String::new(), Value::to_string)
+                    .as_bytes(),
+            );
         }
         w.finish_with_crc()
     }

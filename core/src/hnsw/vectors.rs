@@ -138,7 +138,10 @@ impl Vectors {
                 0.0
             };
             let f32_sq_norm: f64 = if self.has_f32_rows() {
-                self.f32_row(node).iter().map(|&x| x as f64 * x as f64).sum()
+                self.f32_row(node)
+                    .iter()
+                    .map(|&x| x as f64 * x as f64)
+                    .sum()
             } else {
                 0.0
             };
@@ -180,12 +183,11 @@ impl Vectors {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let (start, bytes) = if self.is_int8() {
-                let i = node as usize * self.dims;
-                (self.codes[i..].as_ptr() as *const i8, self.dims)
+            let i = node as usize * self.dims;
+            let (start, bytes): (*const i8, usize) = if self.is_int8() {
+                (self.codes[i..].as_ptr(), self.dims)
             } else {
-                let i = node as usize * self.dims;
-                (self.rows[i..].as_ptr() as *const i8, self.dims * 4)
+                (self.rows[i..].as_ptr().cast(), self.dims * 4)
             };
             for offset in (0..bytes).step_by(64) {
                 // SAFETY: a prefetch never faults; the addresses stay inside the row.

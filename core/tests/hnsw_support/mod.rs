@@ -217,7 +217,16 @@ pub fn process_cpu_seconds() -> Option<f64> {
 
 /// Writes a row-major i32 matrix as `.npy`.
 pub fn write_npy_i32(path: &std::path::Path, matrix: &[i32], cols: usize) -> std::io::Result<()> {
-    write_npy_raw(path, "<i4", matrix.len() / cols.max(1), cols, &matrix.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+    write_npy_raw(
+        path,
+        "<i4",
+        matrix.len() / cols.max(1),
+        cols,
+        &matrix
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
 }
 
 /// Writes a row-major f32 matrix as a NumPy `.npy` file (format 1.0, little-endian).
@@ -226,8 +235,15 @@ pub fn write_npy(path: &std::path::Path, matrix: &[f32], dims: usize) -> std::io
     write_npy_raw(path, "<f4", matrix.len() / dims, dims, &raw)
 }
 
-fn write_npy_raw(path: &std::path::Path, descr: &str, rows: usize, cols: usize, raw: &[u8]) -> std::io::Result<()> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+fn write_npy_raw(
+    path: &std::path::Path,
+    descr: &str,
+    rows: usize,
+    cols: usize,
+    raw: &[u8],
+) -> std::io::Result<()> {
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');

@@ -62,7 +62,11 @@ pub fn authorize(
         }));
     }
     let header = req.header("authorization").ok_or_else(|| {
-        ApiError::new(401, "unauthorized", "missing Authorization: Bearer <key> header")
+        ApiError::new(
+            401,
+            "unauthorized",
+            "missing Authorization: Bearer <key> header",
+        )
     })?;
     let presented = header
         .strip_prefix("Bearer ")
@@ -92,7 +96,9 @@ pub fn authorize(
         Access::UserPreference => {
             let own = key.user.is_some() && !scoped_elsewhere;
             if !(own || key.role == Role::Admin) {
-                return forbidden("reading a user's preference needs an admin key or that user's key");
+                return forbidden(
+                    "reading a user's preference needs an admin key or that user's key",
+                );
             }
         }
     }
@@ -152,10 +158,16 @@ mod tests {
         assert_eq!(status(Some("Bearer write-key-1"), Access::Write, None), 200);
         let pref = Access::UserPreference;
         assert_eq!(status(Some("Bearer read-key-1"), pref, Some("user-7")), 403);
-        assert_eq!(status(Some("Bearer write-key-1"), pref, Some("user-7")), 403);
+        assert_eq!(
+            status(Some("Bearer write-key-1"), pref, Some("user-7")),
+            403
+        );
         assert_eq!(status(Some("Bearer user-key-7"), pref, Some("user-7")), 200);
         assert_eq!(status(Some("Bearer user-key-7"), pref, Some("user-8")), 403);
-        assert_eq!(status(Some("Bearer admin-key-1"), pref, Some("user-8")), 200);
+        assert_eq!(
+            status(Some("Bearer admin-key-1"), pref, Some("user-8")),
+            200
+        );
     }
 
     #[test]

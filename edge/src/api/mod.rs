@@ -67,8 +67,7 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
     use Action::*;
     use Method::{Delete, Get, Post, Put};
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let (template, id, methods): (&'static str, Option<&str>, Methods) = match segments.as_slice()
-    {
+    let (template, id, methods): (&'static str, Option<&str>, Methods) = match segments.as_slice() {
         ["health"] => ("/health", None, &[(Get, Public, Health)]),
         ["metrics"] => ("/metrics", None, &[(Get, Public, Metrics)]),
         ["openapi.json"] => ("/openapi.json", None, &[(Get, Public, OpenApi)]),
@@ -81,23 +80,36 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
             Some(id),
             &[(Get, Read, GetContent), (Delete, Write, DeleteContent)],
         ),
-        ["v1", "content", id, "similar"] => {
-            ("/v1/content/{id}/similar", Some(id), &[(Get, Read, Similar)])
-        }
+        ["v1", "content", id, "similar"] => (
+            "/v1/content/{id}/similar",
+            Some(id),
+            &[(Get, Read, Similar)],
+        ),
         ["v1", "users", id, "preference"] => (
             "/v1/users/{id}/preference",
             Some(id),
-            &[(Get, UserPreference, GetPreference), (Put, Write, PutPreference)],
+            &[
+                (Get, UserPreference, GetPreference),
+                (Put, Write, PutPreference),
+            ],
         ),
-        ["v1", "users", id, "events"] => {
-            ("/v1/users/{id}/events", Some(id), &[(Post, Write, RecordEvent)])
-        }
+        ["v1", "users", id, "events"] => (
+            "/v1/users/{id}/events",
+            Some(id),
+            &[(Post, Write, RecordEvent)],
+        ),
         _ => return Err(ApiError::not_found("no such route")),
     };
     let &(_, access, action) = methods
         .iter()
         .find(|(m, _, _)| *m == method)
-        .ok_or_else(|| ApiError::new(405, "method_not_allowed", "method not allowed on this route"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                405,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })?;
     let id = id.map(crate::http::percent_decode);
     if let Some(id) = &id {
         requests::check_id("path id", id)?;

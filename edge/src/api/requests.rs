@@ -23,9 +23,12 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request("request body is empty; expected JSON"));
+        return Err(ApiError::bad_request(
+            "request body is empty; expected JSON",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 pub fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
@@ -52,7 +55,9 @@ pub fn check_k(k: Option<i64>, default: usize, max: usize, name: &str) -> Result
     match k {
         None => Ok(default),
         Some(k) if k >= 1 && k as u64 <= max as u64 => Ok(k as usize),
-        Some(k) => Err(ApiError::bad_request(format!("{name} must be in 1..={max}, got {k}"))),
+        Some(k) => Err(ApiError::bad_request(format!(
+            "{name} must be in 1..={max}, got {k}"
+        ))),
     }
 }
 
@@ -67,7 +72,9 @@ pub fn check_threshold(t: Option<f64>) -> Result<Option<f32>, ApiError> {
 }
 
 pub fn parse_filter(filter: Option<&Value>) -> Result<Option<Filter>, ApiError> {
-    filter.map(|f| Filter::parse(f).map_err(ApiError::from)).transpose()
+    filter
+        .map(|f| Filter::parse(f).map_err(ApiError::from))
+        .transpose()
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,7 +117,9 @@ pub fn query_source(
             "text is over {MAX_TEXT_BYTES} bytes"
         ))),
         (None, Some(t)) => Ok(QuerySource::Text(t)),
-        (Some(_), Some(_)) => Err(ApiError::bad_request("give either vector or text, not both")),
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "give either vector or text, not both",
+        )),
         (None, None) => Err(ApiError::bad_request("give a query: vector or text")),
     }
 }
@@ -154,7 +163,10 @@ pub fn check_items(items: &mut [ContentItem], dims: usize) -> Result<(), ApiErro
         if !seen.insert(item.id.clone()) {
             return Err(at(format!("duplicate id {:?} in the batch", item.id)));
         }
-        if item.content_id.is_some_and(|c| !(0..=i32::MAX as i64).contains(&c)) {
+        if item
+            .content_id
+            .is_some_and(|c| !(0..=i32::MAX as i64).contains(&c))
+        {
             return Err(at(format!("content_id must be in 0..={}", i32::MAX)));
         }
         if !item.metadata.is_object() {
@@ -212,8 +224,9 @@ pub fn check_preference(pref: &UserPreference, dims: usize) -> Result<(), ApiErr
 pub fn query_int(req: &crate::http::Request, name: &str) -> Result<Option<i64>, ApiError> {
     req.query_param(name)
         .map(|v| {
-            v.parse()
-                .map_err(|_| ApiError::bad_request(format!("query parameter {name} must be an integer")))
+            v.parse().map_err(|_| {
+                ApiError::bad_request(format!("query parameter {name} must be an integer"))
+            })
         })
         .transpose()
 }
@@ -222,8 +235,9 @@ pub fn query_int(req: &crate::http::Request, name: &str) -> Result<Option<i64>, 
 pub fn query_f64(req: &crate::http::Request, name: &str) -> Result<Option<f64>, ApiError> {
     req.query_param(name)
         .map(|v| {
-            v.parse()
-                .map_err(|_| ApiError::bad_request(format!("query parameter {name} must be a number")))
+            v.parse().map_err(|_| {
+                ApiError::bad_request(format!("query parameter {name} must be a number"))
+            })
         })
         .transpose()
 }
@@ -232,8 +246,9 @@ pub fn query_f64(req: &crate::http::Request, name: &str) -> Result<Option<f64>, 
 pub fn query_filter(req: &crate::http::Request) -> Result<Option<Value>, ApiError> {
     req.query_param("filter")
         .map(|v| {
-            serde_json::from_str(&v)
-                .map_err(|e| ApiError::bad_request(format!("query parameter filter is not JSON: {e}")))
+            serde_json::from_str(&v).map_err(|e| {
+                ApiError::bad_request(format!("query parameter filter is not JSON: {e}"))
+            })
         })
         .transpose()
 }

@@ -49,7 +49,11 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
         }
     }
 
-    async fn run_search(&self, query: SearchQuery, start: Instant) -> Result<SearchOutcome, ApiError> {
+    async fn run_search(
+        &self,
+        query: SearchQuery,
+        start: Instant,
+    ) -> Result<SearchOutcome, ApiError> {
         let outcome = self.store.search(&query).await?;
         self.metrics
             .record_search(start.elapsed().as_secs_f64(), outcome.store_ms / 1e3);
@@ -65,7 +69,11 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
         if let Some(u) = &body.user_id {
             check_id("user_id", u)?;
         }
-        let search_type = if body.text.is_some() { "text" } else { "vector" };
+        let search_type = if body.text.is_some() {
+            "text"
+        } else {
+            "vector"
+        };
         let source = query_source(body.vector, body.text, self.config.dimensions)?;
         let vector = self
             .query_vector(source, body.user_id.as_deref(), body.personalize)
@@ -162,10 +170,16 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
         for hit in &outcome.hits {
             let vector = hit.vector.as_deref().unwrap_or_default();
             set.push(&hit.id, vector, hit.metadata.clone())
-                .map_err(|e| crate::store::StoreError::Internal(format!("candidate {}: {e}", hit.id)))?;
+                .map_err(|e| {
+                    crate::store::StoreError::Internal(format!("candidate {}: {e}", hit.id))
+                })?;
         }
         let bytes = set.to_bytes();
-        let etag = format!("\"{:08x}-{:x}\"", vecgate_core::checksum::crc32(&bytes), bytes.len());
+        let etag = format!(
+            "\"{:08x}-{:x}\"",
+            vecgate_core::checksum::crc32(&bytes),
+            bytes.len()
+        );
         let not_modified = req
             .header("if-none-match")
             .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
@@ -204,11 +218,9 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
     }
 
     pub(super) async fn get_preference(&self, user: &str) -> Reply {
-        let pref = self
-            .store
-            .get_preference(user)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("user {user:?} has no preference vector")))?;
+        let pref = self.store.get_preference(user).await?.ok_or_else(|| {
+            ApiError::not_found(format!("user {user:?} has no preference vector"))
+        })?;
         Ok(Response::json(200, &pref))
     }
 
@@ -224,7 +236,10 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
         let body: EventBody = parse_body(&req.body)?;
         check_id("content_id", &body.content_id)?;
         let event = body.event()?;
-        let pref = self.store.record_event(user, &body.content_id, &event).await?;
+        let pref = self
+            .store
+            .record_event(user, &body.content_id, &event)
+            .await?;
         Ok(Response::json(200, &pref))
     }
 }

@@ -199,7 +199,10 @@ pub fn sample_items() -> Fallible<Vec<ContentItem>> {
 /// Loads the sample through the API handler (validated like any upsert).
 async fn load_sample(handler: &NativeHandler) -> Fallible<usize> {
     let items = sample_items()?;
-    if items.first().is_some_and(|i| i.vector.len() != handler.config.dimensions) {
+    if items
+        .first()
+        .is_some_and(|i| i.vector.len() != handler.config.dimensions)
+    {
         return Err(format!(
             "the sample has 384-dimensional vectors; start with --dimensions 384 (got {})",
             handler.config.dimensions
@@ -211,7 +214,11 @@ async fn load_sample(handler: &NativeHandler) -> Fallible<usize> {
         req.body = serde_json::to_vec(&serde_json::json!({ "items": chunk }))?;
         let response = handler.handle(req).await;
         if response.status != 200 {
-            return Err(format!("loading the sample: {}", String::from_utf8_lossy(&response.body)).into());
+            return Err(format!(
+                "loading the sample: {}",
+                String::from_utf8_lossy(&response.body)
+            )
+            .into());
         }
     }
     Ok(items.len())
@@ -253,7 +260,8 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             } else {
                 println!("try: curl -s http://{local}/v1/stats");
             }
-            let server = super::server::serve(listener, handler.clone(), Arc::new(|_: &Request| None));
+            let server =
+                super::server::serve(listener, handler.clone(), Arc::new(|_: &Request| None));
             tokio::select! {
                 result = server => result?,
                 _ = shutdown_signal() => {
@@ -282,7 +290,10 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             config.dialect = Some(dialect);
             let applied = migrate::migrate(&client, dialect, config.dimensions).await?;
             if applied.is_empty() {
-                println!("schema is up to date ({dialect:?}, {} dimensions)", config.dimensions);
+                println!(
+                    "schema is up to date ({dialect:?}, {} dimensions)",
+                    config.dimensions
+                );
             }
             for m in applied {
                 println!("applied {m}");
@@ -314,10 +325,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -327,22 +339,17 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-pub async fn import(
-    handler: &NativeHandler,
-    file: &std::path::Path,
-    batch: usize,
-) -> Fallible<()> {
+pub async fn import(handler: &NativeHandler, file: &std::path::Path, batch: usize) -> Fallible<()> {
     use std::io::BufRead;
     let batch = batch.clamp(1, crate::api::MAX_BATCH_ITEMS);
     let total = std::fs::metadata(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?
         .len();
     let reader = std::io::BufReader::new(std::fs::File::open(file)?);
-    let bar = indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template(
+    let bar =
+        indicatif::ProgressBar::new(total).with_style(indicatif::ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-        )?,
-    );
+        )?);
     let mut lines: Vec<String> = Vec::with_capacity(batch);
     let mut imported = 0usize;
     let mut line_no = 0usize;

@@ -18,6 +18,9 @@ use crate::http::{Method, Request, Response};
 use super::http_client::ReqwestPost;
 use super::store::AnyStore;
 
+/// Answers requests the API does not (the demo page), before the handler's 404.
+pub type Fallback = Arc<dyn Fn(&Request) -> Option<Response> + Send + Sync>;
+
 /// The handler as the native host runs it. Concrete types, so the futures are known to be Send.
 pub type NativeHandler = Handler<AnyStore, ReqwestPost>;
 
@@ -29,7 +32,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 pub async fn serve(
     listener: TcpListener,
     handler: Arc<NativeHandler>,
-    extra: Arc<dyn Fn(&Request) -> Option<Response> + Send + Sync>,
+    extra: Fallback,
 ) -> std::io::Result<()> {
     let timeout = Duration::from_millis(handler.config.request_timeout_ms);
     loop {
@@ -71,8 +74,12 @@ async fn answer(
             Some(r) => r,
             None => match tokio::time::timeout(timeout, handler.handle(req)).await {
                 Ok(r) => r,
-                Err(_) => ApiError::new(503, "timeout", "the request took longer than the configured timeout")
-                    .into_response(),
+                Err(_) => ApiError::new(
+                    503,
+                    "timeout",
+                    "the request took longer than the configured timeout",
+                )
+                .into_response(),
             },
         },
     };
@@ -88,16 +95,25 @@ async fn read_request(req: hyper::Request<Incoming>) -> Result<Request, ApiError
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let collected = tokio::time::timeout(CLIENT_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect())
-        .await
-        .map_err(|_| ApiError::new(408, "request_timeout", "the request body arrived too slowly"))?
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("could not read the request body: {e}"))
-            }
-        })?;
+    let collected =
+        tokio::time::timeout(CLIENT_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    408,
+                    "request_timeout",
+                    "the request body arrived too slowly",
+                )
+            })?
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    too_large()
+                } else {
+                    ApiError::bad_request(format!("could not read the request body: {e}"))
+                }
+            })?;
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut request = Request::new(Method::parse(parts.method.as_str()), path_and_query);
     request.headers = parts
@@ -132,4 +148,3 @@ fn to_hyper(response: Response) -> hyper::Response<Full<Bytes>> {
             r
         })
 }
-

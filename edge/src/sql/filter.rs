@@ -7,13 +7,14 @@
 //! `metadata -> 'a' -> 'b'`. The expression names those three columns unqualified.
 //!
 //! Every key and value is a bind parameter (`$n::text`, cast in SQL); nothing from the filter
-//! is spliced into the SQL text. Parameters are numbered after those already in `params`, and
-//! one key path or one `$in` list takes one parameter, so a filter within the parser's limits
-//! stays far below Postgres's 65,535.
+//! is spliced into the SQL text. Parameters are numbered after those already in `params`; a
+//! condition takes at most 32 (a key path or a long `$in` list is one), so a filter within the
+//! parser's 1,024 nodes stays below Postgres's 65,535.
 //!
 //! How each rule of the in-memory evaluator is kept:
-//! - A missing key never matches: every condition is `field IS NOT NULL AND …`, and every
-//!   condition is TRUE or FALSE, never NULL, so `NOT` and `OR` behave as in Rust.
+//! - A missing key never matches: a condition is `field IS NOT NULL AND …` or a test that only
+//!   a present field passes, and it is TRUE or FALSE, never NULL, so `NOT` and `OR` behave as
+//!   in Rust.
 //! - Any-element semantics: a JSON array is unnested one level (`jsonb_array_elements`), other
 //!   values are tested themselves; `->` on an array yields NULL, so paths descend objects only.
 //!   `$eq` and short `$in` lists on metadata compile to containment instead

@@ -57,7 +57,11 @@ impl MediaType {
 
 /// The document the in-memory filter evaluator sees: metadata plus the `media_type` and
 /// `content_id` columns, exactly what the SQL compiler maps those keys to.
-pub fn filter_document(item_metadata: &Value, media_type: MediaType, content_id: Option<i64>) -> Value {
+pub fn filter_document(
+    item_metadata: &Value,
+    media_type: MediaType,
+    content_id: Option<i64>,
+) -> Value {
     let mut doc = match item_metadata {
         Value::Object(m) => m.clone(),
         _ => Default::default(),

@@ -12,7 +12,9 @@ use vecgate_core::kernels::cosine_unchecked;
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{ContentItem, Hit, MediaType, SearchOutcome, SearchQuery, Stats, Store, StoreError};
-use crate::sql::{filter::compile, parse_vector_literal, vector_literal, Dialect, Param, Route, Row, SqlClient};
+use crate::sql::{
+    filter::compile, parse_vector_literal, vector_literal, Dialect, Param, Route, Row, SqlClient,
+};
 
 /// Rows fetched from the index per requested result, before exact re-scoring.
 const OVERFETCH_FACTOR: usize = 2;
@@ -100,7 +102,11 @@ impl<C: SqlClient> PostgresStore<C> {
         } else {
             String::new()
         };
-        let logged = if log { "(SELECT count(*) FROM log)" } else { "0" };
+        let logged = if log {
+            "(SELECT count(*) FROM log)"
+        } else {
+            "0"
+        };
         format!(
             "WITH cand AS MATERIALIZED ({candidates}), \
              scored AS (SELECT cand.*, 1 - (cand.vector <=> {q})::float8 AS score FROM cand), \
@@ -114,11 +120,9 @@ impl<C: SqlClient> PostgresStore<C> {
         )
     }
 
-    async fn search_once(
-        &self,
-        q: &SearchQuery,
-        exact: bool,
-    ) -> Result<(Vec<Hit>, bool), StoreError> {
+    /// The SQL and parameters of one search statement (public so benchmarks can send the very
+    /// same statement directly).
+    pub fn search_statement(&self, q: &SearchQuery, exact: bool) -> (String, Vec<Param>) {
         let fetch = if exact {
             q.k
         } else {
@@ -140,8 +144,20 @@ impl<C: SqlClient> PostgresStore<C> {
             Some(f) => compile(f, &mut params),
             None => "TRUE".to_owned(),
         };
-        let sql = self.search_sql(&filter_sql, exact, self.log_inline);
-        let route = if self.log_inline { Route::Write } else { Route::Read };
+        (self.search_sql(&filter_sql, exact, self.log_inline), params)
+    }
+
+    async fn search_once(
+        &self,
+        q: &SearchQuery,
+        exact: bool,
+    ) -> Result<(Vec<Hit>, bool), StoreError> {
+        let (sql, params) = self.search_statement(q, exact);
+        let route = if self.log_inline {
+            Route::Write
+        } else {
+            Route::Read
+        };
         // Always at least one row: the `enough` flag, with a NULL id when nothing matched.
         let rows = self.client.query(route, &sql, &params).await?;
         let enough = rows.first().and_then(|r| text(r, 5)) == Some("true");
@@ -180,7 +196,12 @@ impl<C: SqlClient> PostgresStore<C> {
     }
 
     /// With read replicas the log row cannot ride along with the search; it goes to the primary.
-    async fn write_log(&self, q: &SearchQuery, hits: &[Hit], took_ms: f64) -> Result<(), StoreError> {
+    async fn write_log(
+        &self,
+        q: &SearchQuery,
+        hits: &[Hit],
+        took_ms: f64,
+    ) -> Result<(), StoreError> {
         let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
         let scores: Vec<f32> = hits.iter().map(|h| h.score).collect();
         let sql = format!(
@@ -205,7 +226,10 @@ impl<C: SqlClient> PostgresStore<C> {
         Ok(())
     }
 
-    async fn read_preference(&self, user_id: &str) -> Result<Option<(UserPreference, i64)>, StoreError> {
+    async fn read_preference(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<(UserPreference, i64)>, StoreError> {
         let rows = self
             .client
             .query(
@@ -371,10 +395,16 @@ impl<C: SqlClient> Store for PostgresStore<C> {
         );
         let rows = self
             .client
-            .query(Route::Write, &sql, &[Some(Value::Array(records).to_string())])
+            .query(
+                Route::Write,
+                &sql,
+                &[Some(Value::Array(records).to_string())],
+            )
             .await
             .map_err(|e| match e {
-                crate::sql::DbError::Rejected(m) => StoreError::Invalid(format!("batch rejected: {m}")),
+                crate::sql::DbError::Rejected(m) => {
+                    StoreError::Invalid(format!("batch rejected: {m}"))
+                }
                 other => other.into(),
             })?;
         Ok(rows.len())
@@ -408,9 +438,9 @@ impl<C: SqlClient> Store for PostgresStore<C> {
                     &[Some(content_id.to_owned()), Some(user_id.to_owned())],
                 )
                 .await?;
-            let row = rows
-                .first()
-                .ok_or_else(|| StoreError::NotFound(format!("no content with id {content_id:?}")))?;
+            let row = rows.first().ok_or_else(|| {
+                StoreError::NotFound(format!("no content with id {content_id:?}"))
+            })?;
             let content = text(row, 0)
                 .and_then(parse_vector_literal)
                 .ok_or_else(|| internal("unreadable content vector"))?;
@@ -433,7 +463,10 @@ impl<C: SqlClient> Store for PostgresStore<C> {
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
             // Version -1 never matches a stored row: a first preference only goes in if none appeared.
             let expected = previous.as_ref().map_or(-1, |(_, v)| *v);
-            if self.write_preference(user_id, &next, Some(expected)).await? {
+            if self
+                .write_preference(user_id, &next, Some(expected))
+                .await?
+            {
                 return Ok(next);
             }
         }
@@ -465,7 +498,9 @@ impl<C: SqlClient> Store for PostgresStore<C> {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.client.query(Route::Read, "SELECT 1::text", &[]).await?;
+        self.client
+            .query(Route::Read, "SELECT 1::text", &[])
+            .await?;
         Ok(())
     }
 }

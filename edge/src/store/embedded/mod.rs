@@ -72,12 +72,8 @@ impl EmbeddedStore {
             .write(true)
             .open(&lock_path)
             .map_err(|e| io("cannot open", &lock_path, e))?;
-        lock.try_lock().map_err(|_| {
-            format!(
-                "{} is in use by another vecgate process",
-                dir.display()
-            )
-        })?;
+        lock.try_lock()
+            .map_err(|_| format!("{} is in use by another vecgate process", dir.display()))?;
         let snapshot_path = dir.join(snapshot::FILE);
         let mut state = match snapshot::load(&snapshot_path, options.dims)? {
             Some(s) => s,
@@ -129,12 +125,18 @@ impl EmbeddedStore {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.state.read().map(|s| s.index.memory_bytes()).unwrap_or(0)
+        self.state
+            .read()
+            .map(|s| s.index.memory_bytes())
+            .unwrap_or(0)
     }
 
     /// Writes a snapshot of everything applied so far and empties the log.
     pub fn snapshot(&self) -> Result<(), String> {
-        let mut wal = self.wal.lock().map_err(|_| "log lock poisoned".to_owned())?;
+        let mut wal = self
+            .wal
+            .lock()
+            .map_err(|_| "log lock poisoned".to_owned())?;
         self.snapshot_locked(&mut wal)
     }
 
@@ -142,7 +144,8 @@ impl EmbeddedStore {
     fn commit(&self, wal: &mut Wal, record: Record) -> Result<(), StoreError> {
         let mut state = self.state.write().map_err(unavailable)?;
         let seq = state.seq + 1;
-        wal.append(seq, &record).map_err(|e| unavailable(format!("writing the log: {e}")))?;
+        wal.append(seq, &record)
+            .map_err(|e| unavailable(format!("writing the log: {e}")))?;
         apply(&mut state, &record).map_err(StoreError::Internal)?;
         state.seq = seq;
         drop(state);
@@ -155,14 +158,18 @@ impl EmbeddedStore {
     }
 
     fn snapshot_locked(&self, wal: &mut Wal) -> Result<(), String> {
-        let state = self.state.read().map_err(|_| "state lock poisoned".to_owned())?;
+        let state = self
+            .state
+            .read()
+            .map_err(|_| "state lock poisoned".to_owned())?;
         snapshot::write(
             &self.dir.join(snapshot::FILE),
             &state.index,
             &state.preferences,
             state.seq,
         )?;
-        wal.truncate().map_err(|e| io("cannot truncate", wal.path(), e))
+        wal.truncate()
+            .map_err(|e| io("cannot truncate", wal.path(), e))
     }
 
     fn log_search(&self, q: &SearchQuery, hits: &[Hit], took_ms: f64) -> Result<(), StoreError> {
@@ -193,7 +200,11 @@ fn to_index_item(item: &ContentItem) -> HnswItem {
     HnswItem {
         id: item.id.clone(),
         vector: item.vector.clone(),
-        metadata: Some(filter_document(&item.metadata, item.media_type, item.content_id)),
+        metadata: Some(filter_document(
+            &item.metadata,
+            item.media_type,
+            item.content_id,
+        )),
     }
 }
 
@@ -313,7 +324,10 @@ impl Store for EmbeddedStore {
 
     async fn put_preference(&self, user_id: &str, pref: &UserPreference) -> Result<(), StoreError> {
         let mut wal = self.wal.lock().map_err(unavailable)?;
-        self.commit(&mut wal, Record::Preference(user_id.to_owned(), pref.clone()))
+        self.commit(
+            &mut wal,
+            Record::Preference(user_id.to_owned(), pref.clone()),
+        )
     }
 
     async fn record_event(
@@ -326,20 +340,31 @@ impl Store for EmbeddedStore {
         let mut wal = self.wal.lock().map_err(unavailable)?;
         let next = {
             let state = self.state.read().map_err(unavailable)?;
-            let stored = state
-                .index
-                .get(content_id)
-                .ok_or_else(|| StoreError::NotFound(format!("no content with id {content_id:?}")))?;
+            let stored = state.index.get(content_id).ok_or_else(|| {
+                StoreError::NotFound(format!("no content with id {content_id:?}"))
+            })?;
             let genres: Vec<String> = stored
                 .metadata
                 .and_then(|m| m.get("genres"))
                 .and_then(Value::as_array)
-                .map(|g| g.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
-            UserPreference::apply_event(state.preferences.get(user_id), &stored.vector, &genres, event)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?
+            UserPreference::apply_event(
+                state.preferences.get(user_id),
+                &stored.vector,
+                &genres,
+                event,
+            )
+            .map_err(|e| StoreError::Invalid(e.to_string()))?
         };
-        self.commit(&mut wal, Record::Preference(user_id.to_owned(), next.clone()))?;
+        self.commit(
+            &mut wal,
+            Record::Preference(user_id.to_owned(), next.clone()),
+        )?;
         Ok(next)
     }
 

@@ -75,8 +75,8 @@ pub fn load(path: &Path, dims: usize) -> Result<Option<State>, String> {
         let n = r.u64()? as usize;
         let index = HnswIndex::from_bytes(r.take(n)?)?;
         let n = r.u64()? as usize;
-        let preferences = serde_json::from_slice(r.take(n)?)
-            .map_err(|e| r.error(format!("preferences: {e}")))?;
+        let preferences =
+            serde_json::from_slice(r.take(n)?).map_err(|e| r.error(format!("preferences: {e}")))?;
         r.finish()?;
         Ok(State {
             index,

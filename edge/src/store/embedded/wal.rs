@@ -49,8 +49,8 @@ impl Wal {
         let mut data = Vec::new();
         file.read_to_end(&mut data)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let (records, good) = parse(&data, dims)
-            .map_err(|e| format!("{} is corrupted: {e}", path.display()))?;
+        let (records, good) =
+            parse(&data, dims).map_err(|e| format!("{} is corrupted: {e}", path.display()))?;
         if good < data.len() {
             eprintln!(
                 "vecgate: WARNING {}: dropped a torn record at the end ({} bytes at offset {good}); it was never acknowledged",
@@ -83,7 +83,10 @@ impl Wal {
         out.extend_from_slice(&(body.len() as u32).to_le_bytes());
         out.extend_from_slice(&vecgate_core::checksum::crc32(&body).to_le_bytes());
         out.extend_from_slice(&body);
-        let result = self.file.write_all(&out).and_then(|_| self.file.sync_data());
+        let result = self
+            .file
+            .write_all(&out)
+            .and_then(|_| self.file.sync_data());
         if result.is_err() {
             // Leave no partial record behind a failed write.
             let _ = self.file.set_len(self.len);
@@ -180,7 +183,8 @@ fn decode(body: &[u8], dims: usize) -> vecgate_core::Result<(u64, Record)> {
         KIND_DELETE => Record::Delete(r.str()?.to_owned()),
         KIND_PREFERENCE => {
             let user = r.str()?.to_owned();
-            let pref = serde_json::from_str(r.str()?).map_err(|e| r.error(format!("preference: {e}")))?;
+            let pref =
+                serde_json::from_str(r.str()?).map_err(|e| r.error(format!("preference: {e}")))?;
             Record::Preference(user, pref)
         }
         k => return Err(r.error(format!("unknown record kind {k}"))),
@@ -212,7 +216,9 @@ fn parse(data: &[u8], dims: usize) -> Result<(Vec<(u64, Record)>, usize), String
             if end == rest.len() {
                 break; // the last record, partly written
             }
-            return Err(format!("checksum mismatch in the record at offset {at}, with data after it"));
+            return Err(format!(
+                "checksum mismatch in the record at offset {at}, with data after it"
+            ));
         }
         let record = decode(body, dims).map_err(|e| format!("record at offset {at}: {e}"))?;
         records.push(record);
@@ -280,7 +286,10 @@ mod tests {
         bad[12] ^= 0xff;
         std::fs::write(&path, &bad).unwrap();
         let err = Wal::open(&path, 2).err().unwrap();
-        assert!(err.contains("corrupted") && err.contains("wal.log"), "{err}");
+        assert!(
+            err.contains("corrupted") && err.contains("wal.log"),
+            "{err}"
+        );
 
         // A flipped byte in the last record is a torn tail.
         let mut bad = full.clone();
