@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 bash scripts/install-db-deps.sh
+bash scripts/install-wasm-deps.sh
 
 step() { echo; echo "==> $*"; }
 
@@ -21,3 +22,6 @@ cargo clippy -p vecgate-core --target aarch64-unknown-linux-gnu --all-targets --
 
 step "cargo test"
 cargo test --workspace
+
+step "npm package: build, pack, install the tarball, Node + Chromium tests"
+bash wasm/test.sh
