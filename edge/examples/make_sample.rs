@@ -2,12 +2,18 @@
 //! that `vecgate serve --sample` loads and the demo page falls back to: a candidate set with
 //! int8 vectors, whose per-item metadata is `{content_id, media_type, metadata}`.
 //!
+//! One cleaning step: the source parsed some two-digit years into the future (a 1936 film as
+//! 2036); years after [`LAST_YEAR`] move back a century, so recency means something in the demo.
+//!
 //! Run: `cargo run -p vecgate-edge --example make_sample [-- IN.jsonl OUT.vgcs]`
 
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use vecgate_core::candidates::{CandidateSet, Encoding};
+
+/// The newest release year the source can hold.
+const LAST_YEAR: i64 = 2026;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -37,10 +43,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let id = item["id"]
             .as_str()
             .ok_or(format!("line {}: no id", n + 1))?;
+        let mut metadata = item["metadata"].clone();
+        if let Some(year) = metadata["year"].as_i64().filter(|y| *y > LAST_YEAR) {
+            metadata["year"] = json!(year - 100);
+        }
         let meta = json!({
             "content_id": item["content_id"],
             "media_type": item["media_type"],
-            "metadata": item["metadata"],
+            "metadata": metadata,
         });
         set.push(id, &vector, Some(meta))?;
     }

@@ -12,6 +12,7 @@ use vecgate_core::hnsw::Storage;
 use super::http_client::ReqwestPost;
 use super::pg::PgClient;
 use super::server::NativeHandler;
+use super::static_files::{self, StaticDirs};
 use super::store::AnyStore;
 use crate::api::Handler;
 use crate::config::Config;
@@ -42,6 +43,12 @@ pub enum Command {
         /// Load the bundled 3,200-film sample (384 dimensions) into an empty embedded store.
         #[arg(long)]
         sample: bool,
+        /// The demo page's files, served at `/`.
+        #[arg(long, env = "VECGATE_WWW_DIR", default_value = "./www")]
+        www_dir: PathBuf,
+        /// The built npm package (`wasm/build.sh`), served at `/pkg/`.
+        #[arg(long, env = "VECGATE_PKG_DIR", default_value = "./wasm/pkg")]
+        pkg_dir: PathBuf,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -230,6 +237,8 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             addr,
             embedded,
             sample,
+            www_dir,
+            pkg_dir,
             config,
         } => {
             let dimensions_given = config.dimensions.is_some();
@@ -260,8 +269,14 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             } else {
                 println!("try: curl -s http://{local}/v1/stats");
             }
-            let server =
-                super::server::serve(listener, handler.clone(), Arc::new(|_: &Request| None));
+            let pages = static_files::fallback(
+                StaticDirs {
+                    www: www_dir,
+                    pkg: pkg_dir,
+                },
+                SAMPLE,
+            );
+            let server = super::server::serve(listener, handler.clone(), pages);
             tokio::select! {
                 result = server => result?,
                 _ = shutdown_signal() => {

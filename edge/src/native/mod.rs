@@ -4,4 +4,5 @@ pub mod cli;
 pub mod http_client;
 pub mod pg;
 pub mod server;
+pub mod static_files;
 pub mod store;

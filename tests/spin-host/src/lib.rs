@@ -11,6 +11,7 @@ pub mod pg;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -75,9 +76,9 @@ impl WasiHttpView for State {
 
 impl variables::Host for State {}
 
-impl variables::HostWithStore for HasSelf<State> {
+impl<T: Send> variables::HostWithStore<T> for HasSelf<State> {
     /// Spin's rules: names are lower-case letters, digits and `_`; an unknown name is undefined.
-    async fn get<T>(
+    async fn get(
         accessor: &Accessor<T, Self>,
         name: String,
     ) -> wasmtime::Result<Result<String, variables::Error>> {
@@ -321,7 +322,7 @@ async fn forward(
     // wasi:http requests carry a scheme and an authority, as Spin gives them.
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = format!("http://{address}{path}").parse()?;
-    let request = hyper::Request::from_parts(parts, Full::new(body).map_err(|e| match e {}));
+    let request = hyper::Request::from_parts(parts, Full::new(body));
 
     let wasi = WasiCtx::builder()
         .stdout(output.clone())
@@ -345,7 +346,7 @@ async fn forward(
                 Ok(response) => response,
                 Err(code) => return Ok(error_response(&code)),
             };
-            let response = accessor.with(|mut a| response.into_http(&mut a, async { Ok(()) }))?;
+            let response = accessor.with(|mut a| response.into_http(&mut a, async { Ok::<(), wasmtime_wasi_http::Error>(()) }))?;
             let (parts, body) = response.into_parts();
             let body = body.collect().await?.to_bytes();
             Ok(hyper::Response::from_parts(parts, Full::new(body)))

@@ -16,7 +16,7 @@ use wasmtime::component::{Accessor, FutureReader, HasSelf, Resource, StreamReade
 
 use crate::bindings::spin::postgres::postgres::{
     Column, DbDataType, DbError, DbValue, Error, Host, HostConnection, HostConnectionBuilder,
-    HostConnectionBuilderWithStore, HostConnectionWithStore, HostWithStore, ParameterValue,
+    HostConnectionBuilderWithStore, HostConnectionWithStore, ParameterValue,
     QueryError, Row, RowSet,
 };
 use crate::State;
@@ -282,7 +282,6 @@ impl State {
 }
 
 impl Host for State {}
-impl HostWithStore for Pg {}
 
 impl HostConnectionBuilder for State {
     async fn new(&mut self, address: String) -> wasmtime::Result<Resource<PgConnectionBuilder>> {
@@ -325,14 +324,14 @@ fn tls_unsupported() -> Error {
     Error::ConnectionFailed("the test host does not support TLS (set-ca-root)".into())
 }
 
-impl HostConnectionBuilderWithStore for Pg {
-    async fn build_async<T>(
+impl<T: Send> HostConnectionBuilderWithStore<T> for Pg {
+    async fn build_async(
         accessor: &Accessor<T, Self>,
         builder: Resource<PgConnectionBuilder>,
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
         let (address, ca_root) = accessor.with(|mut a| {
             let b = a.get().table.get(&builder)?;
-            wasmtime::Result::Ok((b.address.clone(), b.ca_root.is_some()))
+            Ok::<_, wasmtime::Error>((b.address.clone(), b.ca_root.is_some()))
         })?;
         if ca_root {
             return Ok(Err(tls_unsupported()));
@@ -384,8 +383,8 @@ type QueryStreams = (
     FutureReader<Result<(), Error>>,
 );
 
-impl HostConnectionWithStore for Pg {
-    async fn open_async<T>(
+impl<T: Send> HostConnectionWithStore<T> for Pg {
+    async fn open_async(
         accessor: &Accessor<T, Self>,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
@@ -395,7 +394,7 @@ impl HostConnectionWithStore for Pg {
         }
     }
 
-    async fn query_async<T>(
+    async fn query_async(
         accessor: &Accessor<T, Self>,
         connection: Resource<PgConnection>,
         statement: String,
@@ -409,13 +408,13 @@ impl HostConnectionWithStore for Pg {
         accessor.with(|mut a| {
             let stream = StreamReader::new(&mut a, rows.rows)?;
             let done = FutureReader::new(&mut a, async {
-                wasmtime::Result::Ok(Ok::<(), Error>(()))
+                Ok::<_, wasmtime::Error>(Ok::<(), Error>(()))
             })?;
             Ok(Ok((rows.columns, stream, done)))
         })
     }
 
-    async fn execute_async<T>(
+    async fn execute_async(
         accessor: &Accessor<T, Self>,
         connection: Resource<PgConnection>,
         statement: String,

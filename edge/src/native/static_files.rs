@@ -1,0 +1,106 @@
+//! Static files for the demo page: `www/` at `/`, the built npm package (`wasm/pkg/`) at `/pkg/`,
+//! and the bundled sample candidate set at `/sample/movies.vgcs`.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use super::server::Fallback;
+use crate::http::{Method, Request, Response};
+
+/// Where the demo's files are on disk.
+#[derive(Debug, Clone)]
+pub struct StaticDirs {
+    pub www: PathBuf,
+    pub pkg: PathBuf,
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "wasm" => "application/wasm",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `rel` under `root`, refusing anything that could leave it.
+fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel.trim_start_matches('/'));
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    let path = root.join(rel);
+    let path = if path.is_dir() { path.join("index.html") } else { path };
+    path.is_file().then_some(path)
+}
+
+fn file(path: &Path) -> Option<Response> {
+    let body = std::fs::read(path).ok()?;
+    Some(
+        Response::bytes(200, content_type(path), body)
+            .with_header("cache-control", "no-cache")
+            .with_header("x-content-type-options", "nosniff"),
+    )
+}
+
+/// Answers GETs for the demo's files; everything else goes on to the API.
+pub fn fallback(dirs: StaticDirs, sample: &'static [u8]) -> Fallback {
+    Arc::new(move |req: &Request| {
+        if req.method != Method::Get {
+            return None;
+        }
+        let path = crate::http::percent_decode(&req.path);
+        if path == "/sample/movies.vgcs" {
+            return Some(
+                Response::bytes(200, "application/vnd.vecgate.candidates", sample.to_vec())
+                    .with_header("cache-control", "public, max-age=86400"),
+            );
+        }
+        if let Some(rest) = path.strip_prefix("/pkg/") {
+            return resolve(&dirs.pkg, rest).and_then(|p| file(&p));
+        }
+        // The API's own paths are never files.
+        if path.starts_with("/v1/") || matches!(path.as_str(), "/health" | "/metrics" | "/openapi.json") {
+            return None;
+        }
+        resolve(&dirs.www, &path).and_then(|p| file(&p))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_files_and_refuses_traversal() {
+        let root = std::env::temp_dir().join(format!("vecgate-static-{}", std::process::id()));
+        let www = root.join("www");
+        let pkg = root.join("pkg");
+        std::fs::create_dir_all(www.join("js")).unwrap();
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(www.join("index.html"), "<h1>hi</h1>").unwrap();
+        std::fs::write(www.join("js/app.js"), "1").unwrap();
+        std::fs::write(pkg.join("x.wasm"), [0, 97, 115, 109]).unwrap();
+        std::fs::write(root.join("secret"), "no").unwrap();
+        let f = fallback(StaticDirs { www, pkg }, b"VGCS");
+        let get = |p: &str| f(&Request::new(Method::Get, p));
+        let index = get("/").unwrap();
+        assert_eq!((index.status, index.header("content-type")), (200, Some("text/html; charset=utf-8")));
+        assert_eq!(get("/js/app.js").unwrap().body, b"1");
+        assert_eq!(get("/pkg/x.wasm").unwrap().header("content-type"), Some("application/wasm"));
+        assert_eq!(get("/sample/movies.vgcs").unwrap().body, b"VGCS");
+        assert!(get("/../secret").is_none());
+        assert!(get("/%2e%2e/secret").is_none());
+        assert!(get("/pkg/../secret").is_none());
+        assert!(get("/v1/stats").is_none());
+        assert!(get("/missing.js").is_none());
+        assert!(f(&Request::new(Method::Post, "/")).is_none());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
