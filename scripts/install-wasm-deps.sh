@@ -28,6 +28,12 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_v
     cargo install wasm-bindgen-cli --version "$bindgen_version"
 fi
 
+# --build-only: just what wasm/build.sh needs (scripts/serve.sh), not the test browser and packages.
+if [ "${1:-}" = "--build-only" ]; then
+  log "done (build only)"
+  exit 0
+fi
+
 missing_debs=()
 dpkg -s chromium >/dev/null 2>&1 || missing_debs+=(chromium)
 if [ ${#missing_debs[@]} -gt 0 ]; then

@@ -53,6 +53,8 @@ pub struct Embedder<H> {
     dimensions: usize,
     timeout_ms: u64,
     cache: Mutex<Cache>,
+    /// Phrases with known vectors (the bundled sample's queries), answered without a provider.
+    known: HashMap<String, Vec<f32>>,
 }
 
 /// Embeddings by text, evicted oldest first.
@@ -72,12 +74,26 @@ impl<H: HttpPost> Embedder<H> {
             dimensions: config.dimensions,
             timeout_ms: config.request_timeout_ms,
             cache: Mutex::new(Cache::default()),
+            known: HashMap::new(),
         }
+    }
+
+    /// Answers these phrases from memory when no provider is configured.
+    pub fn with_known_phrases(mut self, phrases: impl IntoIterator<Item = (String, Vec<f32>)>) -> Self {
+        self.known.extend(
+            phrases
+                .into_iter()
+                .filter(|(_, v)| v.len() == self.dimensions)
+                .filter_map(|(t, v)| Some((t, vecgate_core::kernels::normalize(&v).ok()?))),
+        );
+        self
     }
 
     /// The unit-length embedding of `text`.
     pub async fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let url = self.url.as_deref().ok_or(EmbedError::NotConfigured)?;
+        let Some(url) = self.url.as_deref() else {
+            return self.known.get(text).cloned().ok_or(EmbedError::NotConfigured);
+        };
         if let Some(v) = self.cache.lock().ok().and_then(|c| c.vectors.get(text).cloned()) {
             return Ok(v);
         }

@@ -189,7 +189,8 @@ impl Vectors {
             } else {
                 (self.rows[i..].as_ptr().cast(), self.dims * 4)
             };
-            for offset in (0..bytes).step_by(64) {
+            let limit: usize = std::env::var("PF").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+            for offset in (0..bytes.min(limit)).step_by(64) {
                 // SAFETY: a prefetch never faults; the addresses stay inside the row.
                 unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
             }

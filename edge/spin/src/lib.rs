@@ -298,10 +298,12 @@ impl HttpPost for SpinHttp {
         body: Vec<u8>,
         timeout_ms: u64,
     ) -> Result<(u16, Vec<u8>), EmbedError> {
+        // An explicit length: without it the body goes out chunked, which some providers reject.
         let mut builder = spin_sdk::http::Request::<()>::builder()
             .method("POST")
             .uri(url)
-            .header("content-type", "application/json");
+            .header("content-type", "application/json")
+            .header("content-length", body.len());
         if let Some(key) = bearer {
             builder = builder.header("authorization", format!("Bearer {key}"));
         }

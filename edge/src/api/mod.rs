@@ -124,7 +124,12 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
 
 impl<S: Store, H: HttpPost> Handler<S, H> {
     pub fn new(config: Config, store: S, http: H) -> Self {
-        let embedder = Embedder::new(http, &config);
+        Self::with_embedder(config, store, |config| Embedder::new(http, config))
+    }
+
+    /// With an embedder built from the configuration by `make` (e.g. with known phrases).
+    pub fn with_embedder(config: Config, store: S, make: impl FnOnce(&Config) -> Embedder<H>) -> Self {
+        let embedder = make(&config);
         Handler {
             config,
             store,

@@ -15,6 +15,7 @@ use super::server::NativeHandler;
 use super::static_files::{self, StaticDirs};
 use super::store::AnyStore;
 use crate::api::Handler;
+use crate::embed::Embedder;
 use crate::config::Config;
 use crate::http::{Method, Request};
 use crate::sql::{migrate, Dialect};
@@ -185,6 +186,19 @@ pub async fn open_store(config: &mut Config, embedded: &EmbeddedArgs) -> Fallibl
     }
 }
 
+/// The sample's query phrases and their vectors (`edge/sample/queries.json`).
+pub const SAMPLE_QUERIES: &str = include_str!("../../sample/queries.json");
+
+fn sample_phrases() -> Fallible<Vec<(String, Vec<f32>)>> {
+    #[derive(serde::Deserialize)]
+    struct Phrase {
+        text: String,
+        vector: Vec<f32>,
+    }
+    let phrases: Vec<Phrase> = serde_json::from_str(SAMPLE_QUERIES)?;
+    Ok(phrases.into_iter().map(|p| (p.text, p.vector)).collect())
+}
+
 /// The sample's items, in `POST /v1/content` form.
 pub fn sample_items() -> Fallible<Vec<ContentItem>> {
     let set = CandidateSet::from_bytes(SAMPLE)?;
@@ -253,7 +267,10 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                 );
             }
             let backend = store.describe();
-            let handler = Arc::new(Handler::new(config, store, ReqwestPost::default()));
+            let phrases = if sample { sample_phrases()? } else { Vec::new() };
+            let handler = Arc::new(Handler::with_embedder(config, store, |config| {
+                Embedder::new(ReqwestPost::default(), config).with_known_phrases(phrases)
+            }));
             if sample {
                 let empty = handler.store.stats().await.map(|s| s.content_count == 0)?;
                 if empty {
@@ -265,7 +282,10 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             let local = listener.local_addr()?;
             println!("vecgate listening on http://{local} ({backend})");
             if sample {
-                println!("try: curl -s http://{local}/v1/content/movie-1/similar?k=3");
+                println!(
+                    "try: curl -s http://{local}/v1/search -d '{{\"text\": \"animated film for kids about toys\", \"k\": 4, \"include\": [\"metadata\"]}}'"
+                );
+                println!("demo page: http://{local}/");
             } else {
                 println!("try: curl -s http://{local}/v1/stats");
             }

@@ -1,0 +1,81 @@
+//! The shared API suite through the real Spin component (`vecgate_spin.wasm`, run by the wasmtime
+//! test host) against PostgreSQL 15 with ruvector.
+
+use vecgate_edge::native::pg::PgClient;
+use vecgate_edge::sql::migrate::migrate;
+use vecgate_edge::sql::Dialect;
+use vecgate_spin_host::SpinHost;
+use vecgate_tests::embeddings::FakeEmbeddings;
+use vecgate_tests::suite::{self, key_env, load_movies, Api, LogRow, Target};
+use vecgate_tests::{assert_ruvector_installed, connect, PgCluster};
+
+/// The suite's key settings, as Spin variables (`VECGATE_API_KEYS_READ` → `api_keys_read`).
+fn key_variables() -> Vec<(String, String)> {
+    key_env()
+        .into_iter()
+        .map(|(name, value)| {
+            let name = name.trim_start_matches("VECGATE_").to_ascii_lowercase();
+            (name, value)
+        })
+        .collect()
+}
+
+#[test]
+fn api_suite_through_the_spin_component_on_ruvector() {
+    assert_ruvector_installed();
+    let pg = PgCluster::start();
+    let url = pg.create_database("vecgate");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The component never migrates (`vecgate migrate` does, in production).
+    rt.block_on(async {
+        let client = PgClient::new(&url, &[]).expect("database URL");
+        migrate(&client, Dialect::Ruvector, 384)
+            .await
+            .expect("migrate");
+    });
+
+    let embeddings = FakeEmbeddings::start();
+    // No `dialect`: the component detects it, through the same pg interface.
+    let mut variables = key_variables();
+    variables.extend([
+        ("database_url".to_owned(), url.clone()),
+        ("dimensions".to_owned(), "384".to_owned()),
+        ("embedding_url".to_owned(), embeddings.url.clone()),
+        ("embedding_api_key".to_owned(), "sk-test-secret".to_owned()),
+    ]);
+    let variables: Vec<(&str, &str)> = variables
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let host = SpinHost::start(&variables);
+    load_movies(&Api::new(&host.base));
+
+    let client = rt.block_on(connect(&url));
+    let logs = || {
+        rt.block_on(client.query(
+            "SELECT result_ids, user_id, search_type FROM vector_search_logs ORDER BY id",
+            &[],
+        ))
+        .expect("read vector_search_logs")
+        .iter()
+        .map(|r| LogRow {
+            result_ids: r.get(0),
+            user_id: r.get(1),
+            search_type: r.get(2),
+        })
+        .collect()
+    };
+    suite::run(&Target {
+        name: "spin",
+        base: host.base.clone(),
+        logs: &logs,
+        embeddings: Some(&embeddings),
+    });
+    let output = host.output();
+    for secret in ["sk-test-secret", suite::READ_KEY, suite::WRITE_KEY, suite::ADMIN_KEY] {
+        assert!(!output.contains(secret), "component output leaks {secret}:\n{output}");
+    }
+}
