@@ -14,5 +14,6 @@ fi
 
 # One thread everywhere: instant-distance builds with rayon, so pin it.
 export RAYON_NUM_THREADS=1
-cargo bench -p vecgate-core --bench hnsw
+# Its own target directory: a shared one is locked while anyone else's bench or test runs.
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/hnsw-bench}" cargo bench -p vecgate-core --bench hnsw
 python3 bench/hnsw_compare.py

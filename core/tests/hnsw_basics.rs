@@ -311,3 +311,21 @@ fn same_seed_same_results_and_memory_is_reported() {
         "int8 saves 3 bytes per dimension"
     );
 }
+
+#[test]
+fn the_index_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<HnswIndex>();
+    let (idx, data) = random_index(500, 8, HnswConfig::new(8));
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                let (idx, data) = (&idx, &data);
+                s.spawn(move || idx.search(&data[t * 8..(t + 1) * 8], 3, &SearchOptions::default()).unwrap())
+            })
+            .collect();
+        for (t, w) in workers.into_iter().enumerate() {
+            assert_eq!(w.join().unwrap()[0].id, format!("v{t}"));
+        }
+    });
+}

@@ -69,7 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, serde_json::Error>>()?;
     let queries_out = output.with_file_name("queries.json");
     std::fs::write(&queries_out, serde_json::to_vec(&queries)?)?;
-    println!("wrote {} query phrases to {}", queries.len(), queries_out.display());
+    println!(
+        "wrote {} query phrases to {}",
+        queries.len(),
+        queries_out.display()
+    );
     let bytes = set.to_bytes();
     std::fs::write(&output, &bytes)?;
     println!(

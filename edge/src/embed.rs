@@ -79,7 +79,10 @@ impl<H: HttpPost> Embedder<H> {
     }
 
     /// Answers these phrases from memory when no provider is configured.
-    pub fn with_known_phrases(mut self, phrases: impl IntoIterator<Item = (String, Vec<f32>)>) -> Self {
+    pub fn with_known_phrases(
+        mut self,
+        phrases: impl IntoIterator<Item = (String, Vec<f32>)>,
+    ) -> Self {
         self.known.extend(
             phrases
                 .into_iter()
@@ -92,9 +95,18 @@ impl<H: HttpPost> Embedder<H> {
     /// The unit-length embedding of `text`.
     pub async fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let Some(url) = self.url.as_deref() else {
-            return self.known.get(text).cloned().ok_or(EmbedError::NotConfigured);
+            return self
+                .known
+                .get(text)
+                .cloned()
+                .ok_or(EmbedError::NotConfigured);
         };
-        if let Some(v) = self.cache.lock().ok().and_then(|c| c.vectors.get(text).cloned()) {
+        if let Some(v) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.vectors.get(text).cloned())
+        {
             return Ok(v);
         }
         let body = json!({"model": self.model, "input": text, "dimensions": self.dimensions});
@@ -120,7 +132,11 @@ impl<H: HttpPost> Embedder<H> {
                     cache.vectors.remove(&old);
                 }
             }
-            if cache.vectors.insert(text.to_owned(), vector.clone()).is_none() {
+            if cache
+                .vectors
+                .insert(text.to_owned(), vector.clone())
+                .is_none()
+            {
                 cache.order.push_back(text.to_owned());
             }
         }

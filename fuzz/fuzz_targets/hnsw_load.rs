@@ -4,9 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use vecgate_core::checksum::crc32;
 use vecgate_core::hnsw::{HnswIndex, SearchOptions};
 
-fuzz_target!(|data: &[u8]| {
+fn load(data: &[u8]) {
     if let Ok(index) = HnswIndex::from_bytes(data) {
         // Whatever loads must search, and load again after re-serializing (metadata JSON may
         // be re-formatted, so the bytes themselves can differ).
@@ -17,5 +18,16 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(hits.len(), index.len().min(5));
         let again = HnswIndex::from_bytes(&index.to_bytes()).expect("re-serialized bytes load");
         assert_eq!(again.len(), index.len());
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    load(data);
+    // Most mutations break the checksum; with it recomputed they reach the structural checks.
+    if let Some(body_len) = data.len().checked_sub(4) {
+        let mut sealed = data.to_vec();
+        let crc = crc32(&sealed[..body_len]);
+        sealed[body_len..].copy_from_slice(&crc.to_le_bytes());
+        load(&sealed);
     }
 });

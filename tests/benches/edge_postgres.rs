@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::Dialect;
 use vecgate_edge::store::postgres::PostgresStore;
@@ -19,6 +19,31 @@ use vecgate_tests::suite::Api;
 use vecgate_tests::{assert_ruvector_installed, connect, PgCluster, PG_BIN};
 
 const ROUNDS: usize = 25;
+
+/// A vector in ruvector's binary wire format (`ruvector_recv`: u16 dimensions, then f32 bits,
+/// big-endian), to compare with sending it as text.
+#[derive(Debug)]
+struct BinaryRuvector<'a>(&'a [f32]);
+
+impl ToSql for BinaryRuvector<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&(self.0.len() as u16).to_be_bytes());
+        for x in self.0 {
+            out.extend_from_slice(&x.to_bits().to_be_bytes());
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        ty.name() == "ruvector"
+    }
+
+    to_sql_checked!();
+}
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
@@ -127,7 +152,16 @@ fn main() {
         .iter()
         .map(|(_, v)| vecgate_core::kernels::normalize(v).unwrap())
         .collect();
-    let (mut edge, mut sql, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut edge, mut sql, mut bare, mut binary) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let by_text = rt
+        .block_on(direct.prepare(
+            "SELECT id FROM content_vectors ORDER BY vector <=> $1::text::ruvector LIMIT 10",
+        ))
+        .unwrap();
+    let by_binary = rt
+        .block_on(direct.prepare("SELECT id FROM content_vectors ORDER BY vector <=> $1 LIMIT 10"))
+        .unwrap();
     for round in 0..ROUNDS + 1 {
         for q in &queries {
             let t = Instant::now();
@@ -149,25 +183,29 @@ fn main() {
                 },
             };
             let (statement, params) = store.search_statement(&query, false);
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            // One round trip with text parameters, as the edge's client sends it.
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                .iter()
+                .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
+                .collect();
             let t = Instant::now();
-            rt.block_on(direct.query(statement.as_str(), &refs))
+            rt.block_on(direct.query_typed(statement.as_str(), &typed))
                 .unwrap();
             let s = t.elapsed();
 
             let literal = vecgate_edge::sql::vector_literal(q);
             let t = Instant::now();
-            rt.block_on(direct.query(
-                "SELECT id FROM content_vectors ORDER BY vector <=> $1::text::ruvector LIMIT 10",
-                &[&literal],
-            ))
-            .unwrap();
+            rt.block_on(direct.query(&by_text, &[&literal])).unwrap();
             let b = t.elapsed();
+            let t = Instant::now();
+            rt.block_on(direct.query(&by_binary, &[&BinaryRuvector(q)]))
+                .unwrap();
+            let bin = t.elapsed();
             if round > 0 {
                 edge.push(e);
                 sql.push(s);
                 bare.push(b);
+                binary.push(bin);
             }
         }
     }
@@ -175,6 +213,7 @@ fn main() {
     let (e50, e99) = (percentile(&mut edge, 0.5), percentile(&mut edge, 0.99));
     let (s50, s99) = (percentile(&mut sql, 0.5), percentile(&mut sql, 0.99));
     let (b50, b99) = (percentile(&mut bare, 0.5), percentile(&mut bare, 0.99));
+    let (n50, n99) = (percentile(&mut binary, 0.5), percentile(&mut binary, 0.99));
     let rate = |d: Duration| m.items.len() as f64 / d.as_secs_f64();
     println!(
         "edge over ruvector-postgres: {} items x {} dims, {n} searches per path (k=10)",
@@ -192,8 +231,13 @@ fn main() {
     );
     println!(
         "{:<52} {:>9.3} {:>9.3}",
-        "ruvector alone: ORDER BY <=> LIMIT 10", b50, b99
+        "ruvector alone, vector as text ($1::text::ruvector)", b50, b99
     );
+    println!(
+        "{:<52} {:>9.3} {:>9.3}",
+        "ruvector alone, vector in binary (ruvector_recv)", n50, n99
+    );
+    println!("ratio text / binary vector parameter p50: {:.2}", b50 / n50);
     println!(
         "ratio edge p50 / direct p50 (target <= 1.2): {:.2}",
         e50 / s50

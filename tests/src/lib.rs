@@ -77,6 +77,50 @@ impl PgCluster {
         panic!("PgCluster: could not start PostgreSQL after 5 attempts:\n{last_error}");
     }
 
+    /// A hot-standby streaming replica of this cluster (`pg_basebackup -R`), started.
+    pub fn start_replica(&self) -> PgCluster {
+        let dir = unique_temp_dir("vecgate-pg-replica");
+        run_checked(
+            Command::new("install")
+                .args(["-d", "-o", "postgres", "-g", "postgres", "-m", "700"])
+                .arg(&dir),
+            "create the replica directory",
+        );
+        let mut replica = PgCluster {
+            dir,
+            port: 0,
+            running: false,
+        };
+        run_checked(
+            replica
+                .as_postgres("pg_basebackup")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-p",
+                ])
+                .arg(self.port.to_string())
+                .arg("-D")
+                .arg(replica.data_dir()),
+            "pg_basebackup",
+        );
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            replica.port = free_port();
+            replica.write_config();
+            match replica.try_start() {
+                Ok(()) => return replica,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("PgCluster: could not start the replica:\n{last_error}");
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub fn url(&self) -> String {
         self.database_url("postgres")
@@ -167,6 +211,14 @@ impl PgCluster {
         );
         // postgresql.auto.conf is read last, so its settings win over initdb's postgresql.conf.
         let path = self.data_dir().join("postgresql.auto.conf");
+        // A replica's connection to its primary (written by pg_basebackup -R) is kept.
+        let kept: String = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("primary_conninfo"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = config + &kept;
         fs::write(&path, config)
             .unwrap_or_else(|e| panic!("PgCluster: write {}: {e}", path.display()));
         run_checked(

@@ -39,6 +39,7 @@ fn api_suite_on_embedded_store() {
         base: server.base.clone(),
         logs: &logs,
         embeddings: Some(&embeddings),
+        keeps_state: true,
     });
     let output = server.output();
     for secret in [

@@ -44,6 +44,7 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         base: server.base.clone(),
         logs: &logs,
         embeddings: Some(&embeddings),
+        keeps_state: true,
     });
     let output = server.output();
     for secret in [

@@ -107,9 +107,9 @@ impl Graph {
 
     /// Makes room for `additional` more nodes (upper lists are rare and grow on demand).
     pub fn reserve(&mut self, additional: usize) {
-        self.levels.reserve_exact(additional);
-        self.upper_start.reserve_exact(additional);
-        self.level0.reserve_exact(additional * (2 * self.m + 1));
+        self.levels.reserve(additional);
+        self.upper_start.reserve(additional);
+        self.level0.reserve(additional * (2 * self.m + 1));
     }
 
     /// Appends a node with empty lists up to `level`; returns its id. Err when ids or upper-list

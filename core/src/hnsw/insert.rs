@@ -76,9 +76,9 @@ impl HnswIndex {
         let first = self.ids.len() as u32;
         self.graph.reserve(items.len());
         self.vectors.reserve(items.len());
-        self.ids.reserve_exact(items.len());
-        self.metadata.reserve_exact(items.len());
-        self.deleted.reserve_exact(items.len());
+        self.ids.reserve(items.len());
+        self.metadata.reserve(items.len());
+        self.deleted.reserve(items.len());
         for item in items {
             let slot = self.ids.len() as u32;
             let level = draw_level(self.config.seed, slot, self.config.m);

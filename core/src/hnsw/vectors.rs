@@ -161,23 +161,25 @@ impl Vectors {
         }
     }
 
-    /// Makes room for `additional` more rows, so a batch build allocates exactly once.
+    /// Makes room for `additional` more rows (exactly, when the index is empty: a batch build
+    /// then allocates once and holds no slack).
     pub fn reserve(&mut self, additional: usize) {
         let cells = additional * self.dims;
         if self.has_f32_rows() {
-            self.rows.reserve_exact(cells);
+            self.rows.reserve(cells);
         }
         if self.is_int8() {
-            self.codes.reserve_exact(cells);
-            self.scales.reserve_exact(additional);
+            self.codes.reserve(cells);
+            self.scales.reserve(additional);
             if self.needs_sq_norms() {
-                self.sq_norms.reserve_exact(additional);
+                self.sq_norms.reserve(additional);
             }
         }
     }
 
     /// Hints the CPU to start loading the row of `node`: the walk is bound by memory latency,
-    /// so the next row is fetched while the current one is scored.
+    /// so the next row is fetched while the current one is scored. Prefetching the whole row
+    /// measured ~25% more queries per second than none, ~10% more than its first 256 bytes.
     #[inline]
     pub fn prefetch(&self, node: u32) {
         #[cfg(target_arch = "x86_64")]
@@ -189,8 +191,7 @@ impl Vectors {
             } else {
                 (self.rows[i..].as_ptr().cast(), self.dims * 4)
             };
-            let limit: usize = std::env::var("PF").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
-            for offset in (0..bytes.min(limit)).step_by(64) {
+            for offset in (0..bytes).step_by(64) {
                 // SAFETY: a prefetch never faults; the addresses stay inside the row.
                 unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
             }

@@ -128,7 +128,11 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
     }
 
     /// With an embedder built from the configuration by `make` (e.g. with known phrases).
-    pub fn with_embedder(config: Config, store: S, make: impl FnOnce(&Config) -> Embedder<H>) -> Self {
+    pub fn with_embedder(
+        config: Config,
+        store: S,
+        make: impl FnOnce(&Config) -> Embedder<H>,
+    ) -> Self {
         let embedder = make(&config);
         Handler {
             config,

@@ -15,8 +15,8 @@ use super::server::NativeHandler;
 use super::static_files::{self, StaticDirs};
 use super::store::AnyStore;
 use crate::api::Handler;
-use crate::embed::Embedder;
 use crate::config::Config;
+use crate::embed::Embedder;
 use crate::http::{Method, Request};
 use crate::sql::{migrate, Dialect};
 use crate::store::embedded::EmbeddedOptions;
@@ -267,7 +267,11 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                 );
             }
             let backend = store.describe();
-            let phrases = if sample { sample_phrases()? } else { Vec::new() };
+            let phrases = if sample {
+                sample_phrases()?
+            } else {
+                Vec::new()
+            };
             let handler = Arc::new(Handler::with_embedder(config, store, |config| {
                 Embedder::new(ReqwestPost::default(), config).with_known_phrases(phrases)
             }));

@@ -36,7 +36,11 @@ fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
         return None;
     }
     let path = root.join(rel);
-    let path = if path.is_dir() { path.join("index.html") } else { path };
+    let path = if path.is_dir() {
+        path.join("index.html")
+    } else {
+        path
+    };
     path.is_file().then_some(path)
 }
 
@@ -66,7 +70,9 @@ pub fn fallback(dirs: StaticDirs, sample: &'static [u8]) -> Fallback {
             return resolve(&dirs.pkg, rest).and_then(|p| file(&p));
         }
         // The API's own paths are never files.
-        if path.starts_with("/v1/") || matches!(path.as_str(), "/health" | "/metrics" | "/openapi.json") {
+        if path.starts_with("/v1/")
+            || matches!(path.as_str(), "/health" | "/metrics" | "/openapi.json")
+        {
             return None;
         }
         resolve(&dirs.www, &path).and_then(|p| file(&p))
@@ -91,9 +97,15 @@ mod tests {
         let f = fallback(StaticDirs { www, pkg }, b"VGCS");
         let get = |p: &str| f(&Request::new(Method::Get, p));
         let index = get("/").unwrap();
-        assert_eq!((index.status, index.header("content-type")), (200, Some("text/html; charset=utf-8")));
+        assert_eq!(
+            (index.status, index.header("content-type")),
+            (200, Some("text/html; charset=utf-8"))
+        );
         assert_eq!(get("/js/app.js").unwrap().body, b"1");
-        assert_eq!(get("/pkg/x.wasm").unwrap().header("content-type"), Some("application/wasm"));
+        assert_eq!(
+            get("/pkg/x.wasm").unwrap().header("content-type"),
+            Some("application/wasm")
+        );
         assert_eq!(get("/sample/movies.vgcs").unwrap().body, b"VGCS");
         assert!(get("/../secret").is_none());
         assert!(get("/%2e%2e/secret").is_none());

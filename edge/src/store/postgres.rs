@@ -5,6 +5,7 @@
 //! fewer rows than match (a selective filter, or a scan that ran dry), repeats the search as an
 //! exact scan. The search-log row is written by the same statement that produced the results.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -28,8 +29,11 @@ pub struct PostgresStore<C> {
     client: C,
     dialect: Dialect,
     dims: usize,
-    /// With read replicas, searches run there and their log rows go to the primary separately.
-    log_inline: bool,
+    /// Searches run on the read replicas (their log rows then go to the primary separately).
+    search_replicas: bool,
+    /// Set once a replica could not read the vector index: ruvector's HNSW index is not
+    /// WAL-logged, so a streaming replica has an empty index file (sql/RUVECTOR.md).
+    replica_index_unreadable: AtomicBool,
 }
 
 impl<C: SqlClient> PostgresStore<C> {
@@ -38,7 +42,8 @@ impl<C: SqlClient> PostgresStore<C> {
             client,
             dialect,
             dims,
-            log_inline: !has_read_replicas,
+            search_replicas: has_read_replicas,
+            replica_index_unreadable: AtomicBool::new(false),
         }
     }
 
@@ -123,6 +128,11 @@ impl<C: SqlClient> PostgresStore<C> {
     /// The SQL and parameters of one search statement (public so benchmarks can send the very
     /// same statement directly).
     pub fn search_statement(&self, q: &SearchQuery, exact: bool) -> (String, Vec<Param>) {
+        self.statement(q, exact, true)
+    }
+
+    /// `log`: the statement writes the search-log row itself (only possible on the primary).
+    fn statement(&self, q: &SearchQuery, exact: bool, log: bool) -> (String, Vec<Param>) {
         let fetch = if exact {
             q.k
         } else {
@@ -144,19 +154,20 @@ impl<C: SqlClient> PostgresStore<C> {
             Some(f) => compile(f, &mut params),
             None => "TRUE".to_owned(),
         };
-        (self.search_sql(&filter_sql, exact, self.log_inline), params)
+        (self.search_sql(&filter_sql, exact, log), params)
     }
 
     async fn search_once(
         &self,
         q: &SearchQuery,
         exact: bool,
+        on_replica: bool,
     ) -> Result<(Vec<Hit>, bool), StoreError> {
-        let (sql, params) = self.search_statement(q, exact);
-        let route = if self.log_inline {
-            Route::Write
-        } else {
+        let (sql, params) = self.statement(q, exact, !on_replica);
+        let route = if on_replica {
             Route::Read
+        } else {
+            Route::Write
         };
         // Always at least one row: the `enough` flag, with a NULL id when nothing matched.
         let rows = self.client.query(route, &sql, &params).await?;
@@ -311,15 +322,36 @@ fn count(rows: &[Row], col: usize) -> u64 {
         .unwrap_or(0)
 }
 
+impl<C: SqlClient> PostgresStore<C> {
+    /// The index walk, then the exact scan if the walk fell short.
+    async fn search_on(&self, q: &SearchQuery, replica: bool) -> Result<Vec<Hit>, StoreError> {
+        let (hits, enough) = self.search_once(q, false, replica).await?;
+        if enough {
+            return Ok(hits);
+        }
+        Ok(self.search_once(q, true, replica).await?.0)
+    }
+}
+
 impl<C: SqlClient> Store for PostgresStore<C> {
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         let start = Instant::now();
-        let (mut hits, enough) = self.search_once(q, false).await?;
-        if !enough {
-            hits = self.search_once(q, true).await?.0;
-        }
+        let replica =
+            self.search_replicas && !self.replica_index_unreadable.load(Ordering::Relaxed);
+        let (hits, logged) = match self.search_on(q, replica).await {
+            // SQLSTATE XX001: the replica's copy of the index is not there; use the primary.
+            Err(StoreError::Internal(m)) if replica && m.contains("XX001") => {
+                self.replica_index_unreadable.store(true, Ordering::Relaxed);
+                eprintln!(
+                    "vecgate: WARNING a read replica cannot read the vector index ({m}); \
+                     searches go to the primary from now on"
+                );
+                (self.search_on(q, false).await?, true)
+            }
+            other => (other?, !replica),
+        };
         let store_ms = start.elapsed().as_secs_f64() * 1e3;
-        if !self.log_inline {
+        if !logged {
             self.write_log(q, &hits, store_ms).await?;
         }
         Ok(SearchOutcome { hits, store_ms })

@@ -37,6 +37,7 @@ pub mod bindings {
         path: "wit",
         world: "spin-imports",
         imports: { default: async | trappable },
+        additional_derives: [PartialEq],
         with: {
             "spin:postgres/postgres.connection": crate::pg::PgConnection,
             "spin:postgres/postgres.connection-builder": crate::pg::PgConnectionBuilder,
@@ -197,7 +198,14 @@ pub fn component_path() -> PathBuf {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-q", "--profile", PROFILE, "--target", "wasm32-wasip2"])
+            .args([
+                "build",
+                "-q",
+                "--profile",
+                PROFILE,
+                "--target",
+                "wasm32-wasip2",
+            ])
             .args(["-p", "vecgate-spin"])
             .current_dir(&root)
             .status()
@@ -260,7 +268,9 @@ impl SpinHost {
                         let variables = variables.clone();
                         let output = output.clone();
                         async move {
-                            Ok::<_, Infallible>(answer(loaded, address, variables, output, request).await)
+                            Ok::<_, Infallible>(
+                                answer(loaded, address, variables, output, request).await,
+                            )
                         }
                     });
                     let _ = http1::Builder::new()
@@ -346,7 +356,9 @@ async fn forward(
                 Ok(response) => response,
                 Err(code) => return Ok(error_response(&code)),
             };
-            let response = accessor.with(|mut a| response.into_http(&mut a, async { Ok::<(), wasmtime_wasi_http::Error>(()) }))?;
+            let response = accessor.with(|mut a| {
+                response.into_http(&mut a, async { Ok::<(), wasmtime_wasi_http::Error>(()) })
+            })?;
             let (parts, body) = response.into_parts();
             let body = body.collect().await?.to_bytes();
             Ok(hyper::Response::from_parts(parts, Full::new(body)))

@@ -5,6 +5,9 @@
 //! The async functions do the whole query and then hand the guest a stream that is already
 //! filled, so a query's rows are held in memory at once (fine for tests). No TLS.
 
+// The error type is the WIT interface's `error` variant, as large as Spin defines it.
+#![allow(clippy::result_large_err)]
+
 use std::error::Error as StdError;
 use std::sync::Arc;
 
@@ -16,8 +19,8 @@ use wasmtime::component::{Accessor, FutureReader, HasSelf, Resource, StreamReade
 
 use crate::bindings::spin::postgres::postgres::{
     Column, DbDataType, DbError, DbValue, Error, Host, HostConnection, HostConnectionBuilder,
-    HostConnectionBuilderWithStore, HostConnectionWithStore, ParameterValue,
-    QueryError, Row, RowSet,
+    HostConnectionBuilderWithStore, HostConnectionWithStore, ParameterValue, QueryError, Row,
+    RowSet,
 };
 use crate::State;
 
@@ -159,7 +162,11 @@ fn time(h: u8, m: u8, s: u8, ns: u32) -> Result<NaiveTime, Error> {
 struct Null;
 
 impl ToSql for Null {
-    fn to_sql(&self, _: &Type, _: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        _: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         Ok(IsNull::Yes)
     }
 
@@ -241,7 +248,12 @@ fn value(row: &tokio_postgres::Row, i: usize) -> Result<DbValue, Error> {
             DbValue::Date((d.year(), d.month() as u8, d.day() as u8))
         }),
         Type::TIME => wrap(get::<NaiveTime>(row, i)?, |t| {
-            DbValue::Time((t.hour() as u8, t.minute() as u8, t.second() as u8, t.nanosecond()))
+            DbValue::Time((
+                t.hour() as u8,
+                t.minute() as u8,
+                t.second() as u8,
+                t.nanosecond(),
+            ))
         }),
         Type::TIMESTAMP => wrap(get(row, i)?, naive),
         Type::TIMESTAMPTZ => wrap(get::<DateTime<Utc>>(row, i)?, |t| naive(t.naive_utc())),
@@ -344,7 +356,10 @@ impl<T: Send> HostConnectionBuilderWithStore<T> for Pg {
 }
 
 impl HostConnection for State {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
         match connect(&address).await {
             Ok(client) => Ok(Ok(self.push_connection(client)?)),
             Err(e) => Ok(Err(e)),

@@ -1,5 +1,6 @@
-//! The shared API suite through the real Spin component (`vecgate_spin.wasm`, run by the wasmtime
-//! test host) against PostgreSQL 15 with ruvector.
+//! The real Spin component (`vecgate_spin.wasm`, run by the wasmtime test host): what it imports,
+//! and the shared API suite through it against PostgreSQL 15 with ruvector. One test binary, so
+//! the component is compiled once.
 
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::migrate::migrate;
@@ -73,9 +74,53 @@ fn api_suite_through_the_spin_component_on_ruvector() {
         base: host.base.clone(),
         logs: &logs,
         embeddings: Some(&embeddings),
+        keeps_state: false,
     });
     let output = host.output();
-    for secret in ["sk-test-secret", suite::READ_KEY, suite::WRITE_KEY, suite::ADMIN_KEY] {
-        assert!(!output.contains(secret), "component output leaks {secret}:\n{output}");
+    for secret in [
+        "sk-test-secret",
+        suite::READ_KEY,
+        suite::WRITE_KEY,
+        suite::ADMIN_KEY,
+    ] {
+        assert!(
+            !output.contains(secret),
+            "component output leaks {secret}:\n{output}"
+        );
+    }
+}
+
+/// What the shipped component asks of its host: Spin must provide exactly these interfaces.
+#[test]
+fn the_component_imports_only_wasi_and_the_spin_interfaces_it_uses() {
+    let imports = vecgate_spin_host::component_imports();
+    for needed in [
+        "spin:postgres/postgres@4.2.0",
+        "spin:variables/variables@3.0.0",
+        "wasi:http/types@0.3.0",
+        "wasi:http/client@0.3.0",
+    ] {
+        assert!(
+            imports.iter().any(|i| i == needed),
+            "{needed} not in {imports:?}"
+        );
+    }
+    // WASI 0.2 from Rust's std, WASI 0.3 from the SDK, and the two Spin interfaces; nothing else
+    // (no key-value, no SQLite, no sockets), so any Spin with those versions can run it.
+    for import in &imports {
+        let known = import.starts_with("spin:postgres/postgres@4.2.0")
+            || import.starts_with("spin:variables/variables@3.0.0")
+            || import.starts_with("wasi:http/")
+            || [
+                "wasi:cli/",
+                "wasi:io/",
+                "wasi:clocks/",
+                "wasi:random/",
+                "wasi:filesystem/",
+            ]
+            .iter()
+            .any(|p| import.starts_with(p));
+        assert!(known, "unexpected import {import} (all: {imports:?})");
+        assert!(!import.contains("wasi:sockets"), "{import}");
     }
 }

@@ -1,0 +1,343 @@
+// The demo's module Web Worker. It owns everything that costs time: fetching candidate sets,
+// caching them in IndexedDB, decoding them, reranking with the vecgate package and learning the
+// preference from likes. The page only sends the state of its controls and renders what comes back.
+//
+// Protocol: the page posts {id, type, ...}; the worker answers {id, ok: true, result} or
+// {id, ok: false, error}. Requests are handled one at a time, in order.
+
+const vecgateReady = import('./pkg/web/index.js');
+
+const SAMPLE_URL = new URL('./sample/movies.vgcs', self.location.href).href;
+const CANDIDATES_URL = new URL('./v1/candidates', self.location.href).href;
+const QUERIES_URL = new URL('./queries.json', self.location.href).href;
+/** How many candidates "server candidates" asks `POST /v1/candidates` for. */
+const SERVER_CANDIDATES = 500;
+/**
+ * A like is treated as a completed, well-rated watch: signal = min(1, 0.4·1 + 0.3·9/10 + 0.1·1)
+ * = 0.77 > 0.5, so the preference moves toward the film and confidence and genre affinities rise.
+ */
+const LIKE_EVENT = Object.freeze({ completion: 1, rating: 9, rewatch: false, durationRatio: 1 });
+
+let catalog; // the bundled sample: every film, for titles, film queries and liked films
+let queries; // [{text, vector: Float32Array}]
+const serverSets = new Map(); // request key → loaded set, for this session
+let preferenceMemo = { key: null, preference: null };
+
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => {
+  queue = queue.then(async () => {
+    try {
+      const result = await handle(data);
+      self.postMessage({ id: data.id, ok: true, result });
+    } catch (error) {
+      self.postMessage({ id: data.id, ok: false, error: String(error?.message ?? error) });
+    }
+  });
+};
+
+async function handle(request) {
+  switch (request.type) {
+    case 'init':
+      return init();
+    case 'rerank':
+      return rerank(request);
+    case 'forget-cache':
+      await cacheClear();
+      serverSets.clear();
+      return null;
+    default:
+      throw new Error(`unknown request ${request.type}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+async function init() {
+  const vecgate = await vecgateReady;
+  const [queryFile, sample] = await Promise.all([
+    fetch(QUERIES_URL).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${QUERIES_URL}: HTTP ${r.status}`)))),
+    loadSet(vecgate, `GET ${SAMPLE_URL}`, SAMPLE_URL, {}),
+  ]);
+  catalog = sample;
+  queries = queryFile.queries.map((q) => ({ text: q.text, vector: Float32Array.from(q.vector) }));
+  if (queryFile.dims !== catalog.set.dims) {
+    throw new Error(`queries.json has ${queryFile.dims} dimensions, the candidate set ${catalog.set.dims}`);
+  }
+  const films = catalog.items;
+  const genres = [...new Set(films.flatMap((f) => f.genres))].sort();
+  const years = films.map((f) => f.year).filter(Number.isFinite);
+  const ratings = films.map((f) => f.rating).filter(Number.isFinite);
+  return {
+    backend: vecgate.simdBackend(),
+    queries: queries.map((q) => q.text),
+    films: films.map(({ id, title, year }) => ({ id, title, year })),
+    genres,
+    years: { min: Math.min(...years), max: Math.max(...years) },
+    ratings: { min: Math.floor(Math.min(...ratings)), max: Math.ceil(Math.max(...ratings)) },
+    source: catalog.source,
+  };
+}
+
+/** Fetches (or reads from IndexedDB) a candidate set, decodes it and normalizes its metadata. */
+async function loadSet(vecgate, key, url, init) {
+  const fetched = await cachedFetch(key, url, init);
+  const started = performance.now();
+  const raw = vecgate.CandidateSet.fromBytes(fetched.bytes);
+  try {
+    const { set, items } = normalize(vecgate, raw);
+    const source = {
+      from: fetched.from,
+      bytes: fetched.bytes.byteLength,
+      fetchMs: fetched.ms,
+      storedAt: fetched.storedAt,
+      decodeMs: performance.now() - started,
+      len: set.len,
+      dims: set.dims,
+      encoding: set.encoding,
+    };
+    return { set, items, byId: new Map(items.map((item, i) => [item.id, i])), source };
+  } finally {
+    raw.free();
+  }
+}
+
+/**
+ * The bundled sample wraps each item's metadata as `{content_id, media_type, metadata: {title,
+ * …}}`, while `POST /v1/candidates` sends the inner object alone. `rerank` reads `year` and
+ * `rating` (recency and popularity) from the top level, and the page filters on `genres`, `year`,
+ * `rating` and `id`, so both shapes are rebuilt into one flat shape: `{…metadata, media_type?,
+ * content_id?, id}` (the id lets a filter exclude the film a "similar to" query starts from).
+ */
+function normalize(vecgate, raw) {
+  const set = new vecgate.CandidateSet(raw.dims, raw.encoding);
+  const items = [];
+  for (let i = 0; i < raw.len; i++) {
+    const id = raw.id(i);
+    const stored = raw.metadata(i) ?? {};
+    const nested = stored.metadata !== null && typeof stored.metadata === 'object' && !Array.isArray(stored.metadata);
+    const { metadata: inner, ...outer } = stored;
+    const metadata = nested ? { ...inner, ...outer, id } : { ...stored, id };
+    set.push(id, raw.vector(i), metadata);
+    items.push(describe(id, metadata));
+  }
+  return { set, items };
+}
+
+function describe(id, metadata) {
+  return {
+    id,
+    title: typeof metadata.title === 'string' ? metadata.title : id,
+    year: Number.isFinite(metadata.year) ? metadata.year : null,
+    rating: Number.isFinite(metadata.rating) ? metadata.rating : null,
+    genres: Array.isArray(metadata.genres) ? metadata.genres.filter((g) => typeof g === 'string') : [],
+  };
+}
+
+/** The server's top candidates for a query vector; null (with the reason) when unavailable. */
+async function serverSet(vecgate, vector) {
+  const body = JSON.stringify({ vector: Array.from(vector), n: SERVER_CANDIDATES, encoding: 'int8' });
+  const key = `POST ${CANDIDATES_URL} ${fnv1a(body)}`;
+  if (!serverSets.has(key)) {
+    try {
+      serverSets.set(key, await loadSet(vecgate, key, CANDIDATES_URL, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      }));
+    } catch (error) {
+      return { unavailable: String(error?.message ?? error) };
+    }
+    // A session asks for one set per query; keep the latest few decoded.
+    for (const [old, loaded] of serverSets) {
+      if (serverSets.size <= 8) break;
+      loaded.set.free();
+      serverSets.delete(old);
+    }
+  }
+  return serverSets.get(key);
+}
+
+/** 32-bit FNV-1a of a string, hex: a cache key for request bodies (no crypto needed). */
+function fnv1a(text) {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return `${(hash >>> 0).toString(16).padStart(8, '0')}-${text.length}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reranking
+
+async function rerank({ query, options, likes, serverCandidates }) {
+  const vecgate = await vecgateReady;
+  if (!catalog) throw new Error('not initialized');
+  const vector = queryVector(query);
+  let active = catalog;
+  let notice = null;
+  if (serverCandidates) {
+    const fromServer = await serverSet(vecgate, vector);
+    if (fromServer.unavailable) notice = `Server candidates unavailable (${fromServer.unavailable}); using the bundled sample.`;
+    else active = fromServer;
+  }
+  const preference = preferenceFor(vecgate, likes);
+  const started = performance.now();
+  const hits = active.set.rerank({ ...options, query: vector, preference: preference?.vector ?? null });
+  const micros = Math.round((performance.now() - started) * 1000);
+  return {
+    micros,
+    isolated: self.crossOriginIsolated === true,
+    hits: hits.map((hit) => ({ ...active.items[hit.index], score: hit.score })),
+    source: { ...active.source, server: active !== catalog },
+    notice,
+    preference: preference && {
+      likes: preference.likes,
+      confidence: preference.confidence,
+      genreAffinities: preference.genreAffinities,
+    },
+  };
+}
+
+function queryVector(query) {
+  if (query.phrase !== undefined) {
+    const phrase = queries.find((q) => q.text === query.phrase);
+    if (!phrase) throw new Error(`no sample phrase "${query.phrase}"`);
+    return phrase.vector;
+  }
+  const index = catalog.byId.get(query.film);
+  if (index === undefined) throw new Error(`no film ${query.film}`);
+  return catalog.set.vector(index);
+}
+
+/**
+ * The preference learned from the liked films: `updatePreference` folded over them in the order
+ * they were liked, starting from no preference. Unliking replays the remaining likes, so the
+ * result depends only on the list. Memoized on the list, since most reranks do not change it.
+ */
+function preferenceFor(vecgate, likes) {
+  const key = likes.join('\n');
+  if (preferenceMemo.key === key) return preferenceMemo.preference;
+  let preference = null;
+  let counted = 0;
+  for (const id of likes) {
+    const film = lookup(id);
+    if (!film) continue; // a film no loaded set knows (say, the server's catalog changed): skip it
+    preference = vecgate.updatePreference(preference, film.vector, film.genres, LIKE_EVENT);
+    counted++;
+  }
+  const learned = preference && { ...preference, likes: counted };
+  // A like no set knew yet may resolve once another set loads: memoize complete folds only.
+  if (counted === likes.length) preferenceMemo = { key, preference: learned };
+  return learned;
+}
+
+function lookup(id) {
+  for (const loaded of [catalog, ...serverSets.values()]) {
+    const index = loaded.byId.get(id);
+    if (index !== undefined) return { vector: loaded.set.vector(index), genres: loaded.items[index].genres };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The IndexedDB cache: HTTP caching semantics, kept in IndexedDB so a reload reads the set
+// without any request. Entries are keyed by method + URL (+ a hash of the request body) and keep
+// the response's ETag and max-age: within max-age the entry is used as is; after it, the request
+// is revalidated with If-None-Match (a 304 renews the entry). Without IndexedDB (a private window
+// that refuses it) every load downloads.
+
+const DB_NAME = 'vecgate-demo';
+const STORE = 'responses';
+/** Entries expired for longer than this are deleted when the worker starts. */
+const PURGE_AFTER_MS = 24 * 3600 * 1000;
+
+const dbReady = new Promise((resolve, reject) => {
+  const open = indexedDB.open(DB_NAME, 1);
+  open.onupgradeneeded = () => open.result.createObjectStore(STORE, { keyPath: 'key' }).createIndex('expiresAt', 'expiresAt');
+  open.onsuccess = () => resolve(open.result);
+  open.onerror = () => reject(open.error);
+}).then(
+  async (db) => {
+    await transact(db, 'readwrite', (store) => {
+      const expired = store.index('expiresAt').openKeyCursor(IDBKeyRange.upperBound(Date.now() - PURGE_AFTER_MS));
+      expired.onsuccess = () => {
+        const cursor = expired.result;
+        if (cursor) {
+          store.delete(cursor.primaryKey);
+          cursor.continue();
+        }
+      };
+    }).catch(() => {}); // a failed purge leaves old entries, nothing worse
+    return db;
+  },
+  () => null,
+);
+
+function transact(db, mode, work) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const request = work(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve(request?.result);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
+  });
+}
+
+/** The cached entry, or undefined when there is none or IndexedDB fails (then: download). */
+async function cacheGet(key) {
+  const db = await dbReady;
+  return db ? transact(db, 'readonly', (store) => store.get(key)).catch(() => undefined) : undefined;
+}
+
+async function cachePut(entry) {
+  const db = await dbReady;
+  if (db) await transact(db, 'readwrite', (store) => store.put(entry));
+}
+
+async function cacheClear() {
+  const db = await dbReady;
+  if (db) await transact(db, 'readwrite', (store) => store.clear());
+}
+
+function maxAgeSeconds(cacheControl) {
+  if (!cacheControl || /no-store/i.test(cacheControl)) return 0;
+  const match = /max-age=(\d+)/i.exec(cacheControl);
+  return match ? Number(match[1]) : 0;
+}
+
+async function cachedFetch(key, url, init) {
+  const cached = await cacheGet(key);
+  if (cached && Date.now() < cached.expiresAt) {
+    return { bytes: cached.bytes, from: 'indexeddb', ms: 0, storedAt: cached.storedAt };
+  }
+  const headers = new Headers(init.headers);
+  if (cached?.etag) headers.set('if-none-match', cached.etag);
+  const started = performance.now();
+  // IndexedDB is the cache: the browser's HTTP cache would only hide what happened.
+  const response = await fetch(url, { ...init, headers, cache: 'no-store' });
+  const maxAge = maxAgeSeconds(response.headers.get('cache-control'));
+  const now = Date.now();
+  if (response.status === 304 && cached) {
+    await cachePut({ ...cached, storedAt: now, expiresAt: now + maxAge * 1000 }).catch(() => {});
+    return { bytes: cached.bytes, from: 'revalidated', ms: performance.now() - started, storedAt: now };
+  }
+  if (!response.ok) {
+    let detail = '';
+    try {
+      detail = (await response.json())?.error?.message ?? '';
+    } catch {
+      // not a JSON error body
+    }
+    throw new Error(`${init.method ?? 'GET'} ${new URL(url).pathname}: HTTP ${response.status}${detail ? `: ${detail}` : ''}`);
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const ms = performance.now() - started;
+  if (maxAge > 0) {
+    const etag = response.headers.get('etag');
+    // Caching is an optimization: a full disk or a quota error must not fail the load.
+    await cachePut({ key, url, etag, bytes, storedAt: now, expiresAt: now + maxAge * 1000 }).catch(() => {});
+  }
+  return { bytes, from: 'network', ms, storedAt: null };
+}
