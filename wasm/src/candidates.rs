@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vecgate_core::candidates::{self, CandidateQuery, Encoding};
-use vecgate_core::filter::Filter;
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    from_js, is_absent, item_index, json_from_js, json_to_js, optional_number, to_js, whole_number,
+    from_js, is_absent, item_index, json_from_js, json_to_js, optional_number, parse_filter, to_js,
+    whole_number,
 };
 use crate::rerank::Common;
 
@@ -84,18 +84,6 @@ struct Hit<'a> {
     score: f32,
     #[serde(with = "serde_wasm_bindgen::preserve")]
     metadata: JsValue,
-}
-
-/// A filter given as an object, or as JSON text (a JSON string is never a valid filter itself).
-fn parse_filter(filter: &JsValue) -> Result<Filter, Error> {
-    let value = match filter.as_string() {
-        Some(text) => serde_json::from_slice(text.as_bytes()).map_err(|e| Error::Filter {
-            path: String::new(),
-            message: format!("not valid JSON: {e}"),
-        })?,
-        None => json_from_js("filter", filter)?,
-    };
-    Filter::parse(&value)
 }
 
 // JS reads `.len`; an `isEmpty` would only widen the API.

@@ -6,6 +6,7 @@ use js_sys::{Array, Float32Array, Object};
 use serde::de::{self, DeserializeOwned};
 use serde::Serialize;
 use serde_json::Value;
+use vecgate_core::filter::Filter;
 use vecgate_core::{Error, Result};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -209,4 +210,16 @@ pub(crate) fn json_to_js(value: Option<&Value>) -> JsValue {
 /// Serializes to plain JS values: objects (not `Map`s) for JSON objects, `null` for `None`.
 pub(crate) fn to_js<T: Serialize>(value: &T) -> std::result::Result<JsValue, JsError> {
     Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// A filter given as an object, or as JSON text (a JSON string is never a valid filter itself).
+pub(crate) fn parse_filter(filter: &JsValue) -> Result<Filter> {
+    let value = match filter.as_string() {
+        Some(text) => serde_json::from_slice(text.as_bytes()).map_err(|e| Error::Filter {
+            path: String::new(),
+            message: format!("not valid JSON: {e}"),
+        })?,
+        None => json_from_js("filter", filter)?,
+    };
+    Filter::parse(&value)
 }

@@ -7,6 +7,7 @@
 
 mod candidates;
 mod convert;
+mod index;
 mod kernels;
 mod matrix;
 mod preference;
