@@ -9,8 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const input =
-  process.argv[2] ?? join(process.env.VECGATE_SAMPLE_DIR ?? join(repo, '..', 'shared', 'data', 'movies'), 'queries.jsonl');
+const sampleDir = process.env.VECGATE_SAMPLE_DIR ?? join(repo, '..', 'shared', 'data', 'movies');
+const input = process.argv[2] ?? join(sampleDir, 'queries.jsonl');
 const output = join(repo, 'www', 'queries.json');
 
 const queries = readFileSync(input, 'utf8')

@@ -2,6 +2,8 @@
 // renders. Nothing slow runs here: fetching, decoding and reranking all happen in the Worker.
 
 const LIKES_KEY = 'vecgate-demo:likes';
+/** The phrase selected at first: the one whose answer (Toy Story) everyone can judge. */
+const FIRST_PHRASE = 'animated film for kids about toys';
 const DEFAULT_WEIGHTS = { similarity: 0.5, personalization: 0.25, recency: 0.15, popularity: 0.1 };
 const WEIGHT_NAMES = Object.keys(DEFAULT_WEIGHTS);
 
@@ -327,7 +329,7 @@ function fill(init) {
   const options = [...filmByLabel.keys()].sort((a, b) => a.localeCompare(b)).map((label) => new Option(label));
   $('film-titles').replaceChildren(...options);
 
-  $('phrase').replaceChildren(...init.queries.map((text) => new Option(text, text)));
+  $('phrase').replaceChildren(...init.queries.map((text) => new Option(text, text, false, text === FIRST_PHRASE)));
   $('genre').append(...init.genres.map((genre) => new Option(genre, genre)));
 
   bounds = { years: init.years, ratings: init.ratings };
@@ -387,7 +389,7 @@ async function start() {
     document.body.dataset.ready = 'true';
     schedule();
   } catch (error) {
-    $('status').textContent = 'Could not load the candidate set.';
+    $('status').textContent = 'The demo could not start.';
     showError(error.message);
   }
 }

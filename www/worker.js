@@ -21,6 +21,8 @@ const LIKE_EVENT = Object.freeze({ completion: 1, rating: 9, rewatch: false, dur
 let catalog; // the bundled sample: every film, for titles, film queries and liked films
 let queries; // [{text, vector: Float32Array}]
 const serverSets = new Map(); // request key → loaded set, for this session
+const serverFailures = new Map(); // request key → {reason, at}
+const RETRY_AFTER_MS = 30_000;
 let preferenceMemo = { key: null, preference: null };
 
 let queue = Promise.resolve();
@@ -43,6 +45,7 @@ async function handle(request) {
       return rerank(request);
     case 'forget-cache':
       await cacheClear();
+      for (const loaded of serverSets.values()) loaded.set.free();
       serverSets.clear();
       return null;
     default:
@@ -139,14 +142,20 @@ async function serverSet(vecgate, vector) {
   const body = JSON.stringify({ vector: Array.from(vector), n: SERVER_CANDIDATES, encoding: 'int8' });
   const key = `POST ${CANDIDATES_URL} ${fnv1a(body)}`;
   if (!serverSets.has(key)) {
+    // Every slider move reranks: without a server, do not ask again on each one.
+    const failed = serverFailures.get(key);
+    if (failed && Date.now() - failed.at < RETRY_AFTER_MS) return { unavailable: failed.reason };
     try {
       serverSets.set(key, await loadSet(vecgate, key, CANDIDATES_URL, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body,
       }));
+      serverFailures.delete(key);
     } catch (error) {
-      return { unavailable: String(error?.message ?? error) };
+      const reason = String(error?.message ?? error);
+      serverFailures.set(key, { reason, at: Date.now() });
+      return { unavailable: reason };
     }
     // A session asks for one set per query; keep the latest few decoded.
     for (const [old, loaded] of serverSets) {
@@ -179,8 +188,11 @@ async function rerank({ query, options, likes, serverCandidates }) {
   let notice = null;
   if (serverCandidates) {
     const fromServer = await serverSet(vecgate, vector);
-    if (fromServer.unavailable) notice = `Server candidates unavailable (${fromServer.unavailable}); using the bundled sample.`;
-    else active = fromServer;
+    if (fromServer.unavailable) {
+      notice = `Server candidates unavailable (${fromServer.unavailable}); using the bundled sample.`;
+    } else {
+      active = fromServer;
+    }
   }
   const preference = preferenceFor(vecgate, likes);
   const started = performance.now();
@@ -206,9 +218,9 @@ function queryVector(query) {
     if (!phrase) throw new Error(`no sample phrase "${query.phrase}"`);
     return phrase.vector;
   }
-  const index = catalog.byId.get(query.film);
-  if (index === undefined) throw new Error(`no film ${query.film}`);
-  return catalog.set.vector(index);
+  const film = lookup(query.film);
+  if (!film) throw new Error(`no film ${query.film}`);
+  return film.vector;
 }
 
 /**
@@ -233,6 +245,7 @@ function preferenceFor(vecgate, likes) {
   return learned;
 }
 
+/** A film's vector and genres, from the sample or any server set loaded this session. */
 function lookup(id) {
   for (const loaded of [catalog, ...serverSets.values()]) {
     const index = loaded.byId.get(id);
@@ -255,7 +268,8 @@ const PURGE_AFTER_MS = 24 * 3600 * 1000;
 
 const dbReady = new Promise((resolve, reject) => {
   const open = indexedDB.open(DB_NAME, 1);
-  open.onupgradeneeded = () => open.result.createObjectStore(STORE, { keyPath: 'key' }).createIndex('expiresAt', 'expiresAt');
+  open.onupgradeneeded = () =>
+    open.result.createObjectStore(STORE, { keyPath: 'key' }).createIndex('expiresAt', 'expiresAt');
   open.onsuccess = () => resolve(open.result);
   open.onerror = () => reject(open.error);
 }).then(
@@ -330,7 +344,8 @@ async function cachedFetch(key, url, init) {
     } catch {
       // not a JSON error body
     }
-    throw new Error(`${init.method ?? 'GET'} ${new URL(url).pathname}: HTTP ${response.status}${detail ? `: ${detail}` : ''}`);
+    const what = `${init.method ?? 'GET'} ${new URL(url).pathname}`;
+    throw new Error(`${what}: HTTP ${response.status}${detail ? `: ${detail}` : ''}`);
   }
   const bytes = new Uint8Array(await response.arrayBuffer());
   const ms = performance.now() - started;

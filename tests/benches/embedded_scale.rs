@@ -50,6 +50,8 @@ fn main() {
     if std::env::var("VECGATE_SCALE_MILLION").is_ok_and(|v| v == "1") {
         sizes.push(1_000_000);
     }
+    // Built before any timing starts.
+    let bin = vecgate_release_bin();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -101,7 +103,7 @@ fn main() {
             / 1e6;
         let start = Instant::now();
         let server = Server::start_bin(
-            &vecgate_release_bin(),
+            &bin,
             &[
                 "--data-dir",
                 dir.to_str().unwrap(),

@@ -63,7 +63,10 @@ function startServer() {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return new Promise((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`vecgate serve did not start in time:\n${serverLog}`)), SERVER_START_MS);
+    const timer = setTimeout(
+      () => fail(new Error(`vecgate serve did not start in time:\n${serverLog}`)),
+      SERVER_START_MS,
+    );
     const collect = (chunk) => {
       serverLog += chunk;
       const address = /demo page: (http:\/\/127\.0\.0\.1:\d+)\//.exec(serverLog);
@@ -120,7 +123,8 @@ const sampleFetches = () => requests.filter((r) => new URL(r.url).pathname === '
 async function waitUntilSettled(target, previousRenders) {
   await target.waitForFunction(
     (previous) =>
-      Number(document.getElementById('results').dataset.renders ?? 0) > previous && document.body.dataset.busy === 'false',
+      Number(document.getElementById('results').dataset.renders ?? 0) > previous &&
+      document.body.dataset.busy === 'false',
     previousRenders,
     { timeout: 60_000 },
   );
@@ -165,7 +169,10 @@ test('the page loads the bundled sample over the network and reranks it in a Wor
   assert.match(await page.locator('#timing').textContent(), /^10 results · rerank [\d,]+ µs in the Worker/);
   assert.ok(requests.some((r) => r.url === `${origin}/pkg/bundler/vecgate_bg.wasm`), 'the .wasm came from /pkg/');
   // The rerank ran in a Worker: the page itself never loaded the package.
-  assert.equal(await page.evaluate(() => performance.getEntriesByType('resource').some((e) => e.name.includes('/pkg/'))), false);
+  const pageLoadedPackage = await page.evaluate(() =>
+    performance.getEntriesByType('resource').some((entry) => entry.name.includes('/pkg/')),
+  );
+  assert.equal(pageLoadedPackage, false);
   assert.deepEqual(
     page.workers().map((w) => new URL(w.url()).pathname),
     ['/worker.js'],
@@ -212,9 +219,13 @@ test('liking a film moves the ranking toward its genre', async () => {
     count(after) > count(before),
     `${genre} films in the top 10: ${count(before)} before the like, ${count(after)} after`,
   );
-  assert.equal(await page.locator(`#results > li[data-id="${A_SCANNER_DARKLY}"] button.like`).getAttribute('aria-pressed'), 'true');
-  assert.match(await page.locator('#taste').textContent(), /^1 liked · confidence 0\.\d\d · genres: Thriller\/Suspense 0\.5\d/);
-  assert.deepEqual(JSON.parse(await page.evaluate(() => localStorage.getItem('vecgate-demo:likes'))), [A_SCANNER_DARKLY]);
+  assert.equal(await like.getAttribute('aria-pressed'), 'true');
+  assert.match(
+    await page.locator('#taste').textContent(),
+    /^1 liked · confidence 0\.\d\d · genres: Thriller\/Suspense 0\.5\d/,
+  );
+  const stored = await page.evaluate(() => localStorage.getItem('vecgate-demo:likes'));
+  assert.deepEqual(JSON.parse(stored), [A_SCANNER_DARKLY]);
 });
 
 test('"similar to a film" queries with the film\'s vector and leaves the film out', async () => {
@@ -271,8 +282,11 @@ test('screenshots: desktop and phone', async () => {
   const phone = await context.newPage();
   await phone.setViewportSize({ width: 390, height: 844 });
   await open(phone);
-  assert.equal(await phone.locator('#tuning').evaluate((d) => d.open), false, 'ranking and filters start folded on a phone');
-  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  const folded = await phone.locator('#tuning').evaluate((details) => !details.open);
+  assert.equal(folded, true, 'ranking and filters start folded on a phone');
+  const overflow = await phone.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
   assert.equal(overflow, 0, 'no horizontal scrolling at 390 px');
   await phone.screenshot({ path: join(OUT, 'phone.png') });
   await phone.locator('#tuning > summary').click();
