@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/install-db-deps.sh
 bash scripts/install-wasm-deps.sh
+bash scripts/install-spin-deps.sh
 
 step() { echo; echo "==> $*"; }
 
@@ -19,9 +20,13 @@ step "cargo clippy (wasm32 with simd128, aarch64 with NEON): the other SIMD path
 RUSTFLAGS="-C target-feature=+simd128" \
   cargo clippy -p vecgate-core --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p vecgate-core --target aarch64-unknown-linux-gnu --all-targets -- -D warnings
+cargo clippy -p vecgate-spin --target wasm32-wasip2 -- -D warnings
 
 step "cargo test"
 cargo test --workspace
 
 step "npm package: build, pack, install the tarball, Node + Chromium tests"
 bash wasm/test.sh
+
+step "demo page: Chromium test against vecgate serve --sample"
+bash www/test.sh
