@@ -14,4 +14,14 @@ installed_targets=$(rustup target list --installed)
 for t in wasm32-unknown-unknown wasm32-wasip2 aarch64-unknown-linux-gnu; do
   grep -qx "$t" <<<"$installed_targets" || { log "rustup target add $t"; rustup target add "$t"; }
 done
+# The NEON kernels run under qemu-user in the tests: a cross linker and an aarch64 libc.
+missing=()
+for pkg in qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 log "done"

@@ -25,6 +25,11 @@ cargo clippy -p vecgate-spin --target wasm32-wasip2 -- -D warnings
 step "cargo test"
 cargo test --workspace
 
+step "core kernels on aarch64 (NEON) under qemu: the property tests against the scalar reference"
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+  cargo test -p vecgate-core --target aarch64-unknown-linux-gnu --test kernels_props --lib -- kernels quant topk
+
 step "npm package: build, pack, install the tarball, Node + Chromium tests"
 bash wasm/test.sh
 

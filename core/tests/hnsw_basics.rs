@@ -321,7 +321,10 @@ fn the_index_can_be_shared_between_threads() {
         let workers: Vec<_> = (0..2)
             .map(|t| {
                 let (idx, data) = (&idx, &data);
-                s.spawn(move || idx.search(&data[t * 8..(t + 1) * 8], 3, &SearchOptions::default()).unwrap())
+                s.spawn(move || {
+                    idx.search(&data[t * 8..(t + 1) * 8], 3, &SearchOptions::default())
+                        .unwrap()
+                })
             })
             .collect();
         for (t, w) in workers.into_iter().enumerate() {
