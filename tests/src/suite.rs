@@ -30,6 +30,35 @@ pub fn key_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The embedding API key every suite target is configured with.
+pub const EMBEDDING_KEY: &str = "sk-test-secret";
+
+/// Fails if `output` (what a server printed) contains any configured secret.
+pub fn assert_no_secrets(output: &str) {
+    for secret in [EMBEDDING_KEY, READ_KEY, WRITE_KEY, ADMIN_KEY, USER7_KEY] {
+        assert!(
+            !output.contains(secret),
+            "server output leaks {secret}:\n{output}"
+        );
+    }
+}
+
+/// Every row of `vector_search_logs`, oldest first.
+pub fn postgres_logs(rt: &tokio::runtime::Runtime, client: &tokio_postgres::Client) -> Vec<LogRow> {
+    rt.block_on(client.query(
+        "SELECT result_ids, user_id, search_type FROM vector_search_logs ORDER BY id",
+        &[],
+    ))
+    .expect("read vector_search_logs")
+    .iter()
+    .map(|r| LogRow {
+        result_ids: r.get(0),
+        user_id: r.get(1),
+        search_type: r.get(2),
+    })
+    .collect()
+}
+
 /// One search-log row, as the backend stored it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRow {

@@ -14,7 +14,7 @@ fn api_suite_on_embedded_store() {
         ("VECGATE_DATA_DIR", dir.display().to_string()),
         ("VECGATE_DIMENSIONS", "384".to_owned()),
         ("VECGATE_EMBEDDING_URL", embeddings.url.clone()),
-        ("VECGATE_EMBEDDING_API_KEY", "sk-test-secret".to_owned()),
+        ("VECGATE_EMBEDDING_API_KEY", suite::EMBEDDING_KEY.to_owned()),
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = Server::start(&[], &env);
@@ -41,18 +41,7 @@ fn api_suite_on_embedded_store() {
         embeddings: Some(&embeddings),
         keeps_state: true,
     });
-    let output = server.output();
-    for secret in [
-        "sk-test-secret",
-        suite::READ_KEY,
-        suite::WRITE_KEY,
-        suite::ADMIN_KEY,
-    ] {
-        assert!(
-            !output.contains(secret),
-            "server output leaks {secret}:\n{output}"
-        );
-    }
+    suite::assert_no_secrets(&server.output());
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

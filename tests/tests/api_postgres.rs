@@ -3,7 +3,7 @@
 
 use vecgate_tests::embeddings::FakeEmbeddings;
 use vecgate_tests::server::Server;
-use vecgate_tests::suite::{self, key_env, load_movies, Api, LogRow, Target};
+use vecgate_tests::suite::{self, key_env, load_movies, Api, Target};
 use vecgate_tests::{assert_ruvector_installed, connect, PgCluster, PgliteServer};
 
 fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
@@ -14,7 +14,7 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         ("VECGATE_DIALECT", dialect.to_owned()),
         ("VECGATE_DIMENSIONS", "384".to_owned()),
         ("VECGATE_EMBEDDING_URL", embeddings.url.clone()),
-        ("VECGATE_EMBEDDING_API_KEY", "sk-test-secret".to_owned()),
+        ("VECGATE_EMBEDDING_API_KEY", suite::EMBEDDING_KEY.to_owned()),
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = Server::start(&[], &env);
@@ -25,20 +25,7 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         .build()
         .unwrap();
     let client = rt.block_on(connect(database_url));
-    let logs = || {
-        rt.block_on(client.query(
-            "SELECT result_ids, user_id, search_type FROM vector_search_logs ORDER BY id",
-            &[],
-        ))
-        .expect("read vector_search_logs")
-        .iter()
-        .map(|r| LogRow {
-            result_ids: r.get(0),
-            user_id: r.get(1),
-            search_type: r.get(2),
-        })
-        .collect()
-    };
+    let logs = || suite::postgres_logs(&rt, &client);
     suite::run(&Target {
         name,
         base: server.base.clone(),
@@ -46,18 +33,7 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         embeddings: Some(&embeddings),
         keeps_state: true,
     });
-    let output = server.output();
-    for secret in [
-        "sk-test-secret",
-        suite::READ_KEY,
-        suite::WRITE_KEY,
-        suite::ADMIN_KEY,
-    ] {
-        assert!(
-            !output.contains(secret),
-            "server output leaks {secret}:\n{output}"
-        );
-    }
+    suite::assert_no_secrets(&server.output());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use vecgate_edge::sql::migrate::migrate;
 use vecgate_edge::sql::Dialect;
 use vecgate_spin_host::SpinHost;
 use vecgate_tests::embeddings::FakeEmbeddings;
-use vecgate_tests::suite::{self, key_env, load_movies, Api, LogRow, Target};
+use vecgate_tests::suite::{self, key_env, load_movies, Api, Target};
 use vecgate_tests::{assert_ruvector_installed, connect, PgCluster};
 
 /// The suite's key settings, as Spin variables (`VECGATE_API_KEYS_READ` → `api_keys_read`).
@@ -45,7 +45,10 @@ fn api_suite_through_the_spin_component_on_ruvector() {
         ("database_url".to_owned(), url.clone()),
         ("dimensions".to_owned(), "384".to_owned()),
         ("embedding_url".to_owned(), embeddings.url.clone()),
-        ("embedding_api_key".to_owned(), "sk-test-secret".to_owned()),
+        (
+            "embedding_api_key".to_owned(),
+            suite::EMBEDDING_KEY.to_owned(),
+        ),
     ]);
     let variables: Vec<(&str, &str)> = variables
         .iter()
@@ -55,20 +58,7 @@ fn api_suite_through_the_spin_component_on_ruvector() {
     load_movies(&Api::new(&host.base));
 
     let client = rt.block_on(connect(&url));
-    let logs = || {
-        rt.block_on(client.query(
-            "SELECT result_ids, user_id, search_type FROM vector_search_logs ORDER BY id",
-            &[],
-        ))
-        .expect("read vector_search_logs")
-        .iter()
-        .map(|r| LogRow {
-            result_ids: r.get(0),
-            user_id: r.get(1),
-            search_type: r.get(2),
-        })
-        .collect()
-    };
+    let logs = || suite::postgres_logs(&rt, &client);
     suite::run(&Target {
         name: "spin",
         base: host.base.clone(),
@@ -76,18 +66,7 @@ fn api_suite_through_the_spin_component_on_ruvector() {
         embeddings: Some(&embeddings),
         keeps_state: false,
     });
-    let output = host.output();
-    for secret in [
-        "sk-test-secret",
-        suite::READ_KEY,
-        suite::WRITE_KEY,
-        suite::ADMIN_KEY,
-    ] {
-        assert!(
-            !output.contains(secret),
-            "component output leaks {secret}:\n{output}"
-        );
-    }
+    suite::assert_no_secrets(&host.output());
 }
 
 /// What the shipped component asks of its host: Spin must provide exactly these interfaces.
