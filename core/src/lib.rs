@@ -22,4 +22,7 @@ pub mod quant;
 pub mod rerank;
 pub mod topk;
 
+#[cfg(test)]
+mod test_util;
+
 pub use error::{Error, Result};

@@ -359,17 +359,7 @@ pub(crate) fn about(what: impl fmt::Display, error: Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(actual: f32, expected: f32) -> bool {
-        (actual - expected).abs() < 1e-6
-    }
-
-    fn assert_vec_close(actual: &[f32], expected: &[f32]) {
-        assert_eq!(actual.len(), expected.len(), "{actual:?} vs {expected:?}");
-        for (a, e) in actual.iter().zip(expected) {
-            assert!(close(*a, *e), "{actual:?} vs {expected:?}");
-        }
-    }
+    use crate::test_util::{assert_vec_close, close};
 
     #[test]
     fn personalize_matches_hand_values() {

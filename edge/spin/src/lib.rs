@@ -270,14 +270,13 @@ impl SqlClient for SpinPg {
     }
 }
 
-/// Connection failures and the SQLSTATE classes that mean "not now" (08 connection, 53
-/// resources, 57 operator intervention, 58 system) are `Unavailable`, as in the native host.
+/// Connection failures and transient SQLSTATEs are `Unavailable`, as in the native host.
 fn db_error(e: &pg::Error) -> DbError {
     match e {
         pg::Error::PgError(PgError::ConnectionFailed(m)) => DbError::Unavailable(m.clone()),
         pg::Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => {
             let message = format!("{} (SQLSTATE {})", db.message, db.code);
-            if matches!(db.code.get(..2), Some("08" | "53" | "57" | "58")) {
+            if vecgate_edge::sql::is_transient_sqlstate(&db.code) {
                 DbError::Unavailable(message)
             } else {
                 DbError::Rejected(message)

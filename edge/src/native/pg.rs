@@ -285,11 +285,8 @@ fn classify(e: &tokio_postgres::Error) -> DbError {
     }
 }
 
-/// Connection exceptions (08), insufficient resources (53), operator intervention (57:
-/// shutdown, cancel, "the database system is starting up") and system errors (58).
 fn is_transient(code: &SqlState) -> bool {
-    let class = &code.code()[..2];
-    matches!(class, "08" | "53" | "57" | "58")
+    crate::sql::is_transient_sqlstate(code.code())
 }
 
 #[cfg(test)]

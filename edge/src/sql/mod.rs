@@ -36,6 +36,13 @@ impl fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
+/// Whether a SQLSTATE means "not now" rather than "wrong": connection exceptions (08),
+/// insufficient resources (53), operator intervention (57: shutdown, cancel, starting up) and
+/// system errors (58). Both hosts map these to [`DbError::Unavailable`].
+pub fn is_transient_sqlstate(code: &str) -> bool {
+    matches!(code.get(..2), Some("08" | "53" | "57" | "58"))
+}
+
 /// Which connection a statement should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
