@@ -23,7 +23,7 @@ cargo clippy -p vecgate-core --target aarch64-unknown-linux-gnu --all-targets --
 cargo clippy -p vecgate-spin --target wasm32-wasip2 -- -D warnings
 
 step "cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 step "core kernels on aarch64 (NEON) under qemu: the property tests against the scalar reference"
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \

@@ -132,6 +132,25 @@ impl Server {
         self.collected.join("\n")
     }
 
+    /// All output so far, after waiting (up to 30 s) for `needle` to appear in it. The stdout
+    /// and stderr reader threads may lag behind the "listening" line [`Server::start`] saw.
+    pub fn output_containing(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.output();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if out.contains(needle) || left.is_zero() {
+                return out;
+            }
+            if let Ok(line) = self
+                .output
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
+                self.collected.push(line);
+            }
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -9,7 +9,7 @@ fn serve_sample_prints_a_working_example() {
     let dir = std::env::temp_dir().join(format!("vecgate-sample-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut server = Server::start(&["--sample", "--data-dir", dir.to_str().unwrap()], &[]);
-    let out = server.output();
+    let out = server.output_containing("try: curl");
     let example = out
         .lines()
         .find(|l| l.starts_with("try: curl"))
