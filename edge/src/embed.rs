@@ -72,7 +72,9 @@ impl<H: HttpPost> Embedder<H> {
             model: config.embedding_model.clone(),
             api_key: config.embedding_api_key.clone(),
             dimensions: config.dimensions,
-            timeout_ms: config.request_timeout_ms,
+            // The provider gets 4/5 of the request's time, so a slow one is reported as a 504
+            // by the handler before the host's request deadline (a generic 503) runs out.
+            timeout_ms: (config.request_timeout_ms * 4 / 5).max(1),
             cache: Mutex::new(Cache::default()),
             known: HashMap::new(),
         }

@@ -1,0 +1,86 @@
+//! The candidate-set decoder against what `fuzz/fuzz_targets/candidates_decode.rs` found, and
+//! its committed seeds: valid current-format sets (`VECGATE_WRITE_FUZZ_SEEDS=1` rewrites them
+//! after a format change).
+
+use serde_json::json;
+use vecgate_core::candidates::{CandidateSet, Encoding};
+use vecgate_core::checksum::crc32;
+
+/// Found by the fuzzer: an int8 scale near `f32::MAX` decoded, and its vectors dequantized to
+/// infinity, which reranking then refused.
+#[test]
+fn an_int8_scale_that_dequantizes_to_infinity_is_refused() {
+    let mut set = CandidateSet::new(2, Encoding::Int8).unwrap();
+    set.push("movie-1", &[1.0, -1.0], None).unwrap();
+    let mut bytes = set.to_bytes();
+    // Header (16 bytes), then the id (4 + 7 bytes), then the one scale.
+    let scale_at = 16 + 4 + "movie-1".len();
+    assert_eq!(
+        bytes[scale_at..scale_at + 4],
+        (1.0f32 / 127.0).to_le_bytes()
+    );
+    bytes[scale_at..scale_at + 4].copy_from_slice(&(f32::MAX / 2.0).to_le_bytes());
+    let body = bytes.len() - 4;
+    let crc = crc32(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    let err = CandidateSet::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(err.contains("scale"), "{err}");
+}
+
+fn seeds() -> Vec<(&'static str, CandidateSet)> {
+    let mut f32_set = CandidateSet::new(4, Encoding::F32).unwrap();
+    f32_set
+        .push(
+            "movie-1",
+            &[1.0, 0.0, 0.5, -0.5],
+            Some(json!({"title": "A", "year": 1999, "rating": 7.5, "genres": ["Drama"]})),
+        )
+        .unwrap();
+    f32_set.push("tv-2", &[0.0, 0.6, 0.8, 0.0], None).unwrap();
+    f32_set
+        .push(
+            "movie-3",
+            &[0.0, 0.0, 0.0, 0.0],
+            Some(json!({"popularity": 0.9})),
+        )
+        .unwrap();
+    let mut int8_set = CandidateSet::new(3, Encoding::Int8).unwrap();
+    for i in 0..5 {
+        let x = i as f32;
+        int8_set
+            .push(
+                &format!("movie-{i}"),
+                &[x, 1.0 - x, 0.25 * x],
+                Some(json!({"year": 1990 + i})),
+            )
+            .unwrap();
+    }
+    vec![
+        ("f32_metadata.bin", f32_set),
+        ("int8.bin", int8_set),
+        ("empty.bin", CandidateSet::new(2, Encoding::F32).unwrap()),
+    ]
+}
+
+#[test]
+fn fuzz_seed_corpus_is_valid() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/candidates_decode");
+    let seeds = seeds();
+    if std::env::var_os("VECGATE_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, set) in &seeds {
+            std::fs::write(dir.join(name), set.to_bytes()).unwrap();
+        }
+    }
+    for (name, set) in &seeds {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            bytes,
+            set.to_bytes(),
+            "{name} is stale; rewrite it (see the module doc)"
+        );
+        assert_eq!(&CandidateSet::from_bytes(&bytes).unwrap(), set);
+    }
+}
