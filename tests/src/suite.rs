@@ -33,9 +33,29 @@ pub fn key_env() -> Vec<(&'static str, String)> {
 /// The embedding API key every suite target is configured with.
 pub const EMBEDDING_KEY: &str = "sk-test-secret";
 
-/// Fails if `output` (what a server printed) contains any configured secret.
+/// The database password the Postgres targets put in their URL (the test clusters trust
+/// loopback, so it is accepted and ignored there; what matters is that it is never shown).
+pub const DB_PASSWORD: &str = "db-secret-pw-0001";
+
+/// `url` (`postgres://user@host…`) with [`DB_PASSWORD`] added.
+pub fn with_db_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (user, host) = rest.split_once('@').expect("a user in the URL");
+    format!("{scheme}://{user}:{DB_PASSWORD}@{host}")
+}
+
+const SECRETS: [&str; 6] = [
+    EMBEDDING_KEY,
+    READ_KEY,
+    WRITE_KEY,
+    ADMIN_KEY,
+    USER7_KEY,
+    DB_PASSWORD,
+];
+
+/// Fails if `output` (what a server printed or replied) contains any configured secret.
 pub fn assert_no_secrets(output: &str) {
-    for secret in [EMBEDDING_KEY, READ_KEY, WRITE_KEY, ADMIN_KEY, USER7_KEY] {
+    for secret in SECRETS {
         assert!(
             !output.contains(secret),
             "server output leaks {secret}:\n{output}"
@@ -799,6 +819,41 @@ fn injection(api: &Api, _: &Target) {
             }
         }
     }
+    // 1,000 levels deep: refused, whether by the JSON reader or the filter's depth limit. Sent
+    // as text: a `Value` that deep would overflow this thread's stack when dropped.
+    let deep = format!(
+        "{{\"vector\": {}, \"k\": 5, \"filter\": {}{{\"year\": 1995}}{}}}",
+        json!(q),
+        "{\"$and\": [".repeat(1000),
+        "]}".repeat(1000)
+    );
+    let r = api
+        .client
+        .post(format!("{}/v1/search", api.base))
+        .bearer_auth(READ_KEY)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().unwrap_or(Value::Null);
+    assert_error(status, &v, 400, "a filter 1,000 levels deep");
+    // About 1 MB of hostile values within the limits: a valid filter that matches nothing.
+    let values: Vec<String> = (0..240)
+        .map(|i| format!("{i}'); DELETE FROM content_vectors; --{}", "x".repeat(4000)))
+        .collect();
+    let long = json!({"title": {"$in": values}});
+    assert!(long.to_string().len() > 950_000);
+    assert!(ids(&api.search(json!({"vector": q, "k": 5, "filter": long}))).is_empty());
+    // Over 1 MB: the body limit refuses it.
+    let key = "k".repeat(1024 * 1024);
+    let (status, v) = api.call(
+        "POST",
+        "/v1/search",
+        Some(READ_KEY),
+        Some(&json!({"vector": q, "k": 5, "filter": {key: 1}})),
+    );
+    assert_error(status, &v, 413, "a 1 MB filter key");
     assert_eq!(count(api), before, "no rows lost");
     assert_eq!(ids(&api.search(json!({"vector": q, "k": 3}))).len(), 3);
 }
@@ -951,7 +1006,5 @@ fn stats_and_metrics(api: &Api, target: &Target) {
         // A fresh instance has counted nothing yet: metrics cover one instance only.
         assert!(!metrics.contains("route=\"/v1/search\""), "{metrics}");
     }
-    for secret in [READ_KEY, WRITE_KEY, ADMIN_KEY, USER7_KEY] {
-        assert!(!metrics.contains(secret), "metrics leak a key");
-    }
+    assert_no_secrets(&metrics);
 }

@@ -10,7 +10,10 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
     let embeddings = FakeEmbeddings::start();
     let mut env: Vec<(&str, String)> = key_env();
     env.extend([
-        ("VECGATE_DATABASE_URL", database_url.to_owned()),
+        (
+            "VECGATE_DATABASE_URL",
+            suite::with_db_password(database_url),
+        ),
         ("VECGATE_DIALECT", dialect.to_owned()),
         ("VECGATE_DIMENSIONS", "384".to_owned()),
         ("VECGATE_EMBEDDING_URL", embeddings.url.clone()),

@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use vecgate_tests::data::movies;
 use vecgate_tests::embeddings::FakeEmbeddings;
 use vecgate_tests::server::Server;
-use vecgate_tests::suite::{key_env, load_movies, Api, EMBEDDING_KEY, READ_KEY, WRITE_KEY};
+use vecgate_tests::suite::{
+    assert_no_secrets, key_env, load_movies, with_db_password, Api, EMBEDDING_KEY, READ_KEY,
+    WRITE_KEY,
+};
 use vecgate_tests::{assert_ruvector_installed, free_port, PgCluster};
 
 /// The configured per-request timeout of every server here.
@@ -87,6 +90,7 @@ fn assert_fast_503_or_200(o: &Outcome) {
         ),
         other => panic!("{}: status {other}: {}", o.what, o.body),
     }
+    assert_no_secrets(&o.body.to_string());
 }
 
 #[test]
@@ -97,7 +101,7 @@ fn a_database_stopped_mid_stream_fails_fast_keeps_batches_whole_and_recovers() {
     let mut server = start(
         &[],
         &server_env(&[
-            ("VECGATE_DATABASE_URL", url),
+            ("VECGATE_DATABASE_URL", with_db_password(&url)),
             ("VECGATE_DIALECT", "ruvector".into()),
             ("VECGATE_DIMENSIONS", DIMS.to_string()),
         ]),
@@ -215,6 +219,7 @@ fn a_database_stopped_mid_stream_fails_fast_keeps_batches_whole_and_recovers() {
         counts.values().sum::<usize>()
     );
     assert!(!out.contains("panicked"), "{out}");
+    assert_no_secrets(&out);
 }
 
 #[test]
