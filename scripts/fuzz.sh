@@ -42,6 +42,7 @@ for target in "${targets[@]}"; do
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo '?')
   corpus=$(find "$scratch/$target" -type f | wc -l)
   summary+=("$target: $runs runs in ${seconds}s, 0 crashes, coverage $cov edges, $corpus new corpus inputs")
+  echo "[fuzz] ${summary[-1]}"
 done
 echo "[fuzz] summary"
 printf '  %s\n' "${summary[@]}"

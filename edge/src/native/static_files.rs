@@ -55,15 +55,27 @@ fn file(path: &Path) -> Option<Response> {
 
 /// Answers GETs for the demo's files; everything else goes on to the API.
 pub fn fallback(dirs: StaticDirs, sample: &'static [u8]) -> Fallback {
+    // The bundled sample never changes while the process runs: one strong ETag lets clients
+    // (the demo Worker's IndexedDB cache) revalidate it with a 304.
+    let sample_etag = format!("\"{:08x}\"", vecgate_core::checksum::crc32(sample));
     Arc::new(move |req: &Request| {
         if req.method != Method::Get {
             return None;
         }
         let path = crate::http::percent_decode(&req.path);
         if path == "/sample/movies.vgcs" {
-            return Some(
+            let fresh = req
+                .header("if-none-match")
+                .is_some_and(|tags| tags.split(',').any(|t| t.trim() == sample_etag));
+            let response = if fresh {
+                Response::bytes(304, "application/vnd.vecgate.candidates", Vec::new())
+            } else {
                 Response::bytes(200, "application/vnd.vecgate.candidates", sample.to_vec())
-                    .with_header("cache-control", "public, max-age=86400"),
+            };
+            return Some(
+                response
+                    .with_header("cache-control", "public, max-age=86400")
+                    .with_header("etag", &sample_etag),
             );
         }
         if let Some(rest) = path.strip_prefix("/pkg/") {
@@ -106,7 +118,17 @@ mod tests {
             get("/pkg/x.wasm").unwrap().header("content-type"),
             Some("application/wasm")
         );
-        assert_eq!(get("/sample/movies.vgcs").unwrap().body, b"VGCS");
+        let sample = get("/sample/movies.vgcs").unwrap();
+        assert_eq!((sample.status, &sample.body[..]), (200, &b"VGCS"[..]));
+        let etag = sample.header("etag").unwrap().to_owned();
+        let mut revalidate = Request::new(Method::Get, "/sample/movies.vgcs");
+        revalidate
+            .headers
+            .push(("if-none-match".into(), format!("\"x\", {etag}")));
+        let not_modified = f(&revalidate).unwrap();
+        assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
+        revalidate.headers[0].1 = "\"other\"".into();
+        assert_eq!(f(&revalidate).unwrap().status, 200);
         assert!(get("/../secret").is_none());
         assert!(get("/%2e%2e/secret").is_none());
         assert!(get("/pkg/../secret").is_none());
