@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what wasm/build.sh and wasm/test.sh need: the wasm32 target, the wasm-bindgen CLI
 # (the exact version Cargo.lock records for the wasm-bindgen crate), Debian's chromium, and the
-# pinned npm packages of the test project. (No wasm-opt: Debian's binaryen 108 makes the gzipped
-# .wasm larger, not smaller.)
+# pinned npm packages of the test project. (No wasm-opt: binaryen, Debian's 108 as npm's 132, makes
+# the gzipped .wasm larger, not smaller: wasm/README.md.) The benchmark's npm peers
+# (wasm/bench/package.json) are not installed here: CI does not run benchmarks.
 # Idempotent: each step is skipped when its result is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."

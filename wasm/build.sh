@@ -17,15 +17,19 @@ if [ "$(wasm-bindgen --version)" != "wasm-bindgen $bindgen_version" ]; then
   exit 1
 fi
 
-# The whole wasm build (core included) is optimized for size: opt-level z gives a .wasm 11%
-# smaller gzipped than the release profile's 3, for f32 search ~5% and int8 search ~20% slower
-# (wasm/README.md has the figures). WASM_OPT_LEVEL=3 builds for speed instead.
-# RUSTFLAGS reach only the wasm32 target, so native builds keep the profile's opt-level 3.
+# The whole wasm build (core included) is optimized for size: opt-level z gives a .wasm ~11%
+# smaller gzipped than the release profile's 3 (wasm/README.md has the figures).
+# WASM_OPT_LEVEL=3 builds for speed instead. The level is a profile setting given on this command
+# line only (native builds keep the profile's 3), not a RUSTFLAGS one, because build scripts see
+# it: zmij (serde_json's float writer) drops its 17 KB of tables at opt-level s or z.
 opt_level=${WASM_OPT_LEVEL:-z}
+case $opt_level in s | z) opt_level_toml="\"$opt_level\"" ;; *) opt_level_toml=$opt_level ;; esac
 log "cargo build (wasm32-unknown-unknown, release, simd128, opt-level $opt_level)"
-RUSTFLAGS="-C target-feature=+simd128 -C opt-level=$opt_level" \
-  cargo build -p vecgate-wasm --release --target wasm32-unknown-unknown
-wasm=target/wasm32-unknown-unknown/release/vecgate_wasm.wasm
+RUSTFLAGS="-C target-feature=+simd128" \
+  cargo build -p vecgate-wasm --release --target wasm32-unknown-unknown \
+  --config "profile.release.opt-level=$opt_level_toml"
+target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).target_directory)')
+wasm=$target_dir/wasm32-unknown-unknown/release/vecgate_wasm.wasm
 
 staging=$(mktemp -d)
 trap 'rm -rf "$staging"' EXIT

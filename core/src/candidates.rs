@@ -19,9 +19,13 @@ use serde_json::Value;
 
 use crate::bytes::{Reader, Writer};
 use crate::filter::Filter;
-use crate::kernels::{check_dims, check_finite};
+use crate::kernels::{check_dims, check_finite, cosine_from_parts, dot_unchecked, scalar};
 use crate::quant::quantize_into;
-use crate::rerank::{mmr, rerank, Candidate, RerankRequest, Reranked, Weights};
+use crate::rerank::{
+    about, checked_blend, checked_threshold, mmr, ranked, recency_signal, RerankRequest, Reranked,
+    Signals, Weights,
+};
+use crate::topk::TopK;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"VGCS";
@@ -78,6 +82,45 @@ pub struct CandidateSet {
     matrix: Vec<f32>,
     int8: Option<Int8Codes>,
     metadata: Vec<Option<Value>>,
+    /// Derived once per item (when it is added or decoded), so that a rerank costs one or two dot
+    /// products per item instead of re-validating and re-measuring every vector on every call.
+    derived: Vec<Derived>,
+}
+
+/// What reranking needs of an item besides its vector and metadata.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Derived {
+    /// |v|², so cosine is one dot product.
+    sq_norm: f32,
+    /// `metadata.year` (recency).
+    year: Option<f32>,
+    /// `metadata.popularity` in [0, 1], else `metadata.rating / 10` clamped to [0, 1].
+    popularity: Option<f32>,
+}
+
+/// Cosine similarity from squared norms computed beforehand: one dot product. Recomputed in f64
+/// when the f32 sums overflow (a decoded int8 set's vectors can be huge).
+fn cosine(a: &[f32], a_sq: f32, b: &[f32], b_sq: f32) -> f32 {
+    let ab = dot_unchecked(a, b);
+    if ab.is_finite() && a_sq.is_finite() && b_sq.is_finite() {
+        cosine_from_parts(ab, a_sq, b_sq)
+    } else {
+        scalar::cosine_f64(a, b)
+    }
+}
+
+impl Derived {
+    fn new(vector: &[f32], metadata: Option<&Value>) -> Derived {
+        let number = |key: &str| metadata.and_then(|m| m.get(key)?.as_f64());
+        Derived {
+            sq_norm: dot_unchecked(vector, vector),
+            year: number("year").map(|y| y as f32),
+            popularity: number("popularity")
+                .filter(|p| (0.0..=1.0).contains(p))
+                .or_else(|| number("rating").map(|r| (r / 10.0).clamp(0.0, 1.0)))
+                .map(|p| p as f32),
+        }
+    }
 }
 
 impl CandidateSet {
@@ -97,6 +140,7 @@ impl CandidateSet {
                 codes: Vec::new(),
             }),
             metadata: Vec::new(),
+            derived: Vec::new(),
         })
     }
 
@@ -125,6 +169,9 @@ impl CandidateSet {
                     .extend(codes[start..].iter().map(|&c| c as f32 * scale));
             }
         }
+        let start = self.matrix.len() - self.dims;
+        self.derived
+            .push(Derived::new(&self.matrix[start..], metadata.as_ref()));
         self.ids.push(id.to_owned());
         self.metadata.push(metadata);
         Ok(())
@@ -172,28 +219,6 @@ impl CandidateSet {
     /// with MMR. Returned indices refer to this set; best first.
     pub fn rerank(&self, q: &CandidateQuery<'_>) -> Result<Vec<Reranked>> {
         check_dims(self.dims, q.query.len())?;
-        let empty = Value::Object(Default::default());
-        let matching: Vec<usize> = (0..self.len())
-            .filter(|&i| {
-                q.filter
-                    .is_none_or(|f| f.matches(self.metadata(i).unwrap_or(&empty)))
-            })
-            .collect();
-        let candidates: Vec<Candidate<'_>> = matching
-            .iter()
-            .map(|&i| {
-                let meta = self.metadata(i);
-                let number = |key: &str| meta.and_then(|m| m.get(key)?.as_f64());
-                Candidate {
-                    vector: self.vector(i),
-                    year: number("year").map(|y| y as f32),
-                    popularity: number("popularity")
-                        .filter(|p| (0.0..=1.0).contains(p))
-                        .or_else(|| number("rating").map(|r| (r / 10.0).clamp(0.0, 1.0)))
-                        .map(|p| p as f32),
-                }
-            })
-            .collect();
         let pool = match q.mmr_lambda {
             None => q.k,
             Some(_) => q.k.saturating_mul(MMR_POOL_FACTOR).max(MMR_MIN_POOL),
@@ -206,13 +231,45 @@ impl CandidateSet {
             k: pool,
             threshold: q.threshold,
         };
-        let ranked = rerank(&candidates, &request)?;
+        let threshold = checked_threshold(&request)?;
+        let query_sq = dot_unchecked(q.query, q.query);
+        let preference = q.preference.map(|p| (p, dot_unchecked(p, p)));
+        let empty = Value::Object(Default::default());
+        // Blended like `rerank::rerank` over the matching items, numbered in set order.
+        let mut matching = Vec::new();
+        let mut signals = Vec::new();
+        let mut top = TopK::new(pool, threshold);
+        for (i, derived) in self.derived.iter().enumerate() {
+            if !q
+                .filter
+                .is_none_or(|f| f.matches(self.metadata(i).unwrap_or(&empty)))
+            {
+                continue;
+            }
+            let candidate = matching.len();
+            let row = self.vector(i);
+            let item = Signals {
+                similarity: cosine(q.query, query_sq, row, derived.sq_norm),
+                personalization: preference
+                    .map_or(0.0, |(p, p_sq)| cosine(p, p_sq, row, derived.sq_norm)),
+                // A year too large for f32 is infinite here.
+                recency: recency_signal(derived.year, q.current_year)
+                    .map_err(|e| about(format_args!("candidate {candidate}"), e))?,
+                popularity: derived.popularity.unwrap_or(0.0),
+            };
+            top.push(candidate, checked_blend(candidate, &item, &q.weights)?);
+            matching.push(i);
+            signals.push(item);
+        }
+        let ranked = ranked(top, &signals);
         let picked = match q.mmr_lambda {
             None => ranked,
             Some(lambda) => {
                 let relevance: Vec<f32> = ranked.iter().map(|r| r.score).collect();
-                let vectors: Vec<&[f32]> =
-                    ranked.iter().map(|r| candidates[r.index].vector).collect();
+                let vectors: Vec<&[f32]> = ranked
+                    .iter()
+                    .map(|r| self.vector(matching[r.index]))
+                    .collect();
                 mmr(&relevance, &vectors, q.k, lambda)?
                     .into_iter()
                     .map(|j| ranked[j])
@@ -310,15 +367,18 @@ impl CandidateSet {
             }
             Encoding::Int8 => {
                 let scales = r.f32s(count)?;
-                if scales.iter().any(|s| !s.is_finite() || *s < 0.0) {
-                    return Err(r.error("an int8 scale is negative or not finite"));
+                // A scale is max|x| / 127, so a larger one would dequantize to infinity.
+                if scales.iter().any(|s| !(0.0..=f32::MAX / 127.0).contains(s)) {
+                    return Err(r.error("an int8 scale is negative, too large or not finite"));
                 }
                 let codes = r.i8s(count * dims)?;
-                let matrix = codes
+                let matrix: Vec<f32> = codes
                     .chunks_exact(dims)
                     .zip(&scales)
                     .flat_map(|(row, &scale)| row.iter().map(move |&c| c as f32 * scale))
                     .collect();
+                // The code -128 (which the quantizer never writes) can still overflow.
+                check_finite(&matrix).map_err(|e| r.error(e))?;
                 (matrix, Some(Int8Codes { scales, codes }))
             }
         };
@@ -335,12 +395,18 @@ impl CandidateSet {
             });
         }
         r.finish()?;
+        let derived = matrix
+            .chunks_exact(dims)
+            .zip(&metadata)
+            .map(|(vector, metadata)| Derived::new(vector, metadata.as_ref()))
+            .collect();
         Ok(CandidateSet {
             dims,
             ids,
             matrix,
             int8,
             metadata,
+            derived,
         })
     }
 }
@@ -521,6 +587,55 @@ mod tests {
     }
 
     /// Re-signs a tampered body so the checks behind the CRC are exercised.
+    #[test]
+    fn rerank_matches_the_generic_rerank_over_the_same_items() {
+        use crate::rerank::{rerank, Candidate};
+        let mut set = CandidateSet::new(4, Encoding::F32).unwrap();
+        for i in 0..40u16 {
+            let x = f32::from(i);
+            let metadata = json!({"year": 1980 + i % 40, "rating": f64::from(i % 11)});
+            set.push(
+                &format!("item-{i}"),
+                &[x.sin(), x.cos(), 0.3 * x, 1.0],
+                Some(metadata),
+            )
+            .unwrap();
+        }
+        let preference = [0.5, -0.5, 0.1, 0.0];
+        let mut q = query(&[0.2, 0.9, 0.1, 0.3]);
+        q.preference = Some(&preference);
+        q.weights = Weights::default();
+        q.k = 7;
+        let candidates: Vec<Candidate<'_>> = (0..set.len())
+            .map(|i| {
+                let derived = set.derived[i];
+                Candidate {
+                    vector: set.vector(i),
+                    year: derived.year,
+                    popularity: derived.popularity,
+                }
+            })
+            .collect();
+        let request = RerankRequest {
+            query: q.query,
+            preference: q.preference,
+            weights: q.weights,
+            current_year: q.current_year,
+            k: q.k,
+            threshold: q.threshold,
+        };
+        let expected = rerank(&candidates, &request).unwrap();
+        let got = set.rerank(&q).unwrap();
+        assert_eq!(got.len(), expected.len());
+        for (got, expected) in got.iter().zip(&expected) {
+            assert_eq!(got.index, expected.index);
+            assert!(
+                (got.score - expected.score).abs() < 1e-5,
+                "{got:?} vs {expected:?}"
+            );
+        }
+    }
+
     fn resign(mut body: Vec<u8>) -> Vec<u8> {
         body.truncate(body.len() - 4);
         let crc = crate::checksum::crc32(&body);

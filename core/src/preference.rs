@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::kernels::normalize_in_place;
+use crate::kernels::{normalize_in_place, FloatText};
 use crate::rerank::{about, check_unit_interval, check_vector};
 use crate::{Error, Result};
 
@@ -35,14 +35,15 @@ impl WatchEvent {
         if let Some(rating) = self.rating {
             if !(0.0..=10.0).contains(&rating) {
                 return Err(Error::InvalidArgument(format!(
-                    "rating must be a finite number in [0, 10], got {rating}"
+                    "rating must be a finite number in [0, 10], got {}",
+                    FloatText(f64::from(rating))
                 )));
             }
         }
         if !self.duration_ratio.is_finite() {
             return Err(Error::InvalidArgument(format!(
                 "duration ratio must be finite, got {}",
-                self.duration_ratio
+                FloatText(f64::from(self.duration_ratio))
             )));
         }
         Ok(())

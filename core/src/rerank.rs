@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::kernels::{check_dims, check_finite, cosine_unchecked, normalize_in_place};
+use crate::kernels::{check_dims, check_finite, cosine_unchecked, normalize_in_place, FloatText};
 use crate::topk::{Scored, TopK};
 use crate::{Error, Result};
 
@@ -65,7 +65,8 @@ impl Weights {
         for (name, weight) in named {
             if !(weight.is_finite() && weight >= 0.0) {
                 return Err(Error::InvalidArgument(format!(
-                    "weight {name} must be a finite number ≥ 0, got {weight}"
+                    "weight {name} must be a finite number ≥ 0, got {}",
+                    FloatText(f64::from(weight))
                 )));
             }
         }
@@ -139,53 +140,82 @@ pub struct Reranked {
 /// the query's, a NaN or infinite component, invalid weights, a non-finite year or current year,
 /// a popularity outside [0, 1], a NaN threshold, or weights so large that a score overflows.
 pub fn rerank(candidates: &[Candidate<'_>], request: &RerankRequest<'_>) -> Result<Vec<Reranked>> {
+    let threshold = checked_threshold(request)?;
     let RerankRequest {
         query,
         preference,
         weights,
         current_year,
         k,
-        threshold,
+        ..
     } = *request;
-    check_query(query)?;
-    if let Some(preference) = preference {
-        check_vector(query.len(), preference).map_err(|e| about("preference", e))?;
-    }
-    weights.validate()?;
-    if !current_year.is_finite() {
-        return Err(Error::InvalidArgument(format!(
-            "current year must be finite, got {current_year}"
-        )));
-    }
-    let threshold = match threshold {
-        Some(t) if t.is_nan() => return Err(Error::InvalidArgument("threshold is NaN".into())),
-        Some(t) => t,
-        None => f32::NEG_INFINITY,
-    };
-
     let mut signals = Vec::with_capacity(candidates.len());
     let mut top = TopK::new(k, threshold);
     for (i, candidate) in candidates.iter().enumerate() {
         let s = candidate_signals(candidate, query, preference, current_year)
             .map_err(|e| about(format_args!("candidate {i}"), e))?;
-        let score = blend(&s, &weights);
-        if !score.is_finite() {
-            return Err(Error::InvalidArgument(format!(
-                "candidate {i}: blended score overflowed; use smaller weights"
-            )));
-        }
-        top.push(i, score);
+        top.push(i, checked_blend(i, &s, &weights)?);
         signals.push(s);
     }
-    Ok(top
-        .into_sorted_vec()
+    Ok(ranked(top, &signals))
+}
+
+/// The kept candidates, best first, with the signals behind each score (`signals[i]` belongs to
+/// candidate `i` pushed to `top`).
+pub(crate) fn ranked(top: TopK, signals: &[Signals]) -> Vec<Reranked> {
+    top.into_sorted_vec()
         .into_iter()
         .map(|Scored { index, score }| Reranked {
             index,
             score,
             signals: signals[index],
         })
-        .collect())
+        .collect()
+}
+
+/// The recency signal of an optional release year (0 without one); Err for a non-finite year.
+pub(crate) fn recency_signal(year: Option<f32>, current_year: f32) -> Result<f32> {
+    match year {
+        Some(year) if !year.is_finite() => Err(Error::InvalidArgument(format!(
+            "year must be finite, got {}",
+            FloatText(f64::from(year))
+        ))),
+        Some(year) => Ok(recency_from_age(current_year - year)),
+        None => Ok(0.0),
+    }
+}
+
+/// Validates everything in a request but the candidates (query, preference, weights, current
+/// year, threshold) and returns the threshold to apply (−∞ when none was given).
+pub(crate) fn checked_threshold(request: &RerankRequest<'_>) -> Result<f32> {
+    check_query(request.query)?;
+    if let Some(preference) = request.preference {
+        check_vector(request.query.len(), preference).map_err(|e| about("preference", e))?;
+    }
+    request.weights.validate()?;
+    if !request.current_year.is_finite() {
+        return Err(Error::InvalidArgument(format!(
+            "current year must be finite, got {}",
+            FloatText(f64::from(request.current_year))
+        )));
+    }
+    match request.threshold {
+        Some(t) if t.is_nan() => Err(Error::InvalidArgument("threshold is NaN".into())),
+        Some(t) => Ok(t),
+        None => Ok(f32::NEG_INFINITY),
+    }
+}
+
+/// The blended score of candidate `i`; Err when the weights make it overflow.
+pub(crate) fn checked_blend(i: usize, signals: &Signals, weights: &Weights) -> Result<f32> {
+    let score = blend(signals, weights);
+    if score.is_finite() {
+        Ok(score)
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "candidate {i}: blended score overflowed; use smaller weights"
+        )))
+    }
 }
 
 fn candidate_signals(
@@ -195,15 +225,7 @@ fn candidate_signals(
     current_year: f32,
 ) -> Result<Signals> {
     check_vector(query.len(), candidate.vector)?;
-    let recency = match candidate.year {
-        Some(year) if !year.is_finite() => {
-            return Err(Error::InvalidArgument(format!(
-                "year must be finite, got {year}"
-            )))
-        }
-        Some(year) => recency_from_age(current_year - year),
-        None => 0.0,
-    };
+    let recency = recency_signal(candidate.year, current_year)?;
     let popularity = match candidate.popularity {
         Some(p) => {
             check_unit_interval("popularity", p)?;
@@ -342,7 +364,8 @@ pub(crate) fn check_unit_interval(name: &str, value: f32) -> Result<()> {
         Ok(())
     } else {
         Err(Error::InvalidArgument(format!(
-            "{name} must be a finite number in [0, 1], got {value}"
+            "{name} must be a finite number in [0, 1], got {}",
+            FloatText(f64::from(value))
         )))
     }
 }

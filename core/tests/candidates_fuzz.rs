@@ -3,8 +3,52 @@
 //! after a format change).
 
 use serde_json::json;
-use vecgate_core::candidates::{CandidateSet, Encoding};
+use vecgate_core::candidates::{CandidateQuery, CandidateSet, Encoding};
 use vecgate_core::checksum::crc32;
+use vecgate_core::rerank::Weights;
+
+/// Found by the fuzzer: the code -128 times a scale at the limit dequantized to infinity, and
+/// the set decoded but could not rerank. It is refused now.
+#[test]
+fn an_int8_code_that_dequantizes_to_infinity_is_refused() {
+    let mut bytes = include_bytes!("fuzz_regressions/candidates_huge_scale_rerank.bin").to_vec();
+    // The fuzzer mutated the body; the harness recomputes the checksum, as here.
+    let body = bytes.len() - 4;
+    let crc = crc32(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    let err = CandidateSet::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(err.contains("NaN or infinite"), "{err}");
+}
+
+/// Huge but finite vectors (squared norms overflow f32) still rerank to finite scores.
+#[test]
+fn huge_finite_vectors_rerank() {
+    let big = f32::MAX / 4.0;
+    for encoding in [Encoding::F32, Encoding::Int8] {
+        let mut set = CandidateSet::new(3, encoding).unwrap();
+        set.push("movie-1", &[big, big, 0.0], None).unwrap();
+        set.push("movie-2", &[-big, 0.0, big], Some(json!({"year": 1999})))
+            .unwrap();
+        let set = CandidateSet::from_bytes(&set.to_bytes()).unwrap();
+        let query = [1.0, 1.0, 0.0];
+        for mmr_lambda in [None, Some(0.5)] {
+            let request = CandidateQuery {
+                query: &query,
+                preference: Some(&query),
+                k: 2,
+                threshold: None,
+                filter: None,
+                weights: Weights::default(),
+                mmr_lambda,
+                current_year: 2026.0,
+            };
+            let hits = set.rerank(&request).expect("huge vectors rerank");
+            assert_eq!(hits.len(), 2);
+            assert_eq!(hits[0].index, 0, "movie-1 points the query's way");
+            assert!(hits.iter().all(|h| h.score.is_finite()), "{hits:?}");
+        }
+    }
+}
 
 /// Found by the fuzzer: an int8 scale near `f32::MAX` decoded, and its vectors dequantized to
 /// infinity, which reranking then refused.

@@ -128,4 +128,4 @@ if (nativeResult) {
   console.log(`wasm int8 / native int8 time: ${(ours('vecgate int8') / nativeResult.int8_ms).toFixed(2)}×`);
 }
 console.log(`int8 top-10 overlap with exact f32: ${first.int8.split(',').filter((i) => first.f32.split(',').includes(i)).length}/10`);
-console.log('HNSW search QPS vs hnswlib-wasm, voy-search and edgevec: pending the Index class.');
+console.log('HNSW search QPS against hnswlib-wasm, voy-search and edgevec: node wasm/bench/hnsw.mjs');

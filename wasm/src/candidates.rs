@@ -1,15 +1,15 @@
 //! The `CandidateSet` class: a cached candidate set, loaded from its binary format (or built
 //! item by item) and reranked in the browser.
 
-use serde::{Deserialize, Serialize};
+use js_sys::Array;
 use serde_json::Value;
 use vecgate_core::candidates::{self, CandidateQuery, Encoding};
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    from_js, is_absent, item_index, json_from_js, json_to_js, optional_number, parse_filter, to_js,
-    whole_number,
+    is_absent, item_index, json_from_js, json_to_js, number_value, object, optional_choice,
+    optional_number, parse_filter, whole_number, Options,
 };
 use crate::rerank::Common;
 
@@ -56,35 +56,17 @@ pub struct CandidateSet {
     inner: candidates::CandidateSet,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RerankOptions {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    query: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    preference: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    k: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    threshold: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    filter: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    weights: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    mmr_lambda: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    current_year: JsValue,
-}
-
-#[derive(Serialize)]
-struct Hit<'a> {
-    index: usize,
-    id: &'a str,
-    score: f32,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    metadata: JsValue,
-}
+/// The keys of `CandidateRerankOptions`.
+const RERANK_FIELDS: &[&str] = &[
+    "query",
+    "preference",
+    "k",
+    "threshold",
+    "filter",
+    "weights",
+    "mmrLambda",
+    "currentYear",
+];
 
 // JS reads `.len`; an `isEmpty` would only widen the API.
 #[allow(clippy::len_without_is_empty)]
@@ -97,10 +79,9 @@ impl CandidateSet {
         #[wasm_bindgen(unchecked_optional_param_type = "Encoding")] encoding: JsValue,
     ) -> Result<CandidateSet, JsError> {
         let dims = whole_number("dims", dims)?;
-        let encoding = if is_absent(&encoding) {
-            Encoding::F32
-        } else {
-            from_js("encoding", encoding)?
+        let encoding = match optional_choice("encoding", &encoding, &["f32", "int8"])? {
+            Some("int8") => Encoding::Int8,
+            _ => Encoding::F32,
         };
         Ok(CandidateSet {
             inner: candidates::CandidateSet::new(dims, encoding)?,
@@ -192,21 +173,15 @@ impl CandidateSet {
         &self,
         #[wasm_bindgen(unchecked_param_type = "CandidateRerankOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
-        let options: RerankOptions = from_js("rerank options", options)?;
-        let filter = if is_absent(&options.filter) {
+        let options = Options::read("rerank options", &options, RERANK_FIELDS)?;
+        let filter = options.get("filter");
+        let filter = if is_absent(&filter) {
             None
         } else {
-            Some(parse_filter(&options.filter)?)
+            Some(parse_filter(&filter)?)
         };
-        let mmr_lambda = optional_number("mmrLambda", &options.mmr_lambda)?;
-        let common = Common::read(
-            &options.query,
-            &options.preference,
-            &options.k,
-            &options.threshold,
-            options.weights,
-            &options.current_year,
-        )?;
+        let mmr_lambda = optional_number("mmrLambda", &options.get("mmrLambda"))?;
+        let common = Common::read(&options)?;
         let query = CandidateQuery {
             query: &common.query,
             preference: common.preference.as_deref(),
@@ -217,17 +192,19 @@ impl CandidateSet {
             mmr_lambda: mmr_lambda.map(|l| l as f32),
             current_year: common.current_year,
         };
-        let hits: Vec<Hit<'_>> = self
+        Ok(self
             .inner
             .rerank(&query)?
-            .into_iter()
-            .map(|r| Hit {
-                index: r.index,
-                id: &self.inner.ids()[r.index],
-                score: r.score,
-                metadata: json_to_js(self.inner.metadata(r.index)),
+            .iter()
+            .map(|hit| {
+                object(&[
+                    ("index", JsValue::from_f64(hit.index as f64)),
+                    ("id", JsValue::from_str(&self.inner.ids()[hit.index])),
+                    ("score", number_value(hit.score)),
+                    ("metadata", json_to_js(self.inner.metadata(hit.index))),
+                ])
             })
-            .collect();
-        to_js(&hits)
+            .collect::<Array>()
+            .into())
     }
 }

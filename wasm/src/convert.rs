@@ -2,11 +2,11 @@
 //! Each one turns a wrong JS value into a core [`Error`] whose message names the argument, so
 //! nothing reaches core that could make it panic.
 
-use js_sys::{Array, Float32Array, Object};
-use serde::de::{self, DeserializeOwned};
-use serde::Serialize;
+use js_sys::{Array, Float32Array, Object, Reflect};
 use serde_json::Value;
 use vecgate_core::filter::Filter;
+use vecgate_core::kernels::FloatText;
+use vecgate_core::topk::Scored;
 use vecgate_core::{Error, Result};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -28,8 +28,9 @@ pub(crate) fn whole_number(name: &str, value: f64) -> Result<usize> {
         Ok(value as usize)
     } else {
         Err(Error::InvalidArgument(format!(
-            "{name} must be a whole number from 0 to {}, got {value}",
-            u32::MAX
+            "{name} must be a whole number from 0 to {}, got {}",
+            u32::MAX,
+            FloatText(value)
         )))
     }
 }
@@ -124,14 +125,19 @@ pub(crate) fn vector(name: &str, value: &JsValue) -> Result<Vec<f32>> {
         .collect()
 }
 
-/// Deserializes a JS value; `what` names it in the error ("rerank options: missing field …").
-/// For a struct, a key it does not have is an error too: serde-wasm-bindgen reads only the known
-/// fields of a JS object, so `deny_unknown_fields` alone would let a typo such as `mmr_lambda`
-/// pass silently.
-pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T> {
-    let fields = struct_fields::<T>();
-    if let (false, Some(object)) = (fields.is_empty(), value.dyn_ref::<Object>()) {
-        for key in Object::keys(object).iter().filter_map(|k| k.as_string()) {
+/// A JS options object whose own keys must all be among `fields`, so that a typo such as
+/// `mmr_lambda` or `weights.similarty` is an error instead of being silently ignored. Read by
+/// hand (no serde-wasm-bindgen) to keep the .wasm small: wasm/README.md, "Size".
+pub(crate) struct Options<'a> {
+    what: &'a str,
+    object: Object,
+}
+
+impl<'a> Options<'a> {
+    pub(crate) fn read(what: &'a str, value: &JsValue, fields: &[&str]) -> Result<Options<'a>> {
+        let options = Options::any_keys(what, value)?;
+        for key in Object::keys(&options.object).iter() {
+            let key = key.as_string().unwrap_or_default();
             if !fields.contains(&key.as_str()) {
                 return Err(Error::InvalidArgument(format!(
                     "{what}: unknown field `{key}`, expected one of `{}`",
@@ -139,53 +145,90 @@ pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: JsValue) -> Result
                 )));
             }
         }
+        Ok(options)
     }
-    serde_wasm_bindgen::from_value(value).map_err(|e| {
-        // The serde error is a JS Error; its message alone reads better than "Error: …".
-        let error = JsValue::from(e);
-        let message = error
-            .dyn_ref::<js_sys::Error>()
-            .map_or_else(|| format!("{error:?}"), |e| String::from(e.message()));
-        Error::InvalidArgument(format!("{what}: {message}"))
-    })
+
+    /// An object whose keys are data (e.g. genre → affinity), so any key is accepted.
+    pub(crate) fn any_keys(what: &'a str, value: &JsValue) -> Result<Options<'a>> {
+        if !value.is_object() {
+            return Err(Error::InvalidArgument(format!("{what} must be an object")));
+        }
+        let object = value.clone().unchecked_into::<Object>();
+        Ok(Options { what, object })
+    }
+
+    /// The field's value; `undefined` when absent (or when a getter throws).
+    pub(crate) fn get(&self, field: &str) -> JsValue {
+        Reflect::get(&self.object, &JsValue::from_str(field)).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// A field that must be present.
+    pub(crate) fn required(&self, field: &str) -> Result<JsValue> {
+        let value = self.get(field);
+        if is_absent(&value) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: missing field `{field}`",
+                self.what
+            )));
+        }
+        Ok(value)
+    }
+
+    /// The own (key, value) pairs, in JS property order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (String, JsValue)> {
+        Object::entries(&self.object).into_iter().map(|entry| {
+            let pair = entry.unchecked_into::<Array>();
+            (pair.get(0).as_string().unwrap_or_default(), pair.get(1))
+        })
+    }
 }
 
-/// The (renamed) field names of a struct deriving `Deserialize`, or `[]` for any other type:
-/// derived impls hand them to `Deserializer::deserialize_struct`, which this one records.
-fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
-    struct Introspect<'a>(&'a mut &'static [&'static str]);
-
-    impl<'de> de::Deserializer<'de> for Introspect<'_> {
-        type Error = de::value::Error;
-
-        fn deserialize_any<V: de::Visitor<'de>>(
-            self,
-            _: V,
-        ) -> std::result::Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-
-        fn deserialize_struct<V: de::Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> std::result::Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(de::Error::custom("fields recorded"))
-        }
-
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
-            ignored_any
-        }
+/// A string option that must be one of `choices`: `None` when absent.
+pub(crate) fn optional_choice<'c>(
+    name: &str,
+    value: &JsValue,
+    choices: &[&'c str],
+) -> Result<Option<&'c str>> {
+    if is_absent(value) {
+        return Ok(None);
     }
+    let text = value.as_string();
+    match choices.iter().find(|c| Some(**c) == text.as_deref()) {
+        Some(choice) => Ok(Some(*choice)),
+        None => Err(Error::InvalidArgument(format!(
+            "{name} must be one of \"{}\", got {}",
+            choices.join("\", \""),
+            describe(value)
+        ))),
+    }
+}
 
-    let mut fields: &'static [&'static str] = &[];
-    // Always Err: the deserializer only records the field list.
-    let _ = T::deserialize(Introspect(&mut fields));
-    fields
+/// A short description of a JS value for error messages: strings quoted, others as JSON.
+fn describe(value: &JsValue) -> String {
+    match value.as_string() {
+        Some(text) => format!("\"{text}\""),
+        None => js_sys::JSON::stringify(value)
+            .ok()
+            .and_then(|text| text.as_string())
+            .unwrap_or_else(|| "a non-JSON value".into()),
+    }
+}
+
+/// An array of strings, e.g. genres.
+pub(crate) fn strings(name: &str, value: &JsValue) -> Result<Vec<String>> {
+    let Some(array) = value.dyn_ref::<Array>() else {
+        return Err(Error::InvalidArgument(format!(
+            "{name} must be an array of strings"
+        )));
+    };
+    array
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_string()
+                .ok_or_else(|| Error::InvalidArgument(format!("{name}[{i}] is not a string")))
+        })
+        .collect()
 }
 
 /// A JSON value from JS, through `JSON.stringify` and serde_json's byte parser: the one the binary
@@ -207,9 +250,33 @@ pub(crate) fn json_to_js(value: Option<&Value>) -> JsValue {
         .unwrap_or(JsValue::NULL)
 }
 
-/// Serializes to plain JS values: objects (not `Map`s) for JSON objects, `null` for `None`.
-pub(crate) fn to_js<T: Serialize>(value: &T) -> std::result::Result<JsValue, JsError> {
-    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+/// A plain JS object with the given fields (built directly instead of through serde, which
+/// would compile a serializer in).
+pub(crate) fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (key, value) in fields {
+        // Defining a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object.into()
+}
+
+/// A JS number from an f32 score (exact: every f32 is an f64).
+pub(crate) fn number_value(value: f32) -> JsValue {
+    JsValue::from_f64(f64::from(value))
+}
+
+/// `[{ index, score }]`, best first.
+pub(crate) fn scored_to_js(hits: &[Scored]) -> JsValue {
+    hits.iter()
+        .map(|hit| {
+            object(&[
+                ("index", JsValue::from_f64(hit.index as f64)),
+                ("score", number_value(hit.score)),
+            ])
+        })
+        .collect::<Array>()
+        .into()
 }
 
 /// A filter given as an object, or as JSON text (a JSON string is never a valid filter itself).

@@ -1,7 +1,7 @@
 //! The `Index` class: the core HNSW index in the browser (a Worker or a page), with string ids,
 //! metadata filters, deletes, and bytes for IndexedDB.
 
-use serde::{Deserialize, Serialize};
+use js_sys::Array;
 use serde_json::Value;
 use vecgate_core::hnsw::{HnswConfig, HnswIndex, SearchOptions, Storage};
 use vecgate_core::kernels::Metric;
@@ -9,8 +9,8 @@ use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    from_js, is_absent, json_from_js, json_to_js, optional_whole_number, parse_filter, to_js,
-    whole_number,
+    is_absent, json_from_js, json_to_js, number_value, object, optional_choice,
+    optional_whole_number, parse_filter, whole_number, Options,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -48,43 +48,8 @@ export interface IndexHit {
 }
 "#;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Options {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    dims: JsValue,
-    #[serde(default)]
-    metric: Option<Metric>,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    m: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    ef_construction: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    ef_search: JsValue,
-    #[serde(default)]
-    storage: Option<String>,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    seed: JsValue,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SearchArgs {
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    k: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    ef: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    filter: JsValue,
-}
-
-#[derive(Serialize)]
-struct Hit {
-    id: String,
-    score: f32,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    metadata: JsValue,
-}
+/// Results per search when `k` is not given.
+const DEFAULT_K: usize = 10;
 
 /// An HNSW index over string ids.
 #[wasm_bindgen]
@@ -110,32 +75,53 @@ impl Index {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "IndexOptions")] options: JsValue,
     ) -> Result<Index, JsError> {
-        let o: Options = from_js("index options", options)?;
-        let dims = match o.dims.as_f64() {
+        let options = Options::read(
+            "index options",
+            &options,
+            &[
+                "dims",
+                "metric",
+                "m",
+                "efConstruction",
+                "efSearch",
+                "storage",
+                "seed",
+            ],
+        )?;
+        let dims = match options.required("dims")?.as_f64() {
             Some(d) => whole_number("dims", d)?,
             None => return Err(Error::InvalidArgument("dims must be a number".into()).into()),
         };
         let mut config = HnswConfig::new(dims);
-        config.metric = o.metric.unwrap_or(Metric::Cosine);
-        config.m = optional_whole_number("m", &o.m, config.m)?;
-        config.ef_construction =
-            optional_whole_number("efConstruction", &o.ef_construction, config.ef_construction)?;
-        config.ef_search = optional_whole_number("efSearch", &o.ef_search, config.ef_search)?;
-        config.seed = optional_whole_number("seed", &o.seed, config.seed as usize)? as u64;
-        config.storage = match o.storage.as_deref() {
-            None | Some("f32") => Storage::F32,
+        config.metric =
+            match optional_choice("metric", &options.get("metric"), &["cosine", "dot", "l2"])? {
+                Some("dot") => Metric::Dot,
+                Some("l2") => Metric::L2,
+                _ => Metric::Cosine,
+            };
+        config.m = optional_whole_number("m", &options.get("m"), config.m)?;
+        config.ef_construction = optional_whole_number(
+            "efConstruction",
+            &options.get("efConstruction"),
+            config.ef_construction,
+        )?;
+        config.ef_search =
+            optional_whole_number("efSearch", &options.get("efSearch"), config.ef_search)?;
+        config.seed =
+            optional_whole_number("seed", &options.get("seed"), config.seed as usize)? as u64;
+        let storage = optional_choice(
+            "storage",
+            &options.get("storage"),
+            &["f32", "int8", "int8+f32"],
+        )?;
+        config.storage = match storage {
             Some("int8") => Storage::Int8 {
                 keep_f32_for_rescore: false,
             },
             Some("int8+f32") => Storage::Int8 {
                 keep_f32_for_rescore: true,
             },
-            Some(other) => {
-                return Err(Error::InvalidArgument(format!(
-                    "storage must be \"f32\", \"int8\" or \"int8+f32\", got {other:?}"
-                ))
-                .into())
-            }
+            _ => Storage::F32,
         };
         Ok(Index {
             inner: HnswIndex::new(config)?,
@@ -183,46 +169,45 @@ impl Index {
         query: &[f32],
         #[wasm_bindgen(unchecked_optional_param_type = "IndexSearchOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
-        let args: Option<SearchArgs> = if is_absent(&options) {
-            None
+        let (k, ef, filter) = if is_absent(&options) {
+            (DEFAULT_K, None, None)
         } else {
-            Some(from_js("search options", options)?)
-        };
-        let (k, ef, filter) = match &args {
-            None => (10, None, None),
-            Some(a) => (
-                optional_whole_number("k", &a.k, 10)?,
-                if is_absent(&a.ef) {
+            let options = Options::read("search options", &options, &["k", "ef", "filter"])?;
+            let ef = options.get("ef");
+            let filter = options.get("filter");
+            (
+                optional_whole_number("k", &options.get("k"), DEFAULT_K)?,
+                if is_absent(&ef) {
                     None
                 } else {
-                    Some(optional_whole_number("ef", &a.ef, 0)?)
+                    Some(optional_whole_number("ef", &ef, 0)?)
                 },
-                if is_absent(&a.filter) {
+                if is_absent(&filter) {
                     None
                 } else {
-                    Some(parse_filter(&a.filter)?)
+                    Some(parse_filter(&filter)?)
                 },
-            ),
+            )
         };
-        let hits: Vec<Hit> = self
+        let options = SearchOptions {
+            ef,
+            filter: filter.as_ref(),
+            predicate: None,
+        };
+        Ok(self
             .inner
-            .search(
-                query,
-                k,
-                &SearchOptions {
-                    ef,
-                    filter: filter.as_ref(),
-                    predicate: None,
-                },
-            )?
-            .into_iter()
-            .map(|h| Hit {
-                metadata: json_to_js(self.inner.get(&h.id).and_then(|s| s.metadata)),
-                id: h.id,
-                score: h.score,
+            .search(query, k, &options)?
+            .iter()
+            .map(|hit| {
+                let metadata = self.inner.get(&hit.id).and_then(|stored| stored.metadata);
+                object(&[
+                    ("id", JsValue::from_str(&hit.id)),
+                    ("score", number_value(hit.score)),
+                    ("metadata", json_to_js(metadata)),
+                ])
             })
-            .collect();
-        to_js(&hits)
+            .collect::<Array>()
+            .into())
     }
 
     /// The index in its versioned, checksummed byte format (for IndexedDB).

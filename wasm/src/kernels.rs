@@ -4,7 +4,7 @@ use vecgate_core::kernels::{self, Metric};
 use vecgate_core::topk;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{to_js, whole_number};
+use crate::convert::{scored_to_js, whole_number};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_SCORED: &'static str = r#"
@@ -58,7 +58,7 @@ pub fn top_k(
         k,
         threshold.unwrap_or(f32::NEG_INFINITY),
     )?;
-    to_js(&hits)
+    Ok(scored_to_js(&hits))
 }
 
 /// The SIMD path the kernels run on: "simd128" in this build.

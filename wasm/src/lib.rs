@@ -14,3 +14,8 @@ mod preference;
 mod rerank;
 
 pub use matrix::UnitRows;
+
+// talc instead of std's dlmalloc: smaller (wasm/README.md, "Size"). Single-threaded wasm only.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

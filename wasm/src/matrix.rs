@@ -7,7 +7,7 @@ use vecgate_core::topk::{I8Matrix, Scored, TopK};
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{row_count, to_js, whole_number};
+use crate::convert::{row_count, scored_to_js, whole_number};
 
 /// Rows scaled to unit length once, so that each cosine similarity is a single dot product: no
 /// per-row norms, and no overflow (both sides have length ≤ 1). The plain-Rust part of
@@ -97,7 +97,7 @@ impl Float32Matrix {
     pub fn top_k(&self, query: &[f32], k: f64, threshold: Option<f32>) -> Result<JsValue, JsError> {
         let k = whole_number("k", k)?;
         let threshold = threshold.unwrap_or(f32::NEG_INFINITY);
-        to_js(&self.rows.top_k(query, k, threshold)?)
+        Ok(scored_to_js(&self.rows.top_k(query, k, threshold)?))
     }
 
     /// The cosine similarity of `query` to every row.
@@ -161,7 +161,12 @@ impl Int8Matrix {
     pub fn top_k(&self, query: &[f32], k: f64, threshold: Option<f32>) -> Result<JsValue, JsError> {
         let k = whole_number("k", k)?;
         let threshold = threshold.unwrap_or(f32::NEG_INFINITY);
-        to_js(&self.inner.top_k(query, Metric::Cosine, k, threshold)?)
+        Ok(scored_to_js(&self.inner.top_k(
+            query,
+            Metric::Cosine,
+            k,
+            threshold,
+        )?))
     }
 
     /// The (int8) cosine similarity of `query` to every row.

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use js_sys::Float32Array;
-use serde::{Deserialize, Serialize};
 use vecgate_core::preference::{UserPreference, WatchEvent};
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{from_js, is_absent, number, optional_number, to_js, vector};
+use crate::convert::{
+    is_absent, number, number_value, object, optional_number, strings, vector, Options,
+};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_PREFERENCE: &'static str = r#"
@@ -40,53 +41,47 @@ export interface UserPreferenceInput {
 }
 "#;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PreferenceInput {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    vector: JsValue,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    confidence: JsValue,
-    #[serde(default)]
-    genre_affinities: BTreeMap<String, f32>,
+/// A watch event from `{ completion, rating?, rewatch?, durationRatio }`.
+fn watch_event(value: &JsValue) -> Result<WatchEvent, Error> {
+    let event = Options::read(
+        "watch event",
+        value,
+        &["completion", "rating", "rewatch", "durationRatio"],
+    )?;
+    let rewatch = event.get("rewatch");
+    let rewatch = match rewatch.as_bool() {
+        Some(rewatch) => rewatch,
+        None if is_absent(&rewatch) => false,
+        None => return Err(Error::InvalidArgument("rewatch must be a boolean".into())),
+    };
+    Ok(WatchEvent {
+        completion: number("completion", &event.required("completion")?)? as f32,
+        rating: optional_number("rating", &event.get("rating"))?.map(|r| r as f32),
+        rewatch,
+        duration_ratio: number("durationRatio", &event.required("durationRatio")?)? as f32,
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct WatchEventInput {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    completion: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    rating: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    rewatch: JsValue,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    duration_ratio: JsValue,
-}
-
-impl WatchEventInput {
-    fn read(self) -> Result<WatchEvent, Error> {
-        let rewatch = match self.rewatch.as_bool() {
-            Some(rewatch) => rewatch,
-            None if is_absent(&self.rewatch) => false,
-            None => return Err(Error::InvalidArgument("rewatch must be a boolean".into())),
-        };
-        Ok(WatchEvent {
-            completion: number("completion", &self.completion)? as f32,
-            rating: optional_number("rating", &self.rating)?.map(|r| r as f32),
-            rewatch,
-            duration_ratio: number("durationRatio", &self.duration_ratio)? as f32,
-        })
+/// A stored preference from `{ vector, confidence, genreAffinities? }`.
+fn stored_preference(value: &JsValue) -> Result<UserPreference, Error> {
+    let input = Options::read(
+        "previous preference",
+        value,
+        &["vector", "confidence", "genreAffinities"],
+    )?;
+    let affinities = input.get("genreAffinities");
+    let mut genre_affinities = BTreeMap::new();
+    if !is_absent(&affinities) {
+        for (genre, affinity) in Options::any_keys("genreAffinities", &affinities)?.entries() {
+            let affinity = number(&format!("genreAffinities.{genre}"), &affinity)?;
+            genre_affinities.insert(genre, affinity as f32);
+        }
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PreferenceOutput<'a> {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    vector: Float32Array,
-    confidence: f32,
-    genre_affinities: &'a BTreeMap<String, f32>,
+    Ok(UserPreference {
+        vector: vector("previous preference vector", &input.required("vector")?)?,
+        confidence: number("confidence", &input.required("confidence")?)? as f32,
+        genre_affinities,
+    })
 }
 
 /// The user's preference after one watch event (DESIGN.md): the vector moves toward
@@ -103,19 +98,22 @@ pub fn update_preference(
     let previous = if is_absent(&previous) {
         None
     } else {
-        let input: PreferenceInput = from_js("previous preference", previous)?;
-        Some(UserPreference {
-            vector: vector("previous preference vector", &input.vector)?,
-            confidence: number("confidence", &input.confidence)? as f32,
-            genre_affinities: input.genre_affinities,
-        })
+        Some(stored_preference(&previous)?)
     };
-    let genres: Vec<String> = from_js("genres", genres)?;
-    let event = from_js::<WatchEventInput>("watch event", event)?.read()?;
+    let genres = strings("genres", &genres)?;
+    let event = watch_event(&event)?;
     let updated = UserPreference::apply_event(previous.as_ref(), content_vector, &genres, &event)?;
-    to_js(&PreferenceOutput {
-        vector: Float32Array::from(updated.vector.as_slice()),
-        confidence: updated.confidence,
-        genre_affinities: &updated.genre_affinities,
-    })
+    let affinities: Vec<(&str, JsValue)> = updated
+        .genre_affinities
+        .iter()
+        .map(|(genre, affinity)| (genre.as_str(), number_value(*affinity)))
+        .collect();
+    Ok(object(&[
+        (
+            "vector",
+            Float32Array::from(updated.vector.as_slice()).into(),
+        ),
+        ("confidence", number_value(updated.confidence)),
+        ("genreAffinities", object(&affinities)),
+    ]))
 }

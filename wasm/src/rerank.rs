@@ -1,13 +1,13 @@
 //! Personalization, the rerank blend and MMR over vectors passed per call.
 
-use serde::Deserialize;
-use vecgate_core::rerank::{self, Candidate, RerankRequest, Weights, DEFAULT_MMR_LAMBDA};
+use js_sys::Array;
+use vecgate_core::rerank::{self, Candidate, RerankRequest, Signals, Weights, DEFAULT_MMR_LAMBDA};
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    from_js, is_absent, optional_number, optional_numbers, optional_whole_number, row_count, to_js,
-    vector, whole_number,
+    is_absent, number_value, object, optional_number, optional_numbers, optional_whole_number,
+    row_count, vector, whole_number, Options,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -64,26 +64,17 @@ pub fn personalize(
     Ok(rerank::personalize(query, preference, confidence)?)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RerankOptions {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    query: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    preference: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    years: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    popularity: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    weights: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    k: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    threshold: JsValue,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    current_year: JsValue,
-}
+/// The keys of `RerankOptions`.
+const RERANK_FIELDS: &[&str] = &[
+    "query",
+    "preference",
+    "years",
+    "popularity",
+    "weights",
+    "k",
+    "threshold",
+    "currentYear",
+];
 
 /// Per-row values (years, popularity) must line up with the matrix rows.
 fn per_row(name: &str, value: &JsValue, rows: usize) -> Result<Vec<Option<f32>>, Error> {
@@ -109,32 +100,57 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    pub(crate) fn read(
-        query: &JsValue,
-        preference: &JsValue,
-        k: &JsValue,
-        threshold: &JsValue,
-        weights: JsValue,
-        current_year: &JsValue,
-    ) -> Result<Common, Error> {
+    /// Reads the shared fields of an options object.
+    pub(crate) fn read(options: &Options<'_>) -> Result<Common, Error> {
+        let preference = options.get("preference");
         Ok(Common {
-            query: vector("query", query)?,
-            preference: if is_absent(preference) {
+            query: vector("query", &options.required("query")?)?,
+            preference: if is_absent(&preference) {
                 None
             } else {
-                Some(vector("preference", preference)?)
+                Some(vector("preference", &preference)?)
             },
-            k: optional_whole_number("k", k, DEFAULT_K)?,
-            threshold: optional_number("threshold", threshold)?.map(|t| t as f32),
-            weights: if is_absent(&weights) {
-                Weights::default()
-            } else {
-                from_js("weights", weights)?
-            },
-            current_year: optional_number("currentYear", current_year)?
+            k: optional_whole_number("k", &options.get("k"), DEFAULT_K)?,
+            threshold: optional_number("threshold", &options.get("threshold"))?.map(|t| t as f32),
+            weights: weights(&options.get("weights"))?,
+            current_year: optional_number("currentYear", &options.get("currentYear"))?
                 .map_or_else(this_year, |y| y as f32),
         })
     }
+}
+
+/// Blend weights from `{ similarity?, personalization?, recency?, popularity? }`; a missing
+/// weight keeps its default (core validates the values).
+fn weights(value: &JsValue) -> Result<Weights, Error> {
+    let mut weights = Weights::default();
+    if is_absent(value) {
+        return Ok(weights);
+    }
+    let options = Options::read(
+        "weights",
+        value,
+        &["similarity", "personalization", "recency", "popularity"],
+    )?;
+    for (name, weight) in [
+        ("similarity", &mut weights.similarity),
+        ("personalization", &mut weights.personalization),
+        ("recency", &mut weights.recency),
+        ("popularity", &mut weights.popularity),
+    ] {
+        if let Some(value) = optional_number(name, &options.get(name))? {
+            *weight = value as f32;
+        }
+    }
+    Ok(weights)
+}
+
+fn signals_to_js(signals: &Signals) -> JsValue {
+    object(&[
+        ("similarity", number_value(signals.similarity)),
+        ("personalization", number_value(signals.personalization)),
+        ("recency", number_value(signals.recency)),
+        ("popularity", number_value(signals.popularity)),
+    ])
 }
 
 /// Reranks the rows of `matrix` by 0.5·similarity + 0.25·personalization + 0.15·recency +
@@ -147,17 +163,10 @@ pub fn rerank_matrix(
 ) -> Result<JsValue, JsError> {
     let dims = whole_number("dims", dims)?;
     let rows = row_count(matrix.len(), dims)?;
-    let options: RerankOptions = from_js("rerank options", options)?;
-    let years = per_row("years", &options.years, rows)?;
-    let popularity = per_row("popularity", &options.popularity, rows)?;
-    let common = Common::read(
-        &options.query,
-        &options.preference,
-        &options.k,
-        &options.threshold,
-        options.weights,
-        &options.current_year,
-    )?;
+    let options = Options::read("rerank options", &options, RERANK_FIELDS)?;
+    let years = per_row("years", &options.get("years"), rows)?;
+    let popularity = per_row("popularity", &options.get("popularity"), rows)?;
+    let common = Common::read(&options)?;
     let candidates: Vec<Candidate<'_>> = matrix
         .chunks_exact(dims)
         .zip(years.into_iter().zip(popularity))
@@ -175,7 +184,17 @@ pub fn rerank_matrix(
         k: common.k,
         threshold: common.threshold,
     };
-    to_js(&rerank::rerank(&candidates, &request)?)
+    Ok(rerank::rerank(&candidates, &request)?
+        .iter()
+        .map(|hit| {
+            object(&[
+                ("index", JsValue::from_f64(hit.index as f64)),
+                ("score", number_value(hit.score)),
+                ("signals", signals_to_js(&hit.signals)),
+            ])
+        })
+        .collect::<Array>()
+        .into())
 }
 
 /// Maximal Marginal Relevance: up to `k` row indices of `matrix` in pick order, trading

@@ -404,7 +404,7 @@ describe('CandidateSet', () => {
     assert.equal(set.len, 3, 'failed pushes add nothing');
     throwsError(() => new CandidateSet(0), /dims must be in 1..=65536/);
     throwsError(() => new CandidateSet(70000), /dims must be in 1..=65536/);
-    throwsError(() => new CandidateSet(3, 'f16'), /unknown variant `f16`/);
+    throwsError(() => new CandidateSet(3, 'f16'), /encoding must be one of "f32", "int8", got "f16"/);
     throwsError(() => set.id(3), /index 3 is out of range for 3 items/);
     throwsError(() => set.vector(-1), /index must be a whole number/);
     throwsError(() => set.metadata(1.5), /index must be a whole number/);

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 
 import { chromium } from 'playwright-core';
 import { CandidateSet } from 'vecgate';
-import { assertMovieResults, buildCandidateSet, loadMovies, sampleDir } from './helpers.mjs';
+import { TOY_STORY_IDS, assertMovieResults, buildCandidateSet, loadMovies, sampleDir } from './helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -148,6 +148,42 @@ test('in a module Web Worker: the same results', async () => {
   assert.equal(result.inWorker, true);
   assertMovieResults(result);
   assertErrorsAreClean(result);
+  await page.close();
+});
+
+/** What the Index checks (exact.mjs, `checkIndex`) must show on the 3,200 films at ef 400: every
+ * search equal to exact search, filtered or not, after a removal, and through bytes. */
+function assertIndexResults(result) {
+  assert.equal(result.failed, undefined, result.failed);
+  assert.equal(result.backend, 'simd128');
+  assert.equal(result.len, 3199, 'one film removed');
+  assert.equal(result.restoredLen, 3200);
+  assert.equal(result.removed, true);
+  assert.equal(result.removedStillFound, false);
+  for (const id of TOY_STORY_IDS) assert.ok(result.toysTop4.includes(id), `${id} not in ${result.toysTop4}`);
+  assert.equal(typeof result.toysMetadataTitle, 'string');
+  for (const [name, searches] of Object.entries({
+    unfiltered: result.unfiltered,
+    filtered: result.filtered,
+    afterRemove: result.afterRemove,
+  })) {
+    assert.equal(searches.length, 12, name);
+    for (const { text, got, expected } of searches) assert.deepEqual(got, expected, `${name}: "${text}"`);
+  }
+  assert.deepEqual(result.roundTripSame, Array(12).fill(true), 'fromBytes(toBytes()) searches the same');
+}
+
+test('on a page: the HNSW Index builds, searches, filters, removes and round-trips like exact search', async () => {
+  const page = await openPage('/browser/page.html?checks=index');
+  assertIndexResults(await pageValue(page, 'pageResult'));
+  await page.close();
+});
+
+test('in a module Web Worker: the HNSW Index gives the same results', async () => {
+  const page = await openPage('/browser/page.html?checks=index');
+  const result = await pageValue(page, 'workerResult');
+  assertIndexResults(result);
+  assert.equal(result.inWorker, true);
   await page.close();
 });
 

@@ -81,3 +81,54 @@ export function checkMovies(vecgate, set, movies, query) {
     topTitles: bySimilarity.slice(0, 4).map((h) => h.metadata.title),
   };
 }
+
+/** Beam width for the Index checks: large enough that HNSW search is expected to be exact here. */
+export const EXACT_EF = 400;
+
+/**
+ * Builds an `Index` of the movies and compares its searches with plain-JS exact search: every
+ * sample query unfiltered and filtered, after removing the toys query's best film, and after a
+ * toBytes → fromBytes round trip. Returns plain data (it also runs in a page and a Worker).
+ */
+export function checkIndex(vecgate, movies, queries) {
+  const k = 10;
+  const index = new vecgate.Index({ dims: movies[0].vector.length, seed: 1 });
+  for (const m of movies) index.add(m.id, m.vector, m.metadata);
+  const ids = (hits) => hits.map((h) => h.id);
+  const exactIds = (items, vector) => jsExactTopK(items.map((m) => m.vector), vector, k).map((r) => items[r.index].id);
+  const searchAll = (ix, options, items) =>
+    queries.map(({ text, vector }) => ({
+      text,
+      got: ids(ix.search(vector, { k, ef: EXACT_EF, ...options })),
+      expected: exactIds(items, vector),
+    }));
+
+  const recent = (m) => m.metadata.year >= 2000;
+  const unfiltered = searchAll(index, {}, movies);
+  const filtered = searchAll(index, { filter: { year: { $gte: 2000 } } }, movies.filter(recent));
+  const toys = queries.find((q) => q.text === TOYS_QUERY).vector;
+  const toysHits = index.search(toys, { k, ef: EXACT_EF });
+  const removedId = toysHits[0].id;
+  // Before the removal, the copy from bytes answers exactly as the original (scores, metadata).
+  const restored = vecgate.Index.fromBytes(index.toBytes());
+  const roundTripSame = queries.map(
+    ({ vector }) =>
+      JSON.stringify(restored.search(vector, { k, ef: EXACT_EF })) ===
+      JSON.stringify(index.search(vector, { k, ef: EXACT_EF })),
+  );
+  const removed = index.remove(removedId);
+  const afterRemove = searchAll(index, {}, movies.filter((m) => m.id !== removedId));
+  return {
+    len: index.len,
+    restoredLen: restored.len,
+    removed,
+    removedId,
+    removedStillFound: afterRemove.some((r) => r.got.includes(removedId)),
+    toysTop4: ids(toysHits).slice(0, 4),
+    toysMetadataTitle: toysHits[0].metadata?.title,
+    roundTripSame,
+    unfiltered,
+    filtered,
+    afterRemove,
+  };
+}

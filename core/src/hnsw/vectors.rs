@@ -2,8 +2,8 @@
 //!
 //! For cosine the rows are normalized on the way in, so every cosine becomes an inner product.
 
-use crate::kernels::Metric;
 use crate::kernels::{dot_i8_unchecked, dot_unchecked, l2_squared_unchecked, normalize_in_place};
+use crate::kernels::{FloatText, Metric};
 use crate::quant::{norm_squared_i8, quantize_into};
 use crate::{Error, Result};
 
@@ -18,7 +18,9 @@ pub fn check_magnitude(v: &[f32]) -> Result<()> {
     let sq_norm: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
     if sq_norm > MAX_SQ_NORM {
         return Err(Error::InvalidArgument(format!(
-            "vector is too long: its squared norm {sq_norm:e} exceeds {MAX_SQ_NORM:e}"
+            "vector is too long: its squared norm {} exceeds {}",
+            FloatText(sq_norm),
+            FloatText(MAX_SQ_NORM)
         )));
     }
     Ok(())

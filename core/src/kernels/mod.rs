@@ -107,6 +107,50 @@ fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
     check_finite(b)
 }
 
+/// A float as error messages show it, written without core's float formatting: `{}` on a float
+/// links about 10 KB of exact float-to-decimal code into the npm package's .wasm (wasm/README.md,
+/// "Size"). Whole numbers print exactly (`2024`), others rounded to 6 decimals (`1.5`), large and
+/// tiny magnitudes in e-notation (`3.4e38`), and `NaN`, `inf`, `-inf` as Rust prints them.
+#[derive(Debug, Clone, Copy)]
+pub struct FloatText(pub f64);
+
+impl std::fmt::Display for FloatText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x.is_nan() {
+            return f.write_str("NaN");
+        }
+        let sign = if x < 0.0 { "-" } else { "" };
+        let mut magnitude = x.abs();
+        if magnitude.is_infinite() {
+            return write!(f, "{sign}inf");
+        }
+        // Outside [1e-3, 1e12) the mantissa is scaled into [1, 10); inside, 6 decimals fit a u64.
+        let mut exponent = 0i32;
+        if magnitude != 0.0 && !(1e-3..1e12).contains(&magnitude) {
+            while magnitude >= 10.0 {
+                magnitude /= 10.0;
+                exponent += 1;
+            }
+            while magnitude < 1.0 {
+                magnitude *= 10.0;
+                exponent -= 1;
+            }
+        }
+        let micros = (magnitude * 1e6).round() as u64;
+        write!(f, "{sign}{}", micros / 1_000_000)?;
+        let fraction = micros % 1_000_000;
+        if fraction != 0 {
+            let digits = format!("{fraction:06}");
+            write!(f, ".{}", digits.trim_end_matches('0'))?;
+        }
+        if exponent != 0 {
+            write!(f, "e{exponent}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Inner product. Err on a length mismatch or non-finite input.
 pub fn dot(a: &[f32], b: &[f32]) -> Result<f32> {
     check_pair(a, b)?;
@@ -276,6 +320,26 @@ pub fn dot_i8_unchecked(a: &[i8], b: &[i8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_text_prints_whole_numbers_exactly_and_others_rounded() {
+        let cases = [
+            (2024.0, "2024"),
+            (1.5, "1.5"),
+            (-1.0, "-1"),
+            (0.0, "0"),
+            (f64::from(0.1f32), "0.1"),
+            (11.25, "11.25"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (3.4e38, "3.4e38"),
+            (1e-5, "1e-5"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(FloatText(value).to_string(), text, "{value:e}");
+        }
+    }
 
     #[test]
     fn zero_vector_scores_zero_not_nan() {

@@ -20,19 +20,28 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: simd128 is enabled at compile time; every load stays below `n`.
     unsafe {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        // Four independent accumulators: wasm SIMD has no FMA, and one add chain per 4 lanes
+        // would leave the loop waiting on add latency instead of on memory.
+        let zero = f32x4_splat(0.0);
+        let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
         let mut i = 0;
-        while i + 8 <= n {
+        while i + 16 <= n {
             s0 = f32x4_add(s0, f32x4_mul(load(pa.add(i)), load(pb.add(i))));
             s1 = f32x4_add(s1, f32x4_mul(load(pa.add(i + 4)), load(pb.add(i + 4))));
-            i += 8;
+            s2 = f32x4_add(s2, f32x4_mul(load(pa.add(i + 8)), load(pb.add(i + 8))));
+            s3 = f32x4_add(s3, f32x4_mul(load(pa.add(i + 12)), load(pb.add(i + 12))));
+            i += 16;
         }
-        let mut s = hsum(f32x4_add(s0, s1));
+        while i + 4 <= n {
+            s0 = f32x4_add(s0, f32x4_mul(load(pa.add(i)), load(pb.add(i))));
+            i += 4;
+        }
+        let mut sum = hsum(f32x4_add(f32x4_add(s0, s1), f32x4_add(s2, s3)));
         while i < n {
-            s += *pa.add(i) * *pb.add(i);
+            sum += *pa.add(i) * *pb.add(i);
             i += 1;
         }
-        s
+        sum
     }
 }
 

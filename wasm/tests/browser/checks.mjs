@@ -1,6 +1,6 @@
 // What the page and the Worker both run: the movie candidate set served by the test (built in Node
 // with the package), reranked here and compared with a plain-JS exact search over the raw sample.
-import { TOYS_QUERY, checkMovies } from '../exact.mjs';
+import { TOYS_QUERY, checkIndex, checkMovies } from '../exact.mjs';
 
 async function fetchOk(path) {
   const response = await fetch(path);
@@ -29,9 +29,9 @@ function thrown(fn) {
   }
 }
 
-export async function runChecks(vecgate) {
-  const [bytes, moviesText, queriesText] = await Promise.all([
-    fetchOk('/movies.vgcs').then((r) => r.arrayBuffer()),
+/** The raw movie sample, fetched as the page serves it: films and named query vectors. */
+async function loadSample() {
+  const [moviesText, queriesText] = await Promise.all([
     fetchOk('/data/movies.jsonl').then((r) => r.text()),
     fetchOk('/data/queries.jsonl').then((r) => r.text()),
   ]);
@@ -40,7 +40,16 @@ export async function runChecks(vecgate) {
     metadata: m.metadata,
     vector: Float32Array.from(m.vector),
   }));
-  const query = Float32Array.from(jsonl(queriesText).find((q) => q.text === TOYS_QUERY).vector);
+  const queries = jsonl(queriesText).map((q) => ({ text: q.text, vector: Float32Array.from(q.vector) }));
+  return { movies, queries };
+}
+
+export async function runChecks(vecgate) {
+  const [bytes, { movies, queries }] = await Promise.all([
+    fetchOk('/movies.vgcs').then((r) => r.arrayBuffer()),
+    loadSample(),
+  ]);
+  const query = queries.find((q) => q.text === TOYS_QUERY).vector;
   const set = vecgate.CandidateSet.fromBytes(new Uint8Array(bytes));
 
   const corrupted = new Uint8Array(bytes.slice(0));
@@ -54,4 +63,11 @@ export async function runChecks(vecgate) {
       nan: thrown(() => vecgate.cosineSimilarity(new Float32Array([NaN, 1]), new Float32Array([1, 1]))),
     },
   };
+}
+
+/** The HNSW `Index` over the movie sample: build, search, filter, remove and a byte round trip,
+ * compared with plain-JS exact search (exact.mjs, `checkIndex`). */
+export async function runIndexChecks(vecgate) {
+  const { movies, queries } = await loadSample();
+  return { backend: vecgate.simdBackend(), ...checkIndex(vecgate, movies, queries) };
 }
