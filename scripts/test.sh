@@ -7,6 +7,7 @@ bash scripts/install-deps.sh
 bash scripts/install-db-deps.sh
 bash scripts/install-wasm-deps.sh
 bash scripts/install-spin-deps.sh
+bash scripts/install-api-fuzz-deps.sh
 
 step() { echo; echo "==> $*"; }
 
@@ -25,6 +26,9 @@ cargo clippy -p vecgate-spin --target wasm32-wasip2 -- -D warnings
 step "cargo test"
 cargo test --workspace --no-fail-fast
 
+step "bounded load: wrk, concurrency 32, 5 s per backend, 0 errors (debug build: no second optimized build in CI)"
+VECGATE_LOAD_PROFILE=debug bash bench/load.sh 5
+
 step "core kernels on aarch64 (NEON) under qemu: the property tests against the scalar reference"
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
@@ -35,3 +39,6 @@ bash wasm/test.sh
 
 step "demo page: Chromium test against vecgate serve --sample"
 bash www/test.sh
+
+step "fuzz targets (cargo fuzz), 20 s each from the committed seeds"
+bash scripts/fuzz.sh 20

@@ -43,6 +43,9 @@ fn vector(seed: usize) -> Vec<f32> {
         .collect()
 }
 
+/// A batch number with the outcomes of its upsert and of the search after it.
+type Round = (usize, Outcome, Outcome);
+
 /// One request's outcome, timed.
 #[derive(Debug)]
 struct Outcome {
@@ -110,7 +113,7 @@ fn a_database_stopped_mid_stream_fails_fast_keeps_batches_whole_and_recovers() {
     let base = server.base.clone();
 
     // A client streams batch upserts, each followed by a search, until told to stop.
-    let outcomes = Arc::new(Mutex::new(Vec::<(usize, Outcome, Outcome)>::new()));
+    let outcomes = Arc::new(Mutex::new(Vec::<Round>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let stream = {
         let (outcomes, stop) = (outcomes.clone(), stop.clone());
@@ -140,7 +143,7 @@ fn a_database_stopped_mid_stream_fails_fast_keeps_batches_whole_and_recovers() {
             }
         })
     };
-    let wait_for = |what: &str, done: &dyn Fn(&[(usize, Outcome, Outcome)]) -> bool| {
+    let wait_for = |what: &str, done: &dyn Fn(&[Round]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !done(&outcomes.lock().unwrap()) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");

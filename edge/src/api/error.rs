@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// The `Allow` header of a 405: the route's methods.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            allow: None,
         }
     }
 
@@ -31,10 +34,14 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response {
-        Response::json(
+        let response = Response::json(
             self.status,
             &json!({"error": {"code": self.code, "message": self.message}}),
-        )
+        );
+        match self.allow {
+            Some(allow) => response.with_header("allow", allow),
+            None => response,
+        }
     }
 }
 

@@ -35,6 +35,18 @@ pub struct Handler<S, H> {
     pub metrics: Metrics,
 }
 
+/// [`OPENAPI_JSON`] with `dimensions` as the `Vector` schema's exact length, so clients and
+/// API fuzzers see the one vector size this server accepts. Built on request: a Spin component
+/// is instantiated per request, so a precomputed copy would cost every request.
+pub fn openapi_for(dimensions: usize) -> Vec<u8> {
+    let mut spec: serde_json::Value =
+        serde_json::from_str(OPENAPI_JSON).expect("openapi.json is valid JSON (unit-tested)");
+    let vector = &mut spec["components"]["schemas"]["Vector"];
+    vector["minItems"] = dimensions.into();
+    vector["maxItems"] = dimensions.into();
+    serde_json::to_vec_pretty(&spec).expect("a JSON value serializes")
+}
+
 /// A matched route: its template (the metrics label), what it needs, and its path parameter.
 struct Route {
     template: &'static str,
@@ -103,8 +115,16 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
     let &(_, access, action) = methods
         .iter()
         .find(|(m, _, _)| *m == method)
-        .ok_or_else(|| {
-            ApiError::new(
+        .ok_or_else(|| ApiError {
+            // RFC 9110: a 405 lists the methods the route does allow.
+            allow: Some(
+                methods
+                    .iter()
+                    .map(|(m, _, _)| method_name(*m))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ..ApiError::new(
                 405,
                 "method_not_allowed",
                 "method not allowed on this route",
@@ -120,6 +140,16 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
         id,
         action,
     })
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET, HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Other => "",
+    }
 }
 
 impl<S: Store, H: HttpPost> Handler<S, H> {
@@ -185,7 +215,7 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
             Action::OpenApi => Ok(Response::bytes(
                 200,
                 "application/json",
-                OPENAPI_JSON.as_bytes().to_vec(),
+                openapi_for(self.config.dimensions),
             )),
             Action::Stats => self.stats().await,
             Action::Search => self.search(req).await,
@@ -198,5 +228,37 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
             Action::PutPreference => self.put_preference(req, id).await,
             Action::RecordEvent => self.record_event(req, id).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_served_spec_states_the_configured_dimension() {
+        let spec: serde_json::Value = serde_json::from_slice(&openapi_for(384)).unwrap();
+        let vector = &spec["components"]["schemas"]["Vector"];
+        assert_eq!(
+            (vector["minItems"].as_u64(), vector["maxItems"].as_u64()),
+            (Some(384), Some(384))
+        );
+        assert_eq!(
+            spec["paths"],
+            serde_json::from_str::<serde_json::Value>(OPENAPI_JSON).unwrap()["paths"]
+        );
+    }
+
+    #[test]
+    fn a_wrong_method_lists_the_allowed_ones() {
+        let err = route(Method::Post, "/v1/content/movie-1")
+            .err()
+            .expect("405");
+        assert_eq!(
+            (err.status, err.allow.as_deref()),
+            (405, Some("GET, HEAD, DELETE"))
+        );
+        let response = err.into_response();
+        assert_eq!(response.header("allow"), Some("GET, HEAD, DELETE"));
     }
 }

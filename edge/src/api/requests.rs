@@ -73,8 +73,27 @@ pub fn check_threshold(t: Option<f64>) -> Result<Option<f32>, ApiError> {
 
 pub fn parse_filter(filter: Option<&Value>) -> Result<Option<Filter>, ApiError> {
     filter
-        .map(|f| Filter::parse(f).map_err(ApiError::from))
+        .map(|f| {
+            // The search log keeps the filter as jsonb, which cannot hold NUL.
+            if contains_nul(f) {
+                return Err(ApiError::bad_request(
+                    "filter must not contain NUL characters",
+                ));
+            }
+            Filter::parse(f).map_err(ApiError::from)
+        })
         .transpose()
+}
+
+/// Whether a key or a string anywhere in `value` holds NUL. Postgres text and jsonb cannot, so
+/// the API refuses it everywhere and both stores agree.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,12 +191,10 @@ pub fn check_items(items: &mut [ContentItem], dims: usize) -> Result<(), ApiErro
         if !item.metadata.is_object() {
             return Err(at("metadata must be a JSON object".into()));
         }
-        let metadata = item.metadata.to_string();
-        if metadata.len() > MAX_METADATA_BYTES {
+        if item.metadata.to_string().len() > MAX_METADATA_BYTES {
             return Err(at(format!("metadata is over {MAX_METADATA_BYTES} bytes")));
         }
-        // Postgres text and jsonb cannot hold NUL; refuse it everywhere so stores agree.
-        if metadata.contains("\\u0000") {
+        if contains_nul(&item.metadata) {
             return Err(at("metadata must not contain NUL characters".into()));
         }
         item.vector = check_vector("vector", &item.vector, dims).map_err(|e| at(e.message))?;
@@ -217,6 +234,15 @@ pub fn check_preference(pref: &UserPreference, dims: usize) -> Result<(), ApiErr
     check_dims(dims, pref.vector.len())
         .map_err(|e| ApiError::bad_request(format!("vector: {e}")))?;
     pref.validate()?;
+    if pref
+        .genre_affinities
+        .keys()
+        .any(|genre| genre.contains('\0'))
+    {
+        return Err(ApiError::bad_request(
+            "genre_affinities keys must not contain NUL characters",
+        ));
+    }
     Ok(())
 }
 
@@ -251,4 +277,40 @@ pub fn query_filter(req: &crate::http::Request) -> Result<Option<Value>, ApiErro
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn filters_with_nul_are_refused_and_an_escaped_backslash_is_not_nul() {
+        for filter in [
+            json!({"title": "a\u{0}"}),
+            json!({"ti\u{0}tle": 1}),
+            json!({"$or": [{"genres": {"$in": ["x", "\u{0}"]}}]}),
+        ] {
+            let err = parse_filter(Some(&filter)).expect_err("refused");
+            assert_eq!(err.status, 400, "{filter}");
+        }
+        let literal = json!({"title": "\\u0000"});
+        assert!(parse_filter(Some(&literal)).unwrap().is_some());
+    }
+
+    /// Found by schemathesis on ruvector: a NUL genre key was a 500 from jsonb.
+    #[test]
+    fn a_preference_with_a_nul_genre_key_is_refused() {
+        let mut pref = UserPreference {
+            vector: vec![1.0, 0.0],
+            confidence: 0.5,
+            genre_affinities: [("Drama".to_owned(), 0.5)].into(),
+        };
+        assert!(check_preference(&pref, 2).is_ok());
+        pref.genre_affinities.insert("a\u{0}".to_owned(), 0.5);
+        assert_eq!(
+            check_preference(&pref, 2).err().map(|e| e.status),
+            Some(400)
+        );
+    }
 }

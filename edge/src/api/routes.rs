@@ -105,6 +105,10 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
         let threshold = check_threshold(query_f64(req, "threshold")?)?;
         let filter_json = query_filter(req)?;
         let filter = parse_filter(filter_json.as_ref())?;
+        let user_id = req.query_param("user_id");
+        if let Some(u) = &user_id {
+            check_id("user_id", u)?;
+        }
         let item = self
             .store
             .get(id)
@@ -119,7 +123,7 @@ impl<S: Store, H: HttpPost> Handler<S, H> {
             include_metadata: true,
             include_vector: false,
             log: SearchLog {
-                user_id: req.query_param("user_id"),
+                user_id,
                 search_type: "similar",
                 filter: filter_json,
             },
