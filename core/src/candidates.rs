@@ -22,7 +22,7 @@ use crate::filter::Filter;
 use crate::kernels::{check_dims, check_finite, cosine_from_parts, dot_unchecked, scalar};
 use crate::quant::quantize_into;
 use crate::rerank::{
-    about, checked_blend, checked_threshold, mmr, ranked, recency_signal, RerankRequest, Reranked,
+    checked_blend, checked_threshold, mmr, ranked, recency_from_age, RerankRequest, Reranked,
     Signals, Weights,
 };
 use crate::topk::TopK;
@@ -114,7 +114,9 @@ impl Derived {
         let number = |key: &str| metadata.and_then(|m| m.get(key)?.as_f64());
         Derived {
             sq_norm: dot_unchecked(vector, vector),
-            year: number("year").map(|y| y as f32),
+            // A year beyond f32's range gives no recency signal, like a missing one, rather
+            // than making the whole set fail to rerank.
+            year: number("year").map(|y| y as f32).filter(|y| y.is_finite()),
             popularity: number("popularity")
                 .filter(|p| (0.0..=1.0).contains(p))
                 .or_else(|| number("rating").map(|r| (r / 10.0).clamp(0.0, 1.0)))
@@ -252,9 +254,9 @@ impl CandidateSet {
                 similarity: cosine(q.query, query_sq, row, derived.sq_norm),
                 personalization: preference
                     .map_or(0.0, |(p, p_sq)| cosine(p, p_sq, row, derived.sq_norm)),
-                // A year too large for f32 is infinite here.
-                recency: recency_signal(derived.year, q.current_year)
-                    .map_err(|e| about(format_args!("candidate {candidate}"), e))?,
+                recency: derived
+                    .year
+                    .map_or(0.0, |year| recency_from_age(q.current_year - year)),
                 popularity: derived.popularity.unwrap_or(0.0),
             };
             top.push(candidate, checked_blend(candidate, &item, &q.weights)?);

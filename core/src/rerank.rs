@@ -174,7 +174,7 @@ pub(crate) fn ranked(top: TopK, signals: &[Signals]) -> Vec<Reranked> {
 }
 
 /// The recency signal of an optional release year (0 without one); Err for a non-finite year.
-pub(crate) fn recency_signal(year: Option<f32>, current_year: f32) -> Result<f32> {
+fn recency_signal(year: Option<f32>, current_year: f32) -> Result<f32> {
     match year {
         Some(year) if !year.is_finite() => Err(Error::InvalidArgument(format!(
             "year must be finite, got {}",

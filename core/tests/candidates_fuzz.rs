@@ -20,6 +20,50 @@ fn an_int8_code_that_dequantizes_to_infinity_is_refused() {
     assert!(err.contains("NaN or infinite"), "{err}");
 }
 
+/// Found by the fuzzer: an item whose `metadata.year` (1e92) is beyond f32 made the whole set
+/// fail to rerank. Such a year now gives no recency signal, like a missing one.
+#[test]
+fn a_year_beyond_f32_does_not_stop_reranking() {
+    let mut bytes = include_bytes!("fuzz_regressions/candidates_year_out_of_f32.bin").to_vec();
+    let body = bytes.len() - 4;
+    let crc = crc32(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    let set = CandidateSet::from_bytes(&bytes).expect("the input decodes");
+    assert_eq!(set.metadata(2).unwrap()["year"], 1e92);
+    let query = vec![0.25f32; set.dims()];
+    let hits = set.rerank(&request(&query, None)).expect("the set reranks");
+    assert_eq!(hits.len(), set.len());
+
+    let mut set = CandidateSet::new(2, Encoding::F32).unwrap();
+    set.push("movie-1", &[1.0, 0.0], Some(json!({"year": 1e92})))
+        .unwrap();
+    set.push("movie-2", &[1.0, 0.0], None).unwrap();
+    let recency_only = CandidateQuery {
+        weights: Weights {
+            similarity: 0.0,
+            personalization: 0.0,
+            recency: 1.0,
+            popularity: 0.0,
+        },
+        ..request(&[1.0, 0.0], None)
+    };
+    let hits = set.rerank(&recency_only).unwrap();
+    assert!(hits.iter().all(|h| h.score == 0.0), "{hits:?}");
+}
+
+fn request(query: &[f32], mmr_lambda: Option<f32>) -> CandidateQuery<'_> {
+    CandidateQuery {
+        query,
+        preference: Some(query),
+        k: 5,
+        threshold: None,
+        filter: None,
+        weights: Weights::default(),
+        mmr_lambda,
+        current_year: 2026.0,
+    }
+}
+
 /// Huge but finite vectors (squared norms overflow f32) still rerank to finite scores.
 #[test]
 fn huge_finite_vectors_rerank() {
@@ -32,17 +76,9 @@ fn huge_finite_vectors_rerank() {
         let set = CandidateSet::from_bytes(&set.to_bytes()).unwrap();
         let query = [1.0, 1.0, 0.0];
         for mmr_lambda in [None, Some(0.5)] {
-            let request = CandidateQuery {
-                query: &query,
-                preference: Some(&query),
-                k: 2,
-                threshold: None,
-                filter: None,
-                weights: Weights::default(),
-                mmr_lambda,
-                current_year: 2026.0,
-            };
-            let hits = set.rerank(&request).expect("huge vectors rerank");
+            let hits = set
+                .rerank(&request(&query, mmr_lambda))
+                .expect("huge vectors rerank");
             assert_eq!(hits.len(), 2);
             assert_eq!(hits[0].index, 0, "movie-1 points the query's way");
             assert!(hits.iter().all(|h| h.score.is_finite()), "{hits:?}");
