@@ -436,6 +436,14 @@ pub fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("could not find a free loopback port: {e}"))
 }
 
+/// `vecgate-{name}-{pid}` under the temp dir, removed if a previous run left it: a data dir for
+/// a `vecgate serve` that starts empty.
+pub fn empty_temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vecgate-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
 fn unique_temp_dir(prefix: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()

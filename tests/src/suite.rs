@@ -149,6 +149,21 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `POST /v1/search` with a raw body (not necessarily valid JSON) and the read key: status
+    /// and JSON body (Null when the body is not JSON).
+    pub fn search_raw(&self, body: String) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}/v1/search", self.base))
+            .bearer_auth(READ_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap_or_else(|e| panic!("POST /v1/search: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
     pub fn search(&self, body: Value) -> Value {
         let (status, v) = self.call("POST", "/v1/search", Some(READ_KEY), Some(&body));
         let mut shown = body.clone();
@@ -756,32 +771,13 @@ fn validation_errors(api: &Api, _: &Target) {
     }
     // 1e39 overflows f32: a non-finite component.
     let raw = format!("{{\"vector\": [1e39{}]}}", ",0.1".repeat(m.dims - 1));
-    let r = api
-        .client
-        .post(format!("{}/v1/search", api.base))
-        .bearer_auth(READ_KEY)
-        .header("content-type", "application/json")
-        .body(raw)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let r = api
-        .client
-        .post(format!("{}/v1/search", api.base))
-        .bearer_auth(READ_KEY)
-        .body("{not json")
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
+    let (status, _) = api.search_raw(raw);
+    assert_eq!(status, 400);
+    let (status, _) = api.search_raw("{not json".into());
+    assert_eq!(status, 400);
     let big = "x".repeat(2 * 1024 * 1024);
-    let r = api
-        .client
-        .post(format!("{}/v1/search", api.base))
-        .bearer_auth(READ_KEY)
-        .body(big)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 413);
+    let (status, _) = api.search_raw(big);
+    assert_eq!(status, 413);
     let (status, v) = api.call("GET", "/v1/nothing-here", Some(READ_KEY), None);
     assert_error(status, &v, 404, "unknown route");
     let (status, v) = api.call("PATCH", "/v1/search", Some(READ_KEY), None);
@@ -827,16 +823,7 @@ fn injection(api: &Api, _: &Target) {
         "{\"$and\": [".repeat(1000),
         "]}".repeat(1000)
     );
-    let r = api
-        .client
-        .post(format!("{}/v1/search", api.base))
-        .bearer_auth(READ_KEY)
-        .header("content-type", "application/json")
-        .body(deep)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let v: Value = r.json().unwrap_or(Value::Null);
+    let (status, v) = api.search_raw(deep);
     assert_error(status, &v, 400, "a filter 1,000 levels deep");
     // About 1 MB of hostile values within the limits: a valid filter that matches nothing.
     let values: Vec<String> = (0..240)

@@ -2,12 +2,13 @@
 
 use serde_json::Value;
 use vecgate_tests::embeddings::FakeEmbeddings;
+use vecgate_tests::empty_temp_dir;
 use vecgate_tests::server::Server;
 use vecgate_tests::suite::{self, key_env, load_movies, Api, LogRow, Target};
 
 #[test]
 fn api_suite_on_embedded_store() {
-    let dir = tempdir("api");
+    let dir = empty_temp_dir("api");
     let embeddings = FakeEmbeddings::start();
     let mut env: Vec<(&str, String)> = key_env();
     env.extend([
@@ -44,10 +45,4 @@ fn api_suite_on_embedded_store() {
     suite::assert_no_secrets(&server.output());
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("vecgate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }

@@ -2,22 +2,17 @@
 //! and refuses a damaged snapshot with a message naming the file.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use vecgate_tests::empty_temp_dir;
 use vecgate_tests::server::{vecgate_bin, Server};
 
 const DIMS: usize = 16;
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vecgate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn start(dir: &Path) -> Server {
     let dims = DIMS.to_string();
@@ -207,7 +202,7 @@ fn writer(base: String, seed: u64, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBoo
 
 #[test]
 fn kill_9_at_random_points_loses_no_acknowledged_write() {
-    let dir = tempdir("kill9");
+    let dir = empty_temp_dir("kill9");
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut rng = Rng(42);
     for round in 0..20 {
@@ -255,7 +250,7 @@ fn status(base: &str, id: &str) -> u16 {
 
 #[test]
 fn a_torn_last_log_record_is_dropped_with_a_warning() {
-    let dir = tempdir("torn");
+    let dir = empty_temp_dir("torn");
     let server = start(&dir);
     let mut rng = Rng(7);
     for id in ["a-1", "a-2", "a-3"] {
@@ -298,7 +293,7 @@ fn a_torn_last_log_record_is_dropped_with_a_warning() {
 
 #[test]
 fn a_damaged_snapshot_refuses_to_start_and_names_the_file() {
-    let dir = tempdir("snap");
+    let dir = empty_temp_dir("snap");
     let server = start(&dir);
     upsert(&server.base, "s-1", &Rng(3).vector());
     // A graceful stop writes the snapshot.

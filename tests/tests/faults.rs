@@ -16,7 +16,7 @@ use vecgate_tests::suite::{
     assert_no_secrets, key_env, load_movies, with_db_password, Api, EMBEDDING_KEY, READ_KEY,
     WRITE_KEY,
 };
-use vecgate_tests::{assert_ruvector_installed, free_port, PgCluster};
+use vecgate_tests::{assert_ruvector_installed, empty_temp_dir, free_port, PgCluster};
 
 /// The configured per-request timeout of every server here.
 const TIMEOUT_MS: u64 = 2_000;
@@ -229,7 +229,7 @@ fn a_database_stopped_mid_stream_fails_fast_keeps_batches_whole_and_recovers() {
 fn a_slow_or_failing_embedding_provider_gives_a_clear_502_or_504_and_vectors_still_work() {
     let m = movies();
     let provider = FakeEmbeddings::start();
-    let dir = tempdir("provider");
+    let dir = empty_temp_dir("faults-provider");
     let server = start(
         &["--data-dir", dir.to_str().unwrap()],
         &server_env(&[
@@ -306,7 +306,7 @@ fn a_slow_or_failing_embedding_provider_gives_a_clear_502_or_504_and_vectors_sti
     assert_eq!(text_search(phrases[2]).status, 200);
 
     // Down (nothing listens): a 502, fast.
-    let down_dir = tempdir("provider-down");
+    let down_dir = empty_temp_dir("faults-provider-down");
     let down = start(
         &["--data-dir", down_dir.to_str().unwrap()],
         &server_env(&[
@@ -334,12 +334,6 @@ fn a_slow_or_failing_embedding_provider_gives_a_clear_502_or_504_and_vectors_sti
     drop((server, down));
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(down_dir);
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("vecgate-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// Opens a raw connection to the server.
@@ -371,7 +365,7 @@ fn status_line(stream: &mut TcpStream) -> String {
 
 #[test]
 fn hostile_clients_leave_the_server_healthy() {
-    let dir = tempdir("clients");
+    let dir = empty_temp_dir("faults-clients");
     let server = start(
         &["--data-dir", dir.to_str().unwrap()],
         &server_env(&[("VECGATE_DIMENSIONS", DIMS.to_string())]),

@@ -2,12 +2,12 @@
 //! example request it prints finds Toy Story.
 
 use serde_json::Value;
+use vecgate_tests::empty_temp_dir;
 use vecgate_tests::server::Server;
 
 #[test]
 fn serve_sample_prints_a_working_example() {
-    let dir = std::env::temp_dir().join(format!("vecgate-sample-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = empty_temp_dir("sample");
     let mut server = Server::start(&["--sample", "--data-dir", dir.to_str().unwrap()], &[]);
     let out = server.output_containing("try: curl");
     let example = out
