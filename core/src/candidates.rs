@@ -15,6 +15,7 @@
 //! | metadata: count × (u32 length + JSON text; length 0 = none) | … |
 //! | CRC-32 of everything above | 4 |
 
+use crate::json::{JsonCodec, SerdeJson};
 use serde_json::Value;
 
 use crate::bytes::{Reader, Writer};
@@ -288,6 +289,11 @@ impl CandidateSet {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_with(&SerdeJson)
+    }
+
+    /// [`CandidateSet::to_bytes`] with metadata written by `json`.
+    pub fn to_bytes_with(&self, json: &dyn JsonCodec) -> Vec<u8> {
         let vector_bytes = match &self.int8 {
             None => self.matrix.len() * 4,
             Some(q) => q.codes.len() + q.scales.len() * 4,
@@ -314,7 +320,7 @@ impl CandidateSet {
         }
         for m in &self.metadata {
             match m {
-                Some(v) => w.blob(v.to_string().as_bytes()),
+                Some(v) => w.blob(json.write(v).as_bytes()),
                 None => w.u32(0),
             }
         }
@@ -323,6 +329,11 @@ impl CandidateSet {
 
     /// Decodes and validates a candidate set. Never panics on hostile input.
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        Self::from_bytes_with(data, &SerdeJson)
+    }
+
+    /// [`CandidateSet::from_bytes`] with metadata parsed by `json`.
+    pub fn from_bytes_with(data: &[u8], json: &dyn JsonCodec) -> Result<Self> {
         const WHAT: &str = "candidate set";
         if data.len() < 4 || &data[..4] != MAGIC {
             return Err(Error::Format(format!(
@@ -391,7 +402,7 @@ impl CandidateSet {
                 None
             } else {
                 Some(
-                    serde_json::from_slice(raw)
+                    json.parse(raw)
                         .map_err(|e| r.error(format!("metadata is not valid JSON: {e}")))?,
                 )
             });

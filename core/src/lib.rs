@@ -9,6 +9,7 @@
 //! - [`hnsw`]: the compact HNSW index.
 //! - [`candidates`]: the candidate-set binary format browsers cache and rerank.
 //! - [`bytes`], [`checksum`]: bounds-checked little-endian I/O and CRC-32 for the formats.
+//! - [`json`]: how the formats read and write metadata JSON (serde_json, or the host's).
 
 pub mod bytes;
 pub mod candidates;
@@ -16,6 +17,7 @@ pub mod checksum;
 pub mod error;
 pub mod filter;
 pub mod hnsw;
+pub mod json;
 pub mod kernels;
 pub mod preference;
 pub mod quant;

@@ -1,6 +1,7 @@
 //! The native side of `wasm/bench/topk.mjs`: exact top-10 on this machine's best kernels, over the
 //! same generated matrix and queries as the Node benchmark, with the same code the package runs
-//! (`UnitRows` behind `Float32Matrix`, core's `I8Matrix` behind `Int8Matrix`) and core's `top_k`.
+//! (`UnitRows` behind `Float32Matrix`, pruned and exhaustive; core's `I8Matrix` behind
+//! `Int8Matrix`) and core's `top_k`.
 //!
 //! `cargo run --release -p vecgate-wasm --example topk_native -- ROWS DIMS QUERIES ROUNDS`
 //! prints one JSON line: milliseconds per query (best round) and the first query's top-10 rows.
@@ -59,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let unit = UnitRows::new(matrix.clone(), dims)?;
     let int8 = I8Matrix::from_f32(&matrix, dims)?;
     let f32_top = |q: &[f32]| unit.top_k(q, 10, f32::NEG_INFINITY);
+    let f32_exhaustive = |q: &[f32]| unit.top_k_exhaustive(q, 10, f32::NEG_INFINITY);
     let int8_top = |q: &[f32]| int8.top_k(q, Metric::Cosine, 10, f32::NEG_INFINITY);
     let core_top = |q: &[f32]| top_k(q, &matrix, dims, Metric::Cosine, 10, f32::NEG_INFINITY);
 
@@ -67,6 +69,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let f32_ms = time_per_query(rounds, &queries, |q| {
         std::hint::black_box(f32_top(q).ok());
     });
+    let f32_exhaustive_ms = time_per_query(rounds, &queries, |q| {
+        std::hint::black_box(f32_exhaustive(q).ok());
+    });
     let int8_ms = time_per_query(rounds, &queries, |q| {
         std::hint::black_box(int8_top(q).ok());
     });
@@ -74,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(core_top(q).ok());
     });
     println!(
-        "{{\"backend\":\"{}\",\"f32_ms\":{f32_ms},\"int8_ms\":{int8_ms},\"core_top_k_ms\":{core_top_k_ms},\"f32_top\":{f32_first:?},\"int8_top\":{int8_first:?}}}",
+        "{{\"backend\":\"{}\",\"f32_ms\":{f32_ms},\"f32_exhaustive_ms\":{f32_exhaustive_ms},\"int8_ms\":{int8_ms},\"core_top_k_ms\":{core_top_k_ms},\"f32_top\":{f32_first:?},\"int8_top\":{int8_first:?}}}",
         active_backend()
     );
     Ok(())

@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::convert::{
     is_absent, item_index, json_from_js, json_to_js, number_value, object, optional_choice,
-    optional_number, parse_filter, whole_number, Options,
+    optional_number, parse_filter, whole_number, JsJson, Options,
 };
 use crate::rerank::Common;
 
@@ -93,14 +93,14 @@ impl CandidateSet {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<CandidateSet, JsError> {
         Ok(CandidateSet {
-            inner: candidates::CandidateSet::from_bytes(bytes)?,
+            inner: candidates::CandidateSet::from_bytes_with(bytes, &JsJson)?,
         })
     }
 
     /// Encodes the set in the binary format (versioned and checksummed).
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.inner.to_bytes()
+        self.inner.to_bytes_with(&JsJson)
     }
 
     /// Appends one item. `metadata`, when given, must be a JSON object.

@@ -5,6 +5,7 @@
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde_json::Value;
 use vecgate_core::filter::Filter;
+use vecgate_core::json::JsonCodec;
 use vecgate_core::kernels::FloatText;
 use vecgate_core::topk::Scored;
 use vecgate_core::{Error, Result};
@@ -231,23 +232,131 @@ pub(crate) fn strings(name: &str, value: &JsValue) -> Result<Vec<String>> {
         .collect()
 }
 
-/// A JSON value from JS, through `JSON.stringify` and serde_json's byte parser: the one the binary
-/// candidate-set format already needs, so no second JSON deserializer is compiled in.
+/// JSON through the JS engine's `JSON` object, for the binary formats' metadata too
+/// (`vecgate_core::json`): serde_json's parser and writer are then not compiled in.
+pub(crate) struct JsJson;
+
+/// Nesting deeper than this is refused (serde_json's own limit), before it can exhaust the stack.
+const MAX_JSON_DEPTH: usize = 128;
+
+impl JsonCodec for JsJson {
+    fn parse(&self, text: &[u8]) -> std::result::Result<Value, String> {
+        let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
+        let parsed = js_sys::JSON::parse(text).map_err(|e| {
+            e.dyn_ref::<js_sys::Error>()
+                .map_or_else(|| "JSON.parse failed".into(), |e| String::from(e.message()))
+        })?;
+        plain_js_to_json(&parsed, 0)
+    }
+
+    fn write(&self, value: &Value) -> String {
+        // JSON.stringify of a tree of plain objects, arrays, finite numbers, strings, booleans and
+        // nulls cannot fail.
+        js_sys::JSON::stringify(&json_to_js(Some(value)))
+            .ok()
+            .and_then(|text| text.as_string())
+            .unwrap_or_default()
+    }
+}
+
+/// The JSON value of what `JSON.parse` returned (plain objects, arrays and primitives only).
+fn plain_js_to_json(value: &JsValue, depth: usize) -> std::result::Result<Value, String> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(format!("nested deeper than {MAX_JSON_DEPTH} levels"));
+    }
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    if let Some(flag) = value.as_bool() {
+        return Ok(Value::Bool(flag));
+    }
+    if let Some(number) = value.as_f64() {
+        return json_number(number).ok_or_else(|| "numbers must be finite".into());
+    }
+    if let Some(text) = value.as_string() {
+        return Ok(Value::String(text));
+    }
+    if let Some(array) = value.dyn_ref::<Array>() {
+        return array
+            .iter()
+            .map(|item| plain_js_to_json(&item, depth + 1))
+            .collect::<std::result::Result<_, _>>()
+            .map(Value::Array);
+    }
+    let object = value.unchecked_ref::<Object>();
+    let mut map = serde_json::Map::new();
+    for key in Object::keys(object).iter() {
+        let field = Reflect::get(object, &key).map_err(|_| "unreadable field".to_string())?;
+        let key = key.as_string().unwrap_or_default();
+        map.insert(key, plain_js_to_json(&field, depth + 1)?);
+    }
+    Ok(Value::Object(map))
+}
+
+/// A JS number as JSON: whole numbers within 2^53 as integers, as serde_json reads them from text.
+fn json_number(number: f64) -> Option<Value> {
+    const SAFE: f64 = 9_007_199_254_740_992.0;
+    if number.fract() == 0.0 && number.abs() <= SAFE {
+        Some(if number >= 0.0 {
+            Value::from(number as u64)
+        } else {
+            Value::from(number as i64)
+        })
+    } else {
+        serde_json::Number::from_f64(number).map(Value::Number)
+    }
+}
+
+/// A JSON value from JS: what `JSON.stringify` makes of it (so `toJSON`, dropped `undefined`
+/// fields and the rest behave as everywhere in JS), read back through [`JsJson`].
 pub(crate) fn json_from_js(what: &str, value: &JsValue) -> Result<Value> {
     let text = js_sys::JSON::stringify(value)
         .ok()
         .and_then(|text| text.as_string())
         .ok_or_else(|| Error::InvalidArgument(format!("{what} is not representable as JSON")))?;
-    serde_json::from_slice(text.as_bytes())
+    JsJson
+        .parse(text.as_bytes())
         .map_err(|e| Error::InvalidArgument(format!("{what} is not valid JSON: {e}")))
 }
 
-/// A JSON value as a plain JS value, through serde_json's writer (which the binary format needs
-/// too) and `JSON.parse`.
+/// A JSON value as a plain JS value (null for none).
 pub(crate) fn json_to_js(value: Option<&Value>) -> JsValue {
-    value
-        .and_then(|value| js_sys::JSON::parse(&value.to_string()).ok())
-        .unwrap_or(JsValue::NULL)
+    match value {
+        None | Some(Value::Null) => JsValue::NULL,
+        Some(Value::Bool(flag)) => JsValue::from_bool(*flag),
+        Some(Value::Number(number)) => JsValue::from_f64(number.as_f64().unwrap_or(f64::NAN)),
+        Some(Value::String(text)) => JsValue::from_str(text),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| json_to_js(Some(item)))
+            .collect::<Array>()
+            .into(),
+        Some(Value::Object(fields)) => {
+            let object = Object::new();
+            for (key, field) in fields {
+                set_own(&object, key, &json_to_js(Some(field)));
+            }
+            object.into()
+        }
+    }
+}
+
+/// Sets an own enumerable property, as `JSON.parse` does: a plain assignment of `__proto__`
+/// would replace the prototype instead.
+fn set_own(object: &Object, key: &str, value: &JsValue) {
+    let is_proto = key == "__proto__";
+    let key = JsValue::from_str(key);
+    if is_proto {
+        let descriptor = Object::new();
+        for flag in ["writable", "enumerable", "configurable"] {
+            let _ = Reflect::set(&descriptor, &JsValue::from_str(flag), &JsValue::TRUE);
+        }
+        let _ = Reflect::set(&descriptor, &JsValue::from_str("value"), value);
+        Object::define_property(object, &key, &descriptor);
+    } else {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(object, &key, value);
+    }
 }
 
 /// A plain JS object with the given fields (built directly instead of through serde, which
@@ -255,8 +364,7 @@ pub(crate) fn json_to_js(value: Option<&Value>) -> JsValue {
 pub(crate) fn object(fields: &[(&str, JsValue)]) -> JsValue {
     let object = Object::new();
     for (key, value) in fields {
-        // Defining a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
+        set_own(&object, key, value);
     }
     object.into()
 }
@@ -282,7 +390,7 @@ pub(crate) fn scored_to_js(hits: &[Scored]) -> JsValue {
 /// A filter given as an object, or as JSON text (a JSON string is never a valid filter itself).
 pub(crate) fn parse_filter(filter: &JsValue) -> Result<Filter> {
     let value = match filter.as_string() {
-        Some(text) => serde_json::from_slice(text.as_bytes()).map_err(|e| Error::Filter {
+        Some(text) => JsJson.parse(text.as_bytes()).map_err(|e| Error::Filter {
             path: String::new(),
             message: format!("not valid JSON: {e}"),
         })?,

@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::convert::{
     is_absent, json_from_js, json_to_js, number_value, object, optional_choice,
-    optional_whole_number, parse_filter, whole_number, Options,
+    optional_whole_number, parse_filter, whole_number, JsJson, Options,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -213,14 +213,14 @@ impl Index {
     /// The index in its versioned, checksummed byte format (for IndexedDB).
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.inner.to_bytes()
+        self.inner.to_bytes_with(&JsJson)
     }
 
     /// Loads bytes from `toBytes`; truncated, corrupted or hostile bytes throw.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Index, JsError> {
         Ok(Index {
-            inner: HnswIndex::from_bytes(bytes)?,
+            inner: HnswIndex::from_bytes_with(bytes, &JsJson)?,
         })
     }
 

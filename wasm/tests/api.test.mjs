@@ -145,6 +145,27 @@ describe('Float32Matrix and Int8Matrix', () => {
     m.free();
   });
 
+  test('Float32Matrix.topK (int8 bounds, then f32) is exactly the exhaustive scan', () => {
+    const dims = 96;
+    const big = randomMatrix(3000, dims, 11);
+    big.copyWithin(5 * dims, 9 * dims, 10 * dims); // rows 5 and 9 equal: a tie, broken by row
+    const m = new Float32Matrix(big, dims);
+    for (const q of [randomMatrix(1, dims, 12), big.slice(9 * dims, 10 * dims), new Float32Array(dims)]) {
+      const scores = m.similarities(q);
+      for (const k of [1, 10, 100]) {
+        for (const threshold of [undefined, 0.1, 0.999]) {
+          const expected = Array.from(scores.keys())
+            .filter((i) => threshold === undefined || scores[i] >= Math.fround(threshold))
+            .sort((a, b) => scores[b] - scores[a] || a - b)
+            .slice(0, k);
+          const hits = m.topK(q, k, threshold);
+          assert.deepEqual(hits.map((h) => h.index), expected, `k ${k}, threshold ${threshold}`);
+          hits.forEach((h) => assert.equal(h.score, scores[h.index]));
+        }
+      }
+    }
+  });
+
   test('Int8Matrix ranks like f32 within quantization error', () => {
     const q = new Int8Matrix(matrix, dims);
     assert.equal(q.rows, 200);
@@ -418,6 +439,32 @@ describe('CandidateSet', () => {
     throwsError(() => set.rerank({ query: q, k: 1e20 }), /k must be a whole number/);
     throwsError(() => set.rerank({ query: q, threshold: 'high' }), /threshold/);
     throwsError(() => set.rerank(), /rerank options/);
+  });
+
+  test('metadata goes through the binary format as it goes through JSON', () => {
+    // Parsed, not a literal: an object literal's `__proto__` would set the prototype.
+    const metadata = JSON.parse(
+      '{"__proto__": {"polluted": true}, "big": 9007199254740993, "neg": -3, "tenth": 0.1, "tiny": 5e-324,' +
+        ' "text": "é \\u0000 \\"q\\" 🎬", "list": [null, true, false, {"nested": []}], "empty": {}}',
+    );
+    const set = new CandidateSet(2);
+    set.push('a', f32(1, 0), metadata);
+    set.push('b', f32(0, 1), { toJSON: () => ({ via: 'toJSON' }) });
+    set.push('c', f32(1, 1));
+    const back = CandidateSet.fromBytes(set.toBytes());
+    for (const got of [set.metadata(0), back.metadata(0)]) {
+      assert.deepEqual(got, JSON.parse(JSON.stringify(metadata)));
+      assert.ok(Object.hasOwn(got, '__proto__'), '__proto__ stays an own field');
+      assert.equal(Object.getPrototypeOf(got), Object.prototype);
+      assert.equal({}.polluted, undefined);
+    }
+    assert.deepEqual(back.metadata(1), { via: 'toJSON' });
+    assert.equal(back.metadata(2), null);
+    let deep = 1;
+    for (let i = 0; i < 200; i++) deep = [deep];
+    throwsError(() => set.push('d', f32(1, 0), { deep }), /metadata is not valid JSON: nested deeper than 128 levels/);
+    throwsError(() => set.push('d', f32(1, 0), { big: 10n }), /metadata is not representable as JSON|BigInt/);
+    assert.equal(set.len, 3, 'failed pushes add nothing');
   });
 
   test('corrupted, truncated and foreign bytes throw; the module keeps working', () => {

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde_json::Value;
+use crate::json::{JsonCodec, SerdeJson};
 
 use crate::bytes::{Reader, Writer};
 use crate::kernels::Metric;
@@ -68,6 +68,11 @@ const WHAT: &str = "HNSW index";
 impl HnswIndex {
     /// Serializes the index, tombstones included (call [`HnswIndex::compact`] first to drop them).
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_with(&SerdeJson)
+    }
+
+    /// [`HnswIndex::to_bytes`] with metadata written by `json`.
+    pub fn to_bytes_with(&self, json: &dyn JsonCodec) -> Vec<u8> {
         let c = &self.config;
         let mut w = Writer::with_capacity(self.memory_bytes() + 64);
         w.bytes(MAGIC);
@@ -98,7 +103,7 @@ impl HnswIndex {
             w.blob(
                 metadata
                     .as_ref()
-                    .map_or(String::new(), Value::to_string)
+                    .map_or(String::new(), |m| json.write(m))
                     .as_bytes(),
             );
         }
@@ -108,6 +113,11 @@ impl HnswIndex {
     /// Loads an index written by [`HnswIndex::to_bytes`]. Err([`Error::Format`]) for bytes that
     /// are truncated, corrupted, from another version, or inconsistent in any way.
     pub fn from_bytes(bytes: &[u8]) -> Result<HnswIndex> {
+        Self::from_bytes_with(bytes, &SerdeJson)
+    }
+
+    /// [`HnswIndex::from_bytes`] with metadata parsed by `json`.
+    pub fn from_bytes_with(bytes: &[u8], json: &dyn JsonCodec) -> Result<HnswIndex> {
         let mut header = Reader::new(bytes, WHAT);
         if header.take(MAGIC.len()).ok() != Some(MAGIC.as_slice()) {
             return Err(format_error("not a vecgate HNSW index (bad magic)"));
@@ -120,7 +130,7 @@ impl HnswIndex {
         }
         let mut r = Reader::with_crc(bytes, WHAT)?;
         r.take(MAGIC.len() + 4)?;
-        load_body(&mut r)
+        load_body(&mut r, json)
     }
 }
 
@@ -140,7 +150,7 @@ fn finite_f32s(r: &mut Reader<'_>, count: usize, what: &str) -> Result<Vec<f32>>
     Ok(values)
 }
 
-fn load_body(r: &mut Reader<'_>) -> Result<HnswIndex> {
+fn load_body(r: &mut Reader<'_>, json: &dyn JsonCodec) -> Result<HnswIndex> {
     let metric = match r.u8()? {
         0 => Metric::Cosine,
         1 => Metric::Dot,
@@ -246,7 +256,8 @@ fn load_body(r: &mut Reader<'_>) -> Result<HnswIndex> {
         if gone {
             return Err(format_error(format!("deleted slot {slot} has metadata")));
         }
-        let value: Value = serde_json::from_slice(raw)
+        let value = json
+            .parse(raw)
             .map_err(|e| format_error(format!("metadata of slot {slot} is not JSON: {e}")))?;
         metadata.push(Some(value));
     }

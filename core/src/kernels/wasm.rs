@@ -24,7 +24,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         // would leave the loop waiting on add latency instead of on memory.
         let zero = f32x4_splat(0.0);
         let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
+        let (mut s4, mut s5, mut s6, mut s7) = (zero, zero, zero, zero);
         let mut i = 0;
+        while i + 32 <= n {
+            s0 = f32x4_add(s0, f32x4_mul(load(pa.add(i)), load(pb.add(i))));
+            s1 = f32x4_add(s1, f32x4_mul(load(pa.add(i + 4)), load(pb.add(i + 4))));
+            s2 = f32x4_add(s2, f32x4_mul(load(pa.add(i + 8)), load(pb.add(i + 8))));
+            s3 = f32x4_add(s3, f32x4_mul(load(pa.add(i + 12)), load(pb.add(i + 12))));
+            s4 = f32x4_add(s4, f32x4_mul(load(pa.add(i + 16)), load(pb.add(i + 16))));
+            s5 = f32x4_add(s5, f32x4_mul(load(pa.add(i + 20)), load(pb.add(i + 20))));
+            s6 = f32x4_add(s6, f32x4_mul(load(pa.add(i + 24)), load(pb.add(i + 24))));
+            s7 = f32x4_add(s7, f32x4_mul(load(pa.add(i + 28)), load(pb.add(i + 28))));
+            i += 32;
+        }
+        s0 = f32x4_add(s0, s4);
+        s1 = f32x4_add(s1, s5);
+        s2 = f32x4_add(s2, s6);
+        s3 = f32x4_add(s3, s7);
         while i + 16 <= n {
             s0 = f32x4_add(s0, f32x4_mul(load(pa.add(i)), load(pb.add(i))));
             s1 = f32x4_add(s1, f32x4_mul(load(pa.add(i + 4)), load(pb.add(i + 4))));
