@@ -171,7 +171,9 @@ fn abs_sum(codes: &[i8]) -> u32 {
     codes.iter().map(|&c| u32::from(c.unsigned_abs())).sum()
 }
 
-/// A row-major f32 matrix held in wasm memory, searched by cosine similarity.
+/// A row-major f32 matrix held in wasm memory, searched by cosine similarity. `topK` returns
+/// exactly what scoring every f32 row would, but reads mostly int8 copies of the rows (1.25× the
+/// memory of the f32 values alone).
 #[wasm_bindgen]
 pub struct Float32Matrix {
     rows: UnitRows,
