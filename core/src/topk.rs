@@ -101,7 +101,8 @@ impl TopK {
     }
 }
 
-fn check_threshold(threshold: f32) -> Result<()> {
+/// Err for a NaN threshold (every comparison with it would be false).
+pub fn check_threshold(threshold: f32) -> Result<()> {
     if threshold.is_nan() {
         return Err(Error::InvalidArgument("threshold is NaN".into()));
     }

@@ -127,6 +127,9 @@ fn upserting_the_same_id_twice_replaces_it() {
     let x = idx.get("x").unwrap();
     assert_eq!(x.vector, vec![-1.0, 0.0]);
     assert_eq!(x.metadata, Some(&json!({"v": 2})));
+    assert_eq!(idx.metadata("x"), Some(&json!({"v": 2})));
+    assert_eq!(idx.metadata("y"), None);
+    assert_eq!(idx.metadata("nope"), None);
     let hits = idx
         .search(&[1.0, 0.0], 2, &SearchOptions::default())
         .unwrap();

@@ -91,17 +91,24 @@ pub(crate) fn optional_numbers(name: &str, value: &JsValue) -> Result<Option<Vec
     if is_absent(value) {
         return Ok(None);
     }
+    array_items(name, value, "an array of numbers or nulls", |i, x| {
+        optional_number(&format!("{name}[{i}]"), &x).map(|x| x.map(|x| x as f32))
+    })
+    .map(Some)
+}
+
+/// Each item of a JS array through `item` (given its position); `expected` completes
+/// "{name} must be …" when `value` is not an array.
+fn array_items<T>(
+    name: &str,
+    value: &JsValue,
+    expected: &str,
+    item: impl Fn(usize, JsValue) -> Result<T>,
+) -> Result<Vec<T>> {
     let Some(array) = value.dyn_ref::<Array>() else {
-        return Err(Error::InvalidArgument(format!(
-            "{name} must be an array of numbers or nulls"
-        )));
+        return Err(Error::InvalidArgument(format!("{name} must be {expected}")));
     };
-    array
-        .iter()
-        .enumerate()
-        .map(|(i, x)| optional_number(&format!("{name}[{i}]"), &x).map(|x| x.map(|x| x as f32)))
-        .collect::<Result<_>>()
-        .map(Some)
+    array.iter().enumerate().map(|(i, x)| item(i, x)).collect()
 }
 
 /// A vector from a `Float32Array` (one bulk copy) or an array of numbers (checked element by
@@ -110,20 +117,16 @@ pub(crate) fn vector(name: &str, value: &JsValue) -> Result<Vec<f32>> {
     if let Some(typed) = value.dyn_ref::<Float32Array>() {
         return Ok(typed.to_vec());
     }
-    let Some(array) = value.dyn_ref::<Array>() else {
-        return Err(Error::InvalidArgument(format!(
-            "{name} must be a Float32Array or an array of numbers"
-        )));
-    };
-    array
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
+    array_items(
+        name,
+        value,
+        "a Float32Array or an array of numbers",
+        |i, x| {
             x.as_f64()
                 .map(|x| x as f32)
                 .ok_or_else(|| Error::InvalidArgument(format!("{name}[{i}] is not a number")))
-        })
-        .collect()
+        },
+    )
 }
 
 /// A JS options object whose own keys must all be among `fields`, so that a typo such as
@@ -217,19 +220,10 @@ fn describe(value: &JsValue) -> String {
 
 /// An array of strings, e.g. genres.
 pub(crate) fn strings(name: &str, value: &JsValue) -> Result<Vec<String>> {
-    let Some(array) = value.dyn_ref::<Array>() else {
-        return Err(Error::InvalidArgument(format!(
-            "{name} must be an array of strings"
-        )));
-    };
-    array
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            x.as_string()
-                .ok_or_else(|| Error::InvalidArgument(format!("{name}[{i}] is not a string")))
-        })
-        .collect()
+    array_items(name, value, "an array of strings", |i, x| {
+        x.as_string()
+            .ok_or_else(|| Error::InvalidArgument(format!("{name}[{i}] is not a string")))
+    })
 }
 
 /// JSON through the JS engine's `JSON` object, for the binary formats' metadata too

@@ -199,7 +199,7 @@ impl Index {
             .search(query, k, &options)?
             .iter()
             .map(|hit| {
-                let metadata = self.inner.get(&hit.id).and_then(|stored| stored.metadata);
+                let metadata = self.inner.metadata(&hit.id);
                 object(&[
                     ("id", JsValue::from_str(&hit.id)),
                     ("score", number_value(hit.score)),

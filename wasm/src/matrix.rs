@@ -5,7 +5,7 @@ use vecgate_core::kernels::{
     Metric,
 };
 use vecgate_core::quant::quantize_into;
-use vecgate_core::topk::{I8Matrix, Scored, TopK};
+use vecgate_core::topk::{check_threshold, I8Matrix, Scored, TopK};
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
@@ -70,8 +70,8 @@ impl UnitRows {
     fn for_each_score(&self, query: &[f32], mut sink: impl FnMut(usize, f32)) -> Result<(), Error> {
         check_dims(self.dims, query.len())?;
         let query = normalize(query)?;
-        for (i, row) in self.values.chunks_exact(self.dims).enumerate() {
-            sink(i, dot_unchecked(&query, row).clamp(-1.0, 1.0));
+        for i in 0..self.rows() {
+            sink(i, self.score(&query, i));
         }
         Ok(())
     }
@@ -79,9 +79,7 @@ impl UnitRows {
     /// The best `k` rows by cosine similarity, at or above `threshold`, best first: exactly
     /// [`UnitRows::top_k_exhaustive`]'s result, found through the int8 bounds.
     pub fn top_k(&self, query: &[f32], k: usize, threshold: f32) -> Result<Vec<Scored>, Error> {
-        if threshold.is_nan() {
-            return Err(Error::InvalidArgument("threshold is NaN".into()));
-        }
+        check_threshold(threshold)?;
         if k == 0 || self.rows() < k.saturating_mul(MIN_ROWS_PER_RESULT_TO_PRUNE) {
             return self.top_k_exhaustive(query, k, threshold);
         }
@@ -115,9 +113,7 @@ impl UnitRows {
         k: usize,
         threshold: f32,
     ) -> Result<Vec<Scored>, Error> {
-        if threshold.is_nan() {
-            return Err(Error::InvalidArgument("threshold is NaN".into()));
-        }
+        check_threshold(threshold)?;
         let mut top = TopK::new(k, threshold);
         self.for_each_score(query, |i, score| top.push(i, score))?;
         Ok(top.into_sorted_vec())

@@ -214,6 +214,11 @@ impl HnswIndex {
     }
 
     /// The stored vector and metadata of `id`.
+    /// The metadata of `id`, without decoding its vector (`None` for an unknown id or none).
+    pub fn metadata(&self, id: &str) -> Option<&Value> {
+        self.metadata[*self.slots.get(id)? as usize].as_ref()
+    }
+
     pub fn get(&self, id: &str) -> Option<StoredItem<'_>> {
         let slot = *self.slots.get(id)? as usize;
         Some(StoredItem {

@@ -262,18 +262,16 @@ impl Store for EmbeddedStore {
             found
                 .into_iter()
                 .filter(|h| q.threshold.is_none_or(|t| h.score >= t))
-                .map(|h| {
-                    let stored = state.index.get(&h.id);
-                    Hit {
-                        metadata: q
-                            .include_metadata
-                            .then(|| from_document(stored.as_ref().and_then(|s| s.metadata)).0),
-                        vector: q
-                            .include_vector
-                            .then(|| stored.map(|s| s.vector).unwrap_or_default()),
-                        id: h.id,
-                        score: h.score,
-                    }
+                .map(|h| Hit {
+                    metadata: q
+                        .include_metadata
+                        .then(|| from_document(state.index.metadata(&h.id)).0),
+                    // Decoding a vector costs a copy (and dequantization for int8): only on request.
+                    vector: q
+                        .include_vector
+                        .then(|| state.index.get(&h.id).map(|s| s.vector).unwrap_or_default()),
+                    id: h.id,
+                    score: h.score,
                 })
                 .collect::<Vec<_>>()
         };
