@@ -15,11 +15,11 @@
 //! | metadata: count × (u32 length + JSON text; length 0 = none) | … |
 //! | CRC-32 of everything above | 4 |
 
-use crate::json::{JsonCodec, SerdeJson};
 use serde_json::Value;
 
 use crate::bytes::{Reader, Writer};
 use crate::filter::Filter;
+use crate::json::{JsonCodec, SerdeJson};
 use crate::kernels::{check_dims, check_finite, cosine_from_parts, dot_unchecked, scalar};
 use crate::quant::quantize_into;
 use crate::rerank::{

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::kernels::{check_dims, check_finite, cosine_unchecked, normalize_in_place, FloatText};
-use crate::topk::{Scored, TopK};
+use crate::topk::{check_threshold, Scored, TopK};
 use crate::{Error, Result};
 
 /// The default MMR λ (DESIGN.md): mostly relevance, some diversity.
@@ -199,11 +199,9 @@ pub(crate) fn checked_threshold(request: &RerankRequest<'_>) -> Result<f32> {
             FloatText(f64::from(request.current_year))
         )));
     }
-    match request.threshold {
-        Some(t) if t.is_nan() => Err(Error::InvalidArgument("threshold is NaN".into())),
-        Some(t) => Ok(t),
-        None => Ok(f32::NEG_INFINITY),
-    }
+    let threshold = request.threshold.unwrap_or(f32::NEG_INFINITY);
+    check_threshold(threshold)?;
+    Ok(threshold)
 }
 
 /// The blended score of candidate `i`; Err when the weights make it overflow.

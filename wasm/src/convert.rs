@@ -59,6 +59,9 @@ pub(crate) fn row_count(len: usize, dims: usize) -> Result<usize> {
     Ok(len / dims)
 }
 
+/// Results per search or rerank when `k` is not given (the DESIGN.md default).
+pub(crate) const DEFAULT_K: usize = 10;
+
 /// `undefined` and `null` both mean "not given".
 pub(crate) fn is_absent(value: &JsValue) -> bool {
     value.is_undefined() || value.is_null()

@@ -9,8 +9,8 @@ use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    is_absent, json_from_js, json_to_js, number_value, object, optional_choice,
-    optional_whole_number, parse_filter, whole_number, JsJson, Options,
+    is_absent, json_from_js, json_to_js, number, number_value, object, optional_choice,
+    optional_whole_number, parse_filter, whole_number, JsJson, Options, DEFAULT_K,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -47,9 +47,6 @@ export interface IndexHit {
   metadata: Metadata | null;
 }
 "#;
-
-/// Results per search when `k` is not given.
-const DEFAULT_K: usize = 10;
 
 /// An HNSW index over string ids.
 #[wasm_bindgen]
@@ -88,10 +85,7 @@ impl Index {
                 "seed",
             ],
         )?;
-        let dims = match options.required("dims")?.as_f64() {
-            Some(d) => whole_number("dims", d)?,
-            None => return Err(Error::InvalidArgument("dims must be a number".into()).into()),
-        };
+        let dims = whole_number("dims", number("dims", &options.required("dims")?)?)?;
         let mut config = HnswConfig::new(dims);
         config.metric =
             match optional_choice("metric", &options.get("metric"), &["cosine", "dot", "l2"])? {

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::convert::{
     is_absent, number_value, object, optional_number, optional_numbers, optional_whole_number,
-    row_count, vector, whole_number, Options,
+    row_count, vector, whole_number, Options, DEFAULT_K,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -45,9 +45,6 @@ export interface Signals {
 }
 export interface RerankHit { index: number; score: number; signals: Signals; }
 "#;
-
-/// The DESIGN.md default k.
-const DEFAULT_K: usize = 10;
 
 /// The current calendar year, from the JS clock (core has none).
 fn this_year() -> f32 {
@@ -126,17 +123,14 @@ fn weights(value: &JsValue) -> Result<Weights, Error> {
     if is_absent(value) {
         return Ok(weights);
     }
-    let options = Options::read(
-        "weights",
-        value,
-        &["similarity", "personalization", "recency", "popularity"],
-    )?;
-    for (name, weight) in [
-        ("similarity", &mut weights.similarity),
-        ("personalization", &mut weights.personalization),
-        ("recency", &mut weights.recency),
-        ("popularity", &mut weights.popularity),
-    ] {
+    let options = Options::read("weights", value, &SIGNAL_NAMES)?;
+    let slots = [
+        &mut weights.similarity,
+        &mut weights.personalization,
+        &mut weights.recency,
+        &mut weights.popularity,
+    ];
+    for (name, weight) in SIGNAL_NAMES.into_iter().zip(slots) {
         if let Some(value) = optional_number(name, &options.get(name))? {
             *weight = value as f32;
         }
@@ -144,13 +138,21 @@ fn weights(value: &JsValue) -> Result<Weights, Error> {
     Ok(weights)
 }
 
+/// The four signals a score blends, in the order of `Weights` and `Signals` fields.
+const SIGNAL_NAMES: [&str; 4] = ["similarity", "personalization", "recency", "popularity"];
+
 fn signals_to_js(signals: &Signals) -> JsValue {
-    object(&[
-        ("similarity", number_value(signals.similarity)),
-        ("personalization", number_value(signals.personalization)),
-        ("recency", number_value(signals.recency)),
-        ("popularity", number_value(signals.popularity)),
-    ])
+    let values = [
+        signals.similarity,
+        signals.personalization,
+        signals.recency,
+        signals.popularity,
+    ];
+    let fields: Vec<(&str, JsValue)> = SIGNAL_NAMES
+        .into_iter()
+        .zip(values.map(number_value))
+        .collect();
+    object(&fields)
 }
 
 /// Reranks the rows of `matrix` by 0.5·similarity + 0.25·personalization + 0.15·recency +
