@@ -55,25 +55,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         set.push(id, &vector, Some(meta))?;
     }
     let set = set.ok_or("no items in the input")?;
-    // The sample's query phrases with their vectors, so text search works on the sample without
-    // an embedding provider.
-    let queries_in = input.with_file_name("queries.jsonl");
-    let queries: Vec<Value> = std::fs::read_to_string(&queries_in)
-        .map_err(|e| format!("cannot read {}: {e}", queries_in.display()))?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let q: Value = serde_json::from_str(l)?;
-            Ok(json!({"text": q["text"], "vector": q["vector"]}))
-        })
-        .collect::<Result<_, serde_json::Error>>()?;
-    let queries_out = output.with_file_name("queries.json");
-    std::fs::write(&queries_out, serde_json::to_vec(&queries)?)?;
-    println!(
-        "wrote {} query phrases to {}",
-        queries.len(),
-        queries_out.display()
-    );
     let bytes = set.to_bytes();
     std::fs::write(&output, &bytes)?;
     println!(

@@ -16,6 +16,8 @@ pub const NAMES: &[&str] = &[
     "embedding_model",
     "embedding_api_key",
     "request_timeout_ms",
+    "local_model",
+    "embedding_fallback",
 ];
 
 /// Settings that hold secrets; never logged or exported.
@@ -61,6 +63,11 @@ pub struct Config {
     pub embedding_model: String,
     pub embedding_api_key: Option<String>,
     pub request_timeout_ms: u64,
+    /// `local_model`: text queries use the host's all-MiniLM-L6-v2 when no `embedding_url` is
+    /// set (`on`, the default; `off` turns text queries off then).
+    pub local_model: bool,
+    /// `embedding_fallback = local`: when the remote provider fails, use the local model.
+    pub embedding_fallback_local: bool,
 }
 
 impl Default for Config {
@@ -75,6 +82,8 @@ impl Default for Config {
             embedding_model: DEFAULT_EMBEDDING_MODEL.into(),
             embedding_api_key: None,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            local_model: true,
+            embedding_fallback_local: false,
         }
     }
 }
@@ -125,6 +134,30 @@ impl Config {
             c.request_timeout_ms = t.parse().ok().filter(|t| *t > 0).ok_or_else(|| {
                 format!("request_timeout_ms must be a positive integer, got {t:?}")
             })?;
+        }
+        if let Some(v) = non_empty(get("local_model")) {
+            c.local_model = match v.as_str() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => return Err(format!("local_model must be on or off, got {v:?}")),
+            };
+        }
+        if let Some(v) = non_empty(get("embedding_fallback")) {
+            c.embedding_fallback_local = match v.as_str() {
+                "local" => true,
+                "none" => false,
+                _ => {
+                    return Err(format!(
+                        "embedding_fallback must be local or none, got {v:?}"
+                    ))
+                }
+            };
+        }
+        if c.embedding_fallback_local && c.embedding_url.is_none() {
+            return Err(
+                "embedding_fallback needs embedding_url (the local model is already the default)"
+                    .into(),
+            );
         }
         for (name, role) in [
             ("api_keys_read", Role::Read),
@@ -186,6 +219,16 @@ mod tests {
         assert_eq!(c.api_keys[1].user.as_deref(), Some("user-7"));
         assert_eq!(c.api_keys[2].role, Role::Write);
         assert!(c.auth_required());
+        assert!(c.local_model && !c.embedding_fallback_local);
+        let c = Config::from_lookup(lookup(&[
+            ("embedding_url", "http://127.0.0.1:1/v1"),
+            ("embedding_fallback", "local"),
+            ("local_model", "off"),
+        ]))
+        .unwrap();
+        assert!(!c.local_model && c.embedding_fallback_local);
+        let err = Config::from_lookup(lookup(&[("embedding_fallback", "local")])).unwrap_err();
+        assert!(err.contains("embedding_url"), "{err}");
     }
 
     #[test]
@@ -196,6 +239,8 @@ mod tests {
             ("dimensions", "abc"),
             ("api_keys_read", "short"),
             ("request_timeout_ms", "-1"),
+            ("local_model", "maybe"),
+            ("embedding_fallback", "remote"),
         ] {
             let err = Config::from_lookup(lookup(&[(k, v)])).unwrap_err();
             assert!(err.contains(k), "{err}");

@@ -9,7 +9,7 @@ mod routes;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::embed::{Embedder, HttpPost};
+use crate::embed::{EmbedHost, Embedder};
 use crate::http::{Method, Request, Response};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -152,7 +152,7 @@ fn method_name(method: Method) -> &'static str {
     }
 }
 
-impl<S: Store, H: HttpPost> Handler<S, H> {
+impl<S: Store, H: EmbedHost> Handler<S, H> {
     pub fn new(config: Config, store: S, http: H) -> Self {
         Self::with_embedder(config, store, |config| Embedder::new(http, config))
     }

@@ -10,13 +10,13 @@ use vecgate_core::rerank::personalize;
 use super::error::ApiError;
 use super::requests::*;
 use super::Handler;
-use crate::embed::HttpPost;
+use crate::embed::EmbedHost;
 use crate::http::{Request, Response};
 use crate::store::{SearchLog, SearchOutcome, SearchQuery, Store};
 
 type Reply = Result<Response, ApiError>;
 
-impl<S: Store, H: HttpPost> Handler<S, H> {
+impl<S: Store, H: EmbedHost> Handler<S, H> {
     pub(super) async fn health(&self) -> Reply {
         self.store.health().await?;
         Ok(Response::json(200, &json!({"status": "ok"})))

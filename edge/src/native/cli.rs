@@ -9,14 +9,13 @@ use clap::{Args, Parser, Subcommand};
 use vecgate_core::candidates::CandidateSet;
 use vecgate_core::hnsw::Storage;
 
-use super::http_client::ReqwestPost;
+use super::embed_host::{self, NativeEmbedHost};
 use super::pg::PgClient;
 use super::server::NativeHandler;
 use super::static_files::{self, StaticDirs};
 use super::store::AnyStore;
 use crate::api::Handler;
 use crate::config::Config;
-use crate::embed::Embedder;
 use crate::http::{Method, Request};
 use crate::sql::{migrate, Dialect};
 use crate::store::embedded::EmbeddedOptions;
@@ -127,6 +126,16 @@ pub struct ConfigArgs {
     pub embedding_api_key: Option<String>,
     #[arg(long, env = "VECGATE_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<String>,
+    /// on (default): text queries use the local all-MiniLM-L6-v2 when no embedding URL is set.
+    #[arg(long, env = "VECGATE_LOCAL_MODEL")]
+    pub local_model: Option<String>,
+    /// local: fall back to the local model when the embedding provider fails.
+    #[arg(long, env = "VECGATE_EMBEDDING_FALLBACK")]
+    pub embedding_fallback: Option<String>,
+    /// Where the local model's model.onnx and tokenizer.json are
+    /// (default ~/.cache/vecgate/models/all-minilm-l6-v2; `bash scripts/install-model.sh`).
+    #[arg(long, env = "VECGATE_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -144,6 +153,8 @@ impl ConfigArgs {
                 "embedding_model" => &self.embedding_model,
                 "embedding_api_key" => &self.embedding_api_key,
                 "request_timeout_ms" => &self.request_timeout_ms,
+                "local_model" => &self.local_model,
+                "embedding_fallback" => &self.embedding_fallback,
                 _ => return None,
             }
             .clone()
@@ -152,6 +163,40 @@ impl ConfigArgs {
 }
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The embedding host for `config`, with the local model loaded when the configuration uses it
+/// (the default provider, or the fallback). Its dimension must be the configured one.
+pub fn embed_host(config: &Config, args: &ConfigArgs) -> Fallible<NativeEmbedHost> {
+    let uses_local = match config.embedding_url {
+        None => config.local_model,
+        Some(_) => config.embedding_fallback_local,
+    };
+    if !uses_local {
+        return Ok(NativeEmbedHost::new(None));
+    }
+    let dir = args
+        .model_dir
+        .clone()
+        .unwrap_or_else(embed_host::default_model_dir);
+    let model = embed_host::load_model(&dir)?;
+    if model.dimensions() != config.dimensions {
+        return Err(format!(
+            "the local model ({}) gives {}-dimensional vectors but dimensions is {}; \
+             set --dimensions {}, configure --embedding-url, or set --local-model off",
+            vecgate_embed::MODEL_NAME,
+            model.dimensions(),
+            config.dimensions,
+            model.dimensions()
+        )
+        .into());
+    }
+    eprintln!(
+        "vecgate: local embedding model {} loaded from {}",
+        vecgate_embed::MODEL_NAME,
+        dir.display()
+    );
+    Ok(NativeEmbedHost::new(Some(Arc::new(model))))
+}
 
 /// Connects, detects the dialect, applies pending migrations, and returns the store.
 pub async fn postgres_store(config: &mut Config, url: &str) -> Fallible<PostgresStore<PgClient>> {
@@ -184,19 +229,6 @@ pub async fn open_store(config: &mut Config, embedded: &EmbeddedArgs) -> Fallibl
             embedded.options(config.dimensions),
         )?),
     }
-}
-
-/// The sample's query phrases and their vectors (`edge/sample/queries.json`).
-pub const SAMPLE_QUERIES: &str = include_str!("../../sample/queries.json");
-
-fn sample_phrases() -> Fallible<Vec<(String, Vec<f32>)>> {
-    #[derive(serde::Deserialize)]
-    struct Phrase {
-        text: String,
-        vector: Vec<f32>,
-    }
-    let phrases: Vec<Phrase> = serde_json::from_str(SAMPLE_QUERIES)?;
-    Ok(phrases.into_iter().map(|p| (p.text, p.vector)).collect())
 }
 
 /// The sample's items, in `POST /v1/content` form.
@@ -256,10 +288,12 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             config,
         } => {
             let dimensions_given = config.dimensions.is_some();
-            let mut config = config.config()?;
+            let args = config;
+            let mut config = args.config()?;
             if sample && !dimensions_given {
                 config.dimensions = SAMPLE_DIMENSIONS;
             }
+            let host = embed_host(&config, &args)?;
             let store = open_store(&mut config, &embedded).await?;
             if !config.auth_required() {
                 eprintln!(
@@ -267,14 +301,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                 );
             }
             let backend = store.describe();
-            let phrases = if sample {
-                sample_phrases()?
-            } else {
-                Vec::new()
-            };
-            let handler = Arc::new(Handler::with_embedder(config, store, |config| {
-                Embedder::new(ReqwestPost::default(), config).with_known_phrases(phrases)
-            }));
+            let handler = Arc::new(Handler::new(config, store, host));
             if sample {
                 let empty = handler.store.stats().await.map(|s| s.content_count == 0)?;
                 if empty {
@@ -297,6 +324,11 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                 StaticDirs {
                     www: www_dir,
                     pkg: pkg_dir,
+                    models: Some(
+                        args.model_dir
+                            .clone()
+                            .unwrap_or_else(embed_host::default_model_dir),
+                    ),
                 },
                 SAMPLE,
             );
@@ -345,9 +377,11 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             embedded,
             config,
         } => {
-            let mut config = config.config()?;
+            let args = config;
+            let mut config = args.config()?;
+            let host = embed_host(&config, &args)?;
             let store = open_store(&mut config, &embedded).await?;
-            let handler = Handler::new(config, store, ReqwestPost::default());
+            let handler = Handler::new(config, store, host);
             import(&handler, &file, batch).await?;
             if let AnyStore::Embedded(store) = &handler.store {
                 store.snapshot()?;

@@ -15,14 +15,14 @@ use crate::api::error::ApiError;
 use crate::api::{Handler, MAX_BODY_BYTES};
 use crate::http::{Method, Request, Response};
 
-use super::http_client::ReqwestPost;
+use super::embed_host::NativeEmbedHost;
 use super::store::AnyStore;
 
 /// Answers requests the API does not (the demo page), before the handler's 404.
 pub type Fallback = Arc<dyn Fn(&Request) -> Option<Response> + Send + Sync>;
 
 /// The handler as the native host runs it. Concrete types, so the futures are known to be Send.
-pub type NativeHandler = Handler<AnyStore, ReqwestPost>;
+pub type NativeHandler = Handler<AnyStore, NativeEmbedHost>;
 
 /// A slow client gets this long to send its headers, and its body.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);

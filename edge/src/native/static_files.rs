@@ -1,5 +1,6 @@
 //! Static files for the demo page: `www/` at `/`, the built npm package (`wasm/pkg/`) at `/pkg/`,
-//! and the bundled sample candidate set at `/sample/movies.vgcs`.
+//! the bundled sample candidate set at `/sample/movies.vgcs`, and the local model's two files at
+//! `/models/all-minilm-l6-v2/` for the browser embedder.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +13,12 @@ use crate::http::{Method, Request, Response};
 pub struct StaticDirs {
     pub www: PathBuf,
     pub pkg: PathBuf,
+    /// The local model's directory (`model.onnx`, `tokenizer.json`), when one is configured.
+    pub models: Option<PathBuf>,
 }
+
+/// The model files the browser embedder fetches; nothing else in the model directory is served.
+const MODEL_FILES: &[&str] = &["model.onnx", "tokenizer.json"];
 
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
@@ -78,6 +84,13 @@ pub fn fallback(dirs: StaticDirs, sample: &'static [u8]) -> Fallback {
                     .with_header("etag", &sample_etag),
             );
         }
+        if let Some(name) = path.strip_prefix("/models/all-minilm-l6-v2/") {
+            let dir = dirs.models.as_ref()?;
+            let name = MODEL_FILES.iter().find(|f| **f == name)?;
+            // The browser keeps its own copy (Cache Storage); a day is plenty for revalidation.
+            return file(&dir.join(name))
+                .map(|r| r.with_header("cache-control", "public, max-age=86400"));
+        }
         if let Some(rest) = path.strip_prefix("/pkg/") {
             return resolve(&dirs.pkg, rest).and_then(|p| file(&p));
         }
@@ -106,7 +119,18 @@ mod tests {
         std::fs::write(www.join("js/app.js"), "1").unwrap();
         std::fs::write(pkg.join("x.wasm"), [0, 97, 115, 109]).unwrap();
         std::fs::write(root.join("secret"), "no").unwrap();
-        let f = fallback(StaticDirs { www, pkg }, b"VGCS");
+        let models = root.join("models");
+        std::fs::create_dir_all(&models).unwrap();
+        std::fs::write(models.join("tokenizer.json"), "{}").unwrap();
+        std::fs::write(models.join("notes.txt"), "private").unwrap();
+        let f = fallback(
+            StaticDirs {
+                www,
+                pkg,
+                models: Some(models),
+            },
+            b"VGCS",
+        );
         let get = |p: &str| f(&Request::new(Method::Get, p));
         let index = get("/").unwrap();
         assert_eq!(
@@ -129,6 +153,12 @@ mod tests {
         assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
         revalidate.headers[0].1 = "\"other\"".into();
         assert_eq!(f(&revalidate).unwrap().status, 200);
+        assert_eq!(
+            get("/models/all-minilm-l6-v2/tokenizer.json").unwrap().body,
+            b"{}"
+        );
+        assert!(get("/models/all-minilm-l6-v2/notes.txt").is_none());
+        assert!(get("/models/all-minilm-l6-v2/../secret").is_none());
         assert!(get("/../secret").is_none());
         assert!(get("/%2e%2e/secret").is_none());
         assert!(get("/pkg/../secret").is_none());
