@@ -114,23 +114,35 @@ fn respond(request_line: &str, auth: Option<&str>, body: &[u8], state: &State) -
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return error(400, "body is not JSON");
     };
-    let Some(text) = req["input"].as_str() else {
-        return error(400, "input must be a string");
+    // OpenAI's `input`: one string, or a list of them.
+    let texts: Vec<&str> = match &req["input"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(items) => match items.iter().map(Value::as_str).collect() {
+            Some(texts) => texts,
+            None => return error(400, "input must be strings"),
+        },
+        _ => return error(400, "input must be a string or a list of strings"),
     };
-    match crate::data::movies()
-        .queries
-        .iter()
-        .find(|(t, _)| t == text)
-    {
-        Some((_, v)) => (
-            200,
-            json!({
-                "object": "list",
-                "data": [{"object": "embedding", "index": 0, "embedding": v}],
-                "model": req["model"],
-                "usage": {"prompt_tokens": 1, "total_tokens": 1}
-            }),
-        ),
-        None => error(400, "the fake provider only knows the sample queries"),
+    let mut data = Vec::new();
+    for (index, text) in texts.iter().enumerate() {
+        match crate::data::movies()
+            .queries
+            .iter()
+            .find(|(t, _)| t == text)
+        {
+            Some((_, v)) => {
+                data.push(json!({"object": "embedding", "index": index, "embedding": v}))
+            }
+            None => return error(400, "the fake provider only knows the sample queries"),
+        }
     }
+    (
+        200,
+        json!({
+            "object": "list",
+            "data": data,
+            "model": req["model"],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1}
+        }),
+    )
 }

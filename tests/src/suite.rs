@@ -92,11 +92,18 @@ pub struct Target<'a> {
     pub base: String,
     /// Every search-log row so far, oldest first.
     pub logs: &'a dyn Fn() -> Vec<LogRow>,
-    /// The fake embeddings provider the server was configured with.
-    pub embeddings: Option<&'a crate::embeddings::FakeEmbeddings>,
+    /// What embeds the server's text queries.
+    pub text: TextSource<'a>,
     /// Whether the server keeps in-process state across requests (the embedding cache, the
     /// metrics). A Spin component is instantiated afresh for every request and keeps none.
     pub keeps_state: bool,
+}
+
+pub enum TextSource<'a> {
+    /// The fake OpenAI-compatible provider (it knows the sample's query phrases only).
+    Provider(&'a crate::embeddings::FakeEmbeddings),
+    /// The local all-MiniLM-L6-v2 (no `embedding_url`): any text.
+    LocalModel,
 }
 
 pub struct Api {
@@ -702,15 +709,58 @@ fn candidates(api: &Api, _: &Target) {
 fn text_queries(api: &Api, target: &Target) {
     let m = movies();
     let text = "animated film for kids about toys";
-    let Some(embeddings) = target.embeddings else {
-        let (status, v) = api.call(
+    let embed = |texts: Value| {
+        api.call(
             "POST",
-            "/v1/search",
+            "/v1/embed",
             Some(READ_KEY),
-            Some(&json!({"text": text})),
-        );
-        assert_error(status, &v, 400, "text search without a provider");
-        return;
+            Some(&json!({ "texts": texts })),
+        )
+    };
+    for (body, needle) in [
+        (json!([]), "texts"),
+        (json!([""]), "empty"),
+        (json!(["  "]), "empty"),
+        (json!(vec!["x"; 65]), "64"),
+        (json!([1]), "texts"),
+    ] {
+        let (status, v) = embed(body.clone());
+        assert_error(status, &v, 400, &format!("embed {body}"));
+        assert!(v.to_string().contains(needle), "{body}: {v}");
+    }
+    let embeddings = match target.text {
+        TextSource::LocalModel => {
+            let hits = api.search(json!({"text": text, "k": 4, "include": ["metadata"]}));
+            let toy_story = hits["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|h| {
+                    h["metadata"]["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("Toy Story"))
+                })
+                .count();
+            assert!(toy_story >= 3, "Toy Story films in the top 4: {hits}");
+            // The local model reproduces the sample's query vectors.
+            let texts: Vec<&str> = m.queries.iter().map(|(t, _)| t.as_str()).collect();
+            let (status, v) = embed(json!(texts));
+            assert_eq!(status, 200, "{v}");
+            assert_eq!(v["dimensions"].as_u64(), Some(m.dims as u64));
+            for ((t, want), got) in m.queries.iter().zip(v["vectors"].as_array().unwrap()) {
+                let got: Vec<f32> = serde_json::from_value(got.clone()).unwrap();
+                let cos: f32 = got.iter().zip(want).map(|(a, b)| a * b).sum::<f32>()
+                    / want.iter().map(|x| x * x).sum::<f32>().sqrt();
+                assert!(cos >= 0.995, "{t:?}: cosine {cos} to the file's vector");
+            }
+            // Texts past 256 tokens are truncated: what follows the cut changes nothing.
+            let long = "space ".repeat(300);
+            let (_, a) = embed(json!([long.clone() + "western"]));
+            let (_, b) = embed(json!([long + "romance"]));
+            assert_eq!(a["vectors"], b["vectors"], "truncated at 256 tokens");
+            return;
+        }
+        TextSource::Provider(embeddings) => embeddings,
     };
     let by_text = api.search(json!({"text": text, "k": 5}));
     let by_vector = api.search(json!({"vector": m.query(text), "k": 5}));
@@ -730,6 +780,10 @@ fn text_queries(api: &Api, target: &Target) {
             "a stateless server asks the provider again"
         );
     }
+    let second = &m.queries[1].0;
+    let (status, v) = embed(json!([text, second]));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["vectors"].as_array().map(Vec::len), Some(2), "{v}");
     let (status, v) = api.call(
         "POST",
         "/v1/search",
@@ -876,6 +930,12 @@ fn auth_matrix(api: &Api, _: &Target) {
             "GET",
             "/v1/content/movie-17",
             None,
+            [401, 401, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/embed",
+            Some(json!({"texts": ["animated film for kids about toys"]})),
             [401, 401, 200, 200, 200],
         ),
         (

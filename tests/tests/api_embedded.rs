@@ -39,7 +39,7 @@ fn api_suite_on_embedded_store() {
         name: "embedded",
         base: server.base.clone(),
         logs: &logs,
-        embeddings: Some(&embeddings),
+        text: suite::TextSource::Provider(&embeddings),
         keeps_state: true,
     });
     suite::assert_no_secrets(&server.output());

@@ -33,7 +33,7 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         name,
         base: server.base.clone(),
         logs: &logs,
-        embeddings: Some(&embeddings),
+        text: suite::TextSource::Provider(&embeddings),
         keeps_state: true,
     });
     suite::assert_no_secrets(&server.output());

@@ -70,6 +70,7 @@ enum Action {
     GetPreference,
     PutPreference,
     RecordEvent,
+    Embed,
 }
 
 type Methods = &'static [(Method, Access, Action)];
@@ -86,6 +87,7 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["v1", "stats"] => ("/v1/stats", None, &[(Get, Read, Stats)]),
         ["v1", "search"] => ("/v1/search", None, &[(Post, Read, Search)]),
         ["v1", "candidates"] => ("/v1/candidates", None, &[(Post, Read, Candidates)]),
+        ["v1", "embed"] => ("/v1/embed", None, &[(Post, Read, Embed)]),
         ["v1", "content"] => ("/v1/content", None, &[(Post, Write, UpsertContent)]),
         ["v1", "content", id] => (
             "/v1/content/{id}",
@@ -227,6 +229,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             Action::GetPreference => self.get_preference(id).await,
             Action::PutPreference => self.put_preference(req, id).await,
             Action::RecordEvent => self.record_event(req, id).await,
+            Action::Embed => self.embed(req).await,
         }
     }
 }

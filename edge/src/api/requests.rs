@@ -10,6 +10,7 @@ use vecgate_core::kernels::{check_dims, normalize};
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::error::ApiError;
+use crate::embed::MAX_EMBED_TEXTS;
 use crate::store::ContentItem;
 
 pub const MAX_ID_BYTES: usize = 256;
@@ -124,6 +125,40 @@ pub enum QuerySource {
     Text(String),
 }
 
+/// A text to embed: not blank, at most `MAX_TEXT_BYTES` (the model reads its first 256 tokens).
+pub fn check_text(what: &str, text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(format!("{what} is empty")));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "{what} is over {MAX_TEXT_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedBody {
+    pub texts: Vec<String>,
+}
+
+impl EmbedBody {
+    pub fn check(&self) -> Result<(), ApiError> {
+        let n = self.texts.len();
+        if !(1..=MAX_EMBED_TEXTS).contains(&n) {
+            return Err(ApiError::bad_request(format!(
+                "texts must hold 1 to {MAX_EMBED_TEXTS} texts, got {n}"
+            )));
+        }
+        for (i, text) in self.texts.iter().enumerate() {
+            check_text(&format!("texts[{i}]"), text)?;
+        }
+        Ok(())
+    }
+}
+
 pub fn query_source(
     vector: Option<Vec<f32>>,
     text: Option<String>,
@@ -131,11 +166,10 @@ pub fn query_source(
 ) -> Result<QuerySource, ApiError> {
     match (vector, text) {
         (Some(v), None) => Ok(QuerySource::Vector(check_vector("vector", &v, dims)?)),
-        (None, Some(t)) if t.trim().is_empty() => Err(ApiError::bad_request("text is empty")),
-        (None, Some(t)) if t.len() > MAX_TEXT_BYTES => Err(ApiError::bad_request(format!(
-            "text is over {MAX_TEXT_BYTES} bytes"
-        ))),
-        (None, Some(t)) => Ok(QuerySource::Text(t)),
+        (None, Some(t)) => {
+            check_text("text", &t)?;
+            Ok(QuerySource::Text(t))
+        }
         (Some(_), Some(_)) => Err(ApiError::bad_request(
             "give either vector or text, not both",
         )),

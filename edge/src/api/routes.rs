@@ -99,6 +99,25 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         ))
     }
 
+    pub(super) async fn embed(&self, req: &Request) -> Reply {
+        let start = Instant::now();
+        let body: EmbedBody = parse_body(&req.body)?;
+        body.check()?;
+        let vectors = self
+            .embedder
+            .embed_many(&body.texts)
+            .await
+            .inspect_err(|_| self.metrics.record_embedding_error())?;
+        Ok(Response::json(
+            200,
+            &json!({
+                "vectors": vectors,
+                "dimensions": self.config.dimensions,
+                "took_ms": start.elapsed().as_secs_f64() * 1e3,
+            }),
+        ))
+    }
+
     pub(super) async fn similar(&self, req: &Request, id: &str) -> Reply {
         let start = Instant::now();
         let k = check_k(query_int(req, "k")?, DEFAULT_K, MAX_K, "k")?;

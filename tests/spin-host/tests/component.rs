@@ -63,7 +63,7 @@ fn api_suite_through_the_spin_component_on_ruvector() {
         name: "spin",
         base: host.base.clone(),
         logs: &logs,
-        embeddings: Some(&embeddings),
+        text: suite::TextSource::Provider(&embeddings),
         keeps_state: false,
     });
     suite::assert_no_secrets(&host.output());
