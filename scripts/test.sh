@@ -8,6 +8,7 @@ bash scripts/install-db-deps.sh
 bash scripts/install-wasm-deps.sh
 bash scripts/install-spin-deps.sh
 bash scripts/install-api-fuzz-deps.sh
+bash scripts/install-model.sh
 
 step() { echo; echo "==> $*"; }
 

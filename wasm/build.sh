@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package `vecgate` into wasm/pkg (or $1): the release .wasm with SIMD128, the
-# wasm-bindgen glue for the web (ESM, also Web Workers), bundler and nodejs targets, and the
-# hand-written entry points from wasm/pkg-template. Prints the raw and gzipped .wasm size.
+# wasm-bindgen glue for the web (ESM, also Web Workers), bundler and nodejs targets, the text
+# embedder (`vecgate/embedder`: a second .wasm, vecgate-embed-wasm, with its web glue), and the
+# hand-written entry points from wasm/pkg-template. Prints the raw and gzipped size of both .wasm.
 # Needs what scripts/install-wasm-deps.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,12 +32,26 @@ RUSTFLAGS="-C target-feature=+simd128" \
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).target_directory)')
 wasm=$target_dir/wasm32-unknown-unknown/release/vecgate_wasm.wasm
 
+# The embedder is inference: built for speed (opt-level 3, the release profile's), not size. It is
+# a download of its own, fetched only by pages that embed text, next to a 23 MB model.
+# EMBED_WASM_OPT_LEVEL=z builds it for size instead (wasm/README.md has both figures).
+embed_opt_level=${EMBED_WASM_OPT_LEVEL:-3}
+case $embed_opt_level in s | z) embed_opt_level_toml="\"$embed_opt_level\"" ;; *) embed_opt_level_toml=$embed_opt_level ;; esac
+log "cargo build -p vecgate-embed-wasm (wasm32-unknown-unknown, release, simd128, opt-level $embed_opt_level)"
+RUSTFLAGS="-C target-feature=+simd128" \
+  cargo build -p vecgate-embed-wasm --release --target wasm32-unknown-unknown \
+  --config "profile.release.opt-level=$embed_opt_level_toml"
+embed_wasm=$target_dir/wasm32-unknown-unknown/release/vecgate_embed_wasm.wasm
+
 staging=$(mktemp -d)
 trap 'rm -rf "$staging"' EXIT
 for target in web bundler nodejs; do
   wasm-bindgen --target "$target" --out-dir "$staging/$target" --out-name vecgate \
     --remove-name-section --remove-producers-section "$wasm"
 done
+# The embedder: the web glue only; Node instantiates it from the same file (embedder/node.js).
+wasm-bindgen --target web --out-dir "$staging/embedder" --out-name embedder \
+  --remove-name-section --remove-producers-section "$embed_wasm"
 # The three targets embed the same .wasm; ship it once, next to the bundler glue (bundlers resolve
 # the .wasm's own import of "./vecgate_bg.js" relative to it), and point the others at it.
 for target in bundler nodejs; do
@@ -51,6 +66,8 @@ cp "$staging/web/vecgate.js" "$staging/web/vecgate.d.ts" "$out/web/"
 cp "$staging/bundler/vecgate.js" "$staging/bundler/vecgate_bg.js" "$staging/bundler/vecgate.d.ts" \
   "$staging/bundler/vecgate_bg.wasm" "$out/bundler/"
 cp "$staging/nodejs/vecgate.js" "$staging/nodejs/vecgate.d.ts" "$out/node/"
+cp "$staging/embedder/embedder.js" "$staging/embedder/embedder.d.ts" "$staging/embedder/embedder_bg.wasm" \
+  "$out/embedder/"
 
 # Point each glue file at the shared .wasm. Each pattern must match exactly once, so a change in
 # wasm-bindgen's output fails the build instead of shipping a broken path.
@@ -80,3 +97,6 @@ raw=$(stat -c %s "$out/bundler/vecgate_bg.wasm")
 gz=$(gzip -9 -c "$out/bundler/vecgate_bg.wasm" | wc -c)
 log "built $out (vecgate $crate_version, wasm-bindgen $bindgen_version)"
 log "vecgate_bg.wasm: $raw bytes raw ($((raw / 1024)) KiB), $gz bytes gzipped ($((gz / 1024)) KiB)"
+embed_raw=$(stat -c %s "$out/embedder/embedder_bg.wasm")
+embed_gz=$(gzip -9 -c "$out/embedder/embedder_bg.wasm" | wc -c)
+log "embedder/embedder_bg.wasm: $embed_raw bytes raw ($((embed_raw / 1024)) KiB), $embed_gz bytes gzipped ($((embed_gz / 1024)) KiB)"

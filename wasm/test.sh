@@ -2,8 +2,9 @@
 # Tests the npm package as a user gets it: builds it (wasm/build.sh), packs it (npm pack), installs
 # the tarball into a scratch copy of wasm/tests under a temp dir, and there runs the Node tests, the
 # Chromium tests (page and Web Worker) and the TypeScript check of the installed .d.ts files.
-# Needs what scripts/install-wasm-deps.sh installs, and the movie sample at ../shared/data/movies
-# (or $VECGATE_SAMPLE_DIR).
+# Needs what scripts/install-wasm-deps.sh installs, the movie sample at ../shared/data/movies
+# (or $VECGATE_SAMPLE_DIR), and the embedder's model files from scripts/install-model.sh
+# (~/.cache/vecgate/models/all-minilm-l6-v2, or $VECGATE_MODEL_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,15 @@ if [ ! -f "$sample/movies.jsonl" ]; then
 fi
 VECGATE_SAMPLE_DIR=$(cd "$sample" && pwd)
 export VECGATE_SAMPLE_DIR
+model_dir=${VECGATE_MODEL_DIR:-$HOME/.cache/vecgate/models/all-minilm-l6-v2}
+for file in model.onnx tokenizer.json; do
+  if [ ! -f "$model_dir/$file" ]; then
+    echo "[wasm/test] no $model_dir/$file: run 'bash scripts/install-model.sh' (or set VECGATE_MODEL_DIR)" >&2
+    exit 1
+  fi
+done
+VECGATE_MODEL_DIR=$(cd "$model_dir" && pwd)
+export VECGATE_MODEL_DIR
 
 step() { echo; echo "[wasm/test] $*"; }
 
@@ -39,7 +49,7 @@ npm ci --no-audit --no-fund --prefer-offline --loglevel warn
 npm install --no-save --no-audit --no-fund --prefer-offline --loglevel warn "$tarball"
 echo "[wasm/test] installed in $((SECONDS - start)) s"
 
-step "node --test (Node API, movie sample, packaging, Chromium page and Worker)"
+step "node --test (Node API, movie sample, packaging, embedder, Chromium page and Worker)"
 node --test ./*.test.mjs
 
 step "tsc --noEmit (Node and bundler resolution)"

@@ -2,8 +2,19 @@
 // renders. Nothing slow runs here: fetching, decoding and reranking all happen in the Worker.
 
 const LIKES_KEY = 'vecgate-demo:likes';
-/** The phrase selected at first: the one whose answer (Toy Story) everyone can judge. */
-const FIRST_PHRASE = 'animated film for kids about toys';
+/** Suggestions under the text box; any text works, the Worker embeds it. */
+const EXAMPLES = [
+  'animated film for kids about toys',
+  'computer hacker fighting the system',
+  'a heist that goes wrong',
+  'space battles and rebels against an empire',
+  'a shark terrorizes a beach town',
+  'romantic comedy in New York',
+  'haunted house horror',
+  'courtroom drama about an innocent man',
+];
+/** Typing waits this long for a pause before the text is embedded. */
+const TYPING_PAUSE_MS = 150;
 const DEFAULT_WEIGHTS = { similarity: 0.5, personalization: 0.25, recency: 0.15, popularity: 0.1 };
 const WEIGHT_NAMES = Object.keys(DEFAULT_WEIGHTS);
 
@@ -98,15 +109,20 @@ function mode() {
 
 /** Dims the picker that is not the query, and says what the film picker still needs. */
 function showMode() {
-  $('phrase-field').classList.toggle('inactive', mode() !== 'phrase');
+  $('text-field').classList.toggle('inactive', mode() !== 'text');
   $('film-field').classList.toggle('inactive', mode() !== 'film');
   if (mode() === 'film' && !selectedFilm) $('film-note').textContent = 'Pick a title from the list.';
 }
 
-/** What to rerank for, or null when the film picker holds no film yet. */
+/** What to rerank for, or null when the film picker holds no film yet or the text box is blank. */
 function currentRequest() {
   const film = mode() === 'film' ? selectedFilm : null;
   if (mode() === 'film' && !film) return null;
+  const text = $('text').value.trim();
+  if (mode() === 'text' && text === '') {
+    $('text-note').textContent = 'Type what you would like to watch.';
+    return null;
+  }
   const lambda = number('mmr', 1);
   const options = {
     k: number('k', 10),
@@ -115,7 +131,7 @@ function currentRequest() {
     mmrLambda: lambda < 1 ? lambda : null,
   };
   return {
-    query: film ? { film: film.id } : { phrase: $('phrase').value },
+    query: film ? { film: film.id } : { text },
     options,
     likes,
     serverCandidates: $('server').checked,
@@ -143,7 +159,7 @@ async function run() {
     const request = currentRequest();
     if (!request) continue;
     $('request-json').textContent = JSON.stringify(
-      { query: request.query.film ? `vector of ${request.query.film}` : `"${request.query.phrase}"`, ...request.options,
+      { query: request.query.film ? `vector of ${request.query.film}` : `embedding of "${request.query.text}"`, ...request.options,
         preference: likes.length ? `learned from ${likes.length} liked film(s)` : null },
       null,
       2,
@@ -164,7 +180,7 @@ async function run() {
 
 const integer = new Intl.NumberFormat('en');
 
-function render({ hits, micros, isolated, source, notice, preference }) {
+function render({ hits, micros, embedding, isolated, source, notice, preference }) {
   const list = $('results');
   const rows = hits.map((hit, rank) => resultRow(hit, rank));
   list.replaceChildren(...rows);
@@ -177,8 +193,20 @@ function render({ hits, micros, isolated, source, notice, preference }) {
   list.setAttribute('aria-busy', 'false');
   list.dataset.renders = String(++renders);
   const timer = isolated ? '' : ' (timer resolution ~100 µs)';
-  $('timing').textContent = `${hits.length} results · rerank ${integer.format(micros)} µs in the Worker${timer}`;
+  const ms = (value) => (value / 1000).toFixed(2);
+  const embedded = !embedding
+    ? 'no embedding (a film\'s vector)'
+    : embedding.cached
+      ? `embedding remembered (${ms(embedding.micros)} ms when first typed)`
+      : `embedding ${ms(embedding.micros)} ms`;
+  $('timing').textContent = `${hits.length} results · ${embedded} · rerank ${ms(micros)} ms in the Worker${timer}`;
   $('timing').dataset.micros = String(micros);
+  $('timing').dataset.embedMicros = embedding ? String(embedding.micros) : '';
+  if (embedding) {
+    const model = { cache: 'from Cache Storage', network: 'downloaded' }[embedding.model] ?? embedding.model;
+    $('text-note').textContent = `${embedding.tokens} tokens, embedded in the Worker (model ${model}).`;
+    $('text-note').dataset.model = embedding.model;
+  }
   showSource(source);
   $('notice').hidden = !notice;
   $('notice').textContent = notice ?? '';
@@ -329,7 +357,7 @@ function fill(init) {
   const options = [...filmByLabel.keys()].sort((a, b) => a.localeCompare(b)).map((label) => new Option(label));
   $('film-titles').replaceChildren(...options);
 
-  $('phrase').replaceChildren(...init.queries.map((text) => new Option(text, text, false, text === FIRST_PHRASE)));
+  $('text-examples').replaceChildren(...EXAMPLES.map((text) => new Option(text)));
   $('genre').append(...init.genres.map((genre) => new Option(genre, genre)));
 
   bounds = { years: init.years, ratings: init.ratings };
@@ -345,7 +373,7 @@ function fill(init) {
   ]) {
     Object.assign($(id), { min: init.ratings.min, max: init.ratings.max, value });
   }
-  for (const id of ['phrase', 'film', 'server']) $(id).disabled = false;
+  for (const id of ['text', 'film', 'server']) $(id).disabled = false;
   showMode();
 }
 
@@ -355,9 +383,18 @@ function wire() {
   for (const name of WEIGHT_NAMES) outputFor(`w-${name}`, (v) => v.toFixed(2));
 
   $('controls').addEventListener('submit', (event) => event.preventDefault());
+  let typing = null;
   $('controls').addEventListener('input', (event) => {
     if (event.target.id === 'film') return onFilmInput();
-    if (event.target.id === 'phrase') document.querySelector('input[name="mode"][value="phrase"]').checked = true;
+    clearTimeout(typing);
+    if (event.target.id === 'text') {
+      document.querySelector('input[name="mode"][value="text"]').checked = true;
+      showMode();
+      // Embed once the typing pauses, not on every key.
+      document.body.dataset.busy = 'true';
+      typing = setTimeout(schedule, TYPING_PAUSE_MS);
+      return;
+    }
     showMode();
     schedule();
   });
@@ -386,6 +423,7 @@ async function start() {
   try {
     const init = await ask('init');
     fill(init);
+    $('status').textContent = 'Loading the embedding model…';
     document.body.dataset.ready = 'true';
     schedule();
   } catch (error) {

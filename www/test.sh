@@ -4,7 +4,8 @@
 # tests/www with `node --test`: they start `vecgate serve --sample` on a free port (serving this
 # www/ and wasm/pkg/), drive Debian's Chromium headless against it, stop the server, and save
 # screenshots under tests/www/out/.
-# Needs what scripts/install-wasm-deps.sh installs (wasm32 target, wasm-bindgen CLI, chromium).
+# Needs what scripts/install-wasm-deps.sh installs (wasm32 target, wasm-bindgen CLI, chromium) and
+# the model files of scripts/install-model.sh, which the page's embedder loads from `vecgate serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ step() { echo; echo "[www/test] $*"; }
 stamp=wasm/pkg/package.json
 if [ ! -f "$stamp" ] ||
    [ -n "$(find core/src core/Cargo.toml wasm/src wasm/Cargo.toml wasm/pkg-template wasm/build.sh Cargo.lock \
+             embed/src embed/Cargo.toml embed/wasm/src embed/wasm/Cargo.toml \
              -newer "$stamp" -print -quit)" ]; then
   step "bash wasm/build.sh"
   bash wasm/build.sh

@@ -1,5 +1,6 @@
 // The demo's module Web Worker. It owns everything that costs time: fetching candidate sets,
-// caching them in IndexedDB, decoding them, reranking with the vecgate package and learning the
+// caching them in IndexedDB, decoding them, embedding the query text (`vecgate/embedder`; the
+// model is kept in Cache Storage), reranking with the vecgate package and learning the
 // preference from likes. The page only sends the state of its controls and renders what comes back.
 //
 // Protocol: the page posts {id, type, ...}; the worker answers {id, ok: true, result} or
@@ -7,9 +8,22 @@
 
 const vecgateReady = import('./pkg/web/index.js');
 
+const MODEL_URL = new URL('./models/all-minilm-l6-v2/model.onnx', self.location.href).href;
+const TOKENIZER_URL = new URL('./models/all-minilm-l6-v2/tokenizer.json', self.location.href).href;
+// Loading starts with the Worker, beside the candidate set; film queries never wait for it.
+// Settled as {embedder} or {error}, so a missing model is reported once, by text queries.
+const embedderReady = import('./pkg/embedder/index.js')
+  .then(({ loadEmbedder }) => loadEmbedder({ modelUrl: MODEL_URL, tokenizerUrl: TOKENIZER_URL }))
+  .then(
+    (embedder) => ({ embedder }),
+    (error) => ({ error: new Error(`the embedding model did not load (${error?.message ?? error})`) }),
+  );
+/** The latest texts' vectors: moving a slider reranks without embedding again. */
+const embeddings = new Map();
+const EMBEDDINGS_KEPT = 64;
+
 const SAMPLE_URL = new URL('./sample/movies.vgcs', self.location.href).href;
 const CANDIDATES_URL = new URL('./v1/candidates', self.location.href).href;
-const QUERIES_URL = new URL('./queries.json', self.location.href).href;
 /** How many candidates "server candidates" asks `POST /v1/candidates` for. */
 const SERVER_CANDIDATES = 500;
 /**
@@ -19,7 +33,6 @@ const SERVER_CANDIDATES = 500;
 const LIKE_EVENT = Object.freeze({ completion: 1, rating: 9, rewatch: false, durationRatio: 1 });
 
 let catalog; // the bundled sample: every film, for titles, film queries and liked films
-let queries; // [{text, vector: Float32Array}]
 const serverSets = new Map(); // request key → loaded set, for this session
 const serverFailures = new Map(); // request key → {reason, at}
 const RETRY_AFTER_MS = 30_000;
@@ -45,6 +58,7 @@ async function handle(request) {
       return rerank(request);
     case 'forget-cache':
       await cacheClear();
+      await import('./pkg/embedder/index.js').then(({ clearModelCache }) => clearModelCache());
       for (const loaded of serverSets.values()) loaded.set.free();
       serverSets.clear();
       return null;
@@ -58,22 +72,13 @@ async function handle(request) {
 
 async function init() {
   const vecgate = await vecgateReady;
-  const [queryFile, sample] = await Promise.all([
-    fetch(QUERIES_URL).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${QUERIES_URL}: HTTP ${r.status}`)))),
-    loadSet(vecgate, `GET ${SAMPLE_URL}`, SAMPLE_URL, {}),
-  ]);
-  catalog = sample;
-  queries = queryFile.queries.map((q) => ({ text: q.text, vector: Float32Array.from(q.vector) }));
-  if (queryFile.dims !== catalog.set.dims) {
-    throw new Error(`queries.json has ${queryFile.dims} dimensions, the candidate set ${catalog.set.dims}`);
-  }
+  catalog = await loadSet(vecgate, `GET ${SAMPLE_URL}`, SAMPLE_URL, {});
   const films = catalog.items;
   const genres = [...new Set(films.flatMap((f) => f.genres))].sort();
   const years = films.map((f) => f.year).filter(Number.isFinite);
   const ratings = films.map((f) => f.rating).filter(Number.isFinite);
   return {
     backend: vecgate.simdBackend(),
-    queries: queries.map((q) => q.text),
     films: films.map(({ id, title, year }) => ({ id, title, year })),
     genres,
     years: { min: Math.min(...years), max: Math.max(...years) },
@@ -183,7 +188,7 @@ function fnv1a(text) {
 async function rerank({ query, options, likes, serverCandidates }) {
   const vecgate = await vecgateReady;
   if (!catalog) throw new Error('not initialized');
-  const vector = queryVector(query);
+  const { vector, embedding } = await queryVector(query);
   let active = catalog;
   let notice = null;
   if (serverCandidates) {
@@ -200,6 +205,7 @@ async function rerank({ query, options, likes, serverCandidates }) {
   const micros = Math.round((performance.now() - started) * 1000);
   return {
     micros,
+    embedding,
     isolated: self.crossOriginIsolated === true,
     hits: hits.map((hit) => ({ ...active.items[hit.index], score: hit.score })),
     source: { ...active.source, server: active !== catalog },
@@ -212,15 +218,33 @@ async function rerank({ query, options, likes, serverCandidates }) {
   };
 }
 
-function queryVector(query) {
-  if (query.phrase !== undefined) {
-    const phrase = queries.find((q) => q.text === query.phrase);
-    if (!phrase) throw new Error(`no sample phrase "${query.phrase}"`);
-    return phrase.vector;
-  }
+/** The query's vector: the text's embedding (timed), or a film's own vector (no embedding). */
+async function queryVector(query) {
+  if (query.text !== undefined) return embedText(query.text);
   const film = lookup(query.film);
   if (!film) throw new Error(`no film ${query.film}`);
-  return film.vector;
+  return { vector: film.vector, embedding: null };
+}
+
+async function embedText(text) {
+  const known = embeddings.get(text);
+  if (known) {
+    embeddings.delete(text); // refreshed: the map keeps insertion order, oldest first
+    embeddings.set(text, known);
+    return { vector: known.vector, embedding: { ...known.embedding, cached: true } };
+  }
+  const { embedder, error } = await embedderReady;
+  if (error) throw error;
+  if (embedder.dimensions !== catalog.set.dims) {
+    throw new Error(`the model gives ${embedder.dimensions} dimensions, the candidate set has ${catalog.set.dims}`);
+  }
+  const started = performance.now();
+  const vector = embedder.embed(text);
+  const micros = Math.round((performance.now() - started) * 1000);
+  const embedding = { micros, tokens: embedder.tokenCount(text), model: embedder.source.model, cached: false };
+  embeddings.set(text, { vector, embedding });
+  if (embeddings.size > EMBEDDINGS_KEPT) embeddings.delete(embeddings.keys().next().value);
+  return { vector, embedding };
 }
 
 /**

@@ -6,7 +6,7 @@
 
 mod tokenizer;
 
-use rten::{Model, NodeId};
+use rten::{Model, ModelOptions, NodeId};
 use rten_tensor::prelude::*;
 use rten_tensor::NdTensor;
 
@@ -57,7 +57,11 @@ impl TextEmbedder {
     /// through it, so a damaged file fails here rather than on the first query.
     pub fn new(model_onnx: Vec<u8>, tokenizer_json: &[u8]) -> Result<Self, EmbedError> {
         let tokenizer = Tokenizer::from_json(tokenizer_json)?;
-        let model = Model::load(model_onnx).map_err(|e| EmbedError::Model(e.to_string()))?;
+        // Prepacked weights: ~2x faster at query sizes (a few tokens), for ~40 MB more memory.
+        let model = ModelOptions::with_all_ops()
+            .prepack_weights(true)
+            .load(model_onnx)
+            .map_err(|e| EmbedError::Model(e.to_string()))?;
         let node = |name: &str| {
             model
                 .find_node(name)

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use vecgate_edge::api::Handler;
 use vecgate_edge::config::Config;
 use vecgate_edge::core::hnsw::Storage;
-use vecgate_edge::embed::{EmbedError, HttpPost};
+use vecgate_edge::embed::{EmbedError, EmbedHost};
 use vecgate_edge::http::{Method, Request};
 use vecgate_edge::store::embedded::{EmbeddedOptions, EmbeddedStore};
 
@@ -32,6 +32,7 @@ const ROUTES: &[(Method, &str)] = &[
     (Method::Get, "/health"),
     (Method::Get, "/metrics"),
     (Method::Post, "/v1/content/movie-1"),
+    (Method::Post, "/v1/embed"),
 ];
 
 const KEYS: &[Option<&str>] = &[
@@ -45,7 +46,17 @@ const KEYS: &[Option<&str>] = &[
 /// An OpenAI-compatible provider that embeds any text deterministically.
 struct FakeProvider;
 
-impl HttpPost for FakeProvider {
+/// A deterministic pseudo-embedding of `text`.
+fn fake_embedding(text: &str) -> Vec<f32> {
+    let seed = text
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31) ^ u32::from(b));
+    (0..DIMS)
+        .map(|i| ((seed >> (i % 24)) & 0xff) as f32 - 127.5)
+        .collect()
+}
+
+impl EmbedHost for FakeProvider {
     async fn post_json(
         &self,
         _url: &str,
@@ -54,15 +65,22 @@ impl HttpPost for FakeProvider {
         _timeout_ms: u64,
     ) -> Result<(u16, Vec<u8>), EmbedError> {
         let request: Value = serde_json::from_slice(&body).expect("the embedder sends JSON");
-        let text = request["input"].as_str().unwrap_or_default();
-        let seed = text
-            .bytes()
-            .fold(7u32, |h, b| h.wrapping_mul(31) ^ u32::from(b));
-        let embedding: Vec<f32> = (0..DIMS)
-            .map(|i| ((seed >> (i % 24)) & 0xff) as f32 - 127.5)
+        // OpenAI's `input`: a string, or a list of strings.
+        let texts: Vec<&str> = match &request["input"] {
+            Value::Array(items) => items.iter().map(|t| t.as_str().unwrap_or_default()).collect(),
+            one => vec![one.as_str().unwrap_or_default()],
+        };
+        let data: Vec<Value> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, t)| json!({"embedding": fake_embedding(t), "index": index}))
             .collect();
-        let reply = json!({"data": [{"embedding": embedding, "index": 0}]});
-        Ok((200, serde_json::to_vec(&reply).unwrap()))
+        Ok((200, serde_json::to_vec(&json!({ "data": data })).unwrap()))
+    }
+
+    async fn embed_local(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        // Configured with a provider and no fallback: never asked.
+        Err(EmbedError::NotConfigured)
     }
 }
 

@@ -70,6 +70,7 @@ impl Server {
         for (k, _) in std::env::vars() {
             if k.starts_with("VECGATE_")
                 && k != "VECGATE_SAMPLE_DIR"
+                && k != "VECGATE_MODEL_DIR"
                 && !envs.iter().any(|(e, _)| *e == k)
             {
                 cmd.env_remove(k);

@@ -722,7 +722,7 @@ fn text_queries(api: &Api, target: &Target) {
         (json!([""]), "empty"),
         (json!(["  "]), "empty"),
         (json!(vec!["x"; 65]), "64"),
-        (json!([1]), "texts"),
+        (json!([1]), "expected a string"),
     ] {
         let (status, v) = embed(body.clone());
         assert_error(status, &v, 400, &format!("embed {body}"));

@@ -1,12 +1,14 @@
 //! The shared API suite against `vecgate serve` on a real PostgreSQL 15 with ruvector, and on
-//! pgvector (PGlite).
+//! pgvector (PGlite). Text queries: the local model on ruvector, the fake provider on pgvector.
 
 use vecgate_tests::embeddings::FakeEmbeddings;
 use vecgate_tests::server::Server;
 use vecgate_tests::suite::{self, key_env, load_movies, Api, Target};
 use vecgate_tests::{assert_ruvector_installed, connect, PgCluster, PgliteServer};
 
-fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
+/// `provider`: text queries through the fake OpenAI-compatible provider; `None`: through the
+/// local all-MiniLM-L6-v2 (no `embedding_url`).
+fn run_suite(name: &'static str, database_url: &str, dialect: &str, provider: bool) {
     let embeddings = FakeEmbeddings::start();
     let mut env: Vec<(&str, String)> = key_env();
     env.extend([
@@ -16,9 +18,13 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         ),
         ("VECGATE_DIALECT", dialect.to_owned()),
         ("VECGATE_DIMENSIONS", "384".to_owned()),
-        ("VECGATE_EMBEDDING_URL", embeddings.url.clone()),
-        ("VECGATE_EMBEDDING_API_KEY", suite::EMBEDDING_KEY.to_owned()),
     ]);
+    if provider {
+        env.extend([
+            ("VECGATE_EMBEDDING_URL", embeddings.url.clone()),
+            ("VECGATE_EMBEDDING_API_KEY", suite::EMBEDDING_KEY.to_owned()),
+        ]);
+    }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = Server::start(&[], &env);
     load_movies(&Api::new(&server.base));
@@ -33,7 +39,11 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str) {
         name,
         base: server.base.clone(),
         logs: &logs,
-        text: suite::TextSource::Provider(&embeddings),
+        text: if provider {
+            suite::TextSource::Provider(&embeddings)
+        } else {
+            suite::TextSource::LocalModel
+        },
         keeps_state: true,
     });
     suite::assert_no_secrets(&server.output());
@@ -44,11 +54,11 @@ fn api_suite_on_ruvector() {
     assert_ruvector_installed();
     let pg = PgCluster::start();
     let url = pg.create_database("vecgate");
-    run_suite("ruvector", &url, "ruvector");
+    run_suite("ruvector", &url, "ruvector", false);
 }
 
 #[test]
 fn api_suite_on_pgvector() {
     let pglite = PgliteServer::start();
-    run_suite("pgvector", &pglite.url(), "pgvector");
+    run_suite("pgvector", &pglite.url(), "pgvector", true);
 }

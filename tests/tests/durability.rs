@@ -21,6 +21,8 @@ fn start(dir: &Path) -> Server {
         &[
             ("VECGATE_DATA_DIR", dir.to_str().unwrap()),
             ("VECGATE_DIMENSIONS", &dims),
+            // 16-d test vectors: no text queries, so no local model.
+            ("VECGATE_LOCAL_MODEL", "off"),
         ],
     )
 }
@@ -326,6 +328,8 @@ fn a_damaged_snapshot_refuses_to_start_and_names_the_file() {
             "127.0.0.1:0",
             "--dimensions",
             &DIMS.to_string(),
+            "--local-model",
+            "off",
             "--data-dir",
         ])
         .arg(&dir)

@@ -28,6 +28,8 @@ const DIMS: usize = 16;
 fn server_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
     let mut env = key_env();
     env.push(("VECGATE_REQUEST_TIMEOUT_MS", TIMEOUT_MS.to_string()));
+    // Text queries go to the fake provider here (or nowhere); 16-d vectors have no local model.
+    env.push(("VECGATE_LOCAL_MODEL", "off".into()));
     env.extend(extra.iter().cloned());
     env
 }

@@ -1,12 +1,14 @@
 // The demo page (www/) as a user gets it: `vecgate serve --sample` serves the page, the npm
-// package (wasm/pkg) and the bundled sample; Debian's Chromium, driven by playwright-core, opens it.
+// package (wasm/pkg), the bundled sample and the embedding model (/models/all-minilm-l6-v2/, from
+// `bash scripts/install-model.sh`); Debian's Chromium, driven by playwright-core, opens it, types
+// free text, and the Worker embeds it and reranks locally.
 // www/test.sh builds the package and the binary first. The tests run in order on one page and
 // share its state (likes, the IndexedDB cache). Fails if Chromium does not start; it never skips.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,10 +30,16 @@ const CHROMIUM_ARGS = [
 const OUT = join(here, 'out');
 const SERVER_START_MS = 180_000;
 
+const MODEL_DIR = process.env.VECGATE_MODEL_DIR ?? join(homedir(), '.cache', 'vecgate', 'models', 'all-minilm-l6-v2');
+const MODEL_PATH = '/models/all-minilm-l6-v2/model.onnx';
+
 const TOYS = 'animated film for kids about toys';
 const TOY_STORY_IDS = ['movie-993', 'movie-2987', 'movie-2988'];
 const HACKER = 'computer hacker fighting the system';
 const A_SCANNER_DARKLY = 'movie-2694'; // Thriller/Suspense, rank ≤ 10 for HACKER
+// Not one of the sample's twelve query phrases: only a model in the page can answer it.
+const FREE_TEXT = 'jaws the killer shark';
+const JAWS_IDS = ['movie-488', 'movie-489']; // Jaws, Jaws 2: ranks 1 and 3 (score margin 0.014 over the 5th)
 
 let server;
 let serverLog = '';
@@ -83,6 +91,11 @@ function startServer() {
 }
 
 before(async () => {
+  for (const file of ['model.onnx', 'tokenizer.json']) {
+    if (!existsSync(join(MODEL_DIR, file))) {
+      throw new Error(`the demo needs ${join(MODEL_DIR, file)}: run \`bash scripts/install-model.sh\` (or set VECGATE_MODEL_DIR)`);
+    }
+  }
   mkdirSync(OUT, { recursive: true });
   origin = await startServer();
   userDataDir = mkdtempSync(join(tmpdir(), 'vecgate-www-chromium-'));
@@ -118,7 +131,12 @@ after(async () => {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const sampleFetches = () => requests.filter((r) => new URL(r.url).pathname === '/sample/movies.vgcs').length;
+const fetchesOf = (path) => requests.filter((r) => new URL(r.url).pathname === path).length;
+const sampleFetches = () => fetchesOf('/sample/movies.vgcs');
+const modelFetches = () => fetchesOf(MODEL_PATH);
+
+/** Types `text` into the query box and waits for its results. */
+const search = (text) => rerendered(() => page.locator('#text').fill(text));
 
 async function waitUntilSettled(target, previousRenders) {
   await target.waitForFunction(
@@ -160,14 +178,22 @@ async function open(target) {
 // ---------------------------------------------------------------------------------------------
 // Tests
 
-test('the page loads the bundled sample over the network and reranks it in a Worker', async () => {
+test('the page loads the sample and the model over the network, embeds the text and reranks in a Worker', async () => {
   await open(page);
   assert.equal(await page.locator('#status').getAttribute('data-from'), 'network');
   assert.match(await page.locator('#status').textContent(), /^3,200 films, the bundled sample · int8, 384 dimensions/);
   assert.equal(sampleFetches(), 1, 'the sample was fetched once (so the reload test can see a second fetch)');
+  assert.equal(modelFetches(), 1, 'the model was fetched once');
+  assert.equal(await page.locator('#text').inputValue(), TOYS);
   assert.equal((await results()).length, 10);
-  assert.match(await page.locator('#timing').textContent(), /^10 results · rerank [\d,]+ µs in the Worker/);
+  assert.match(
+    await page.locator('#timing').textContent(),
+    /^10 results · embedding \d+\.\d\d ms · rerank \d+\.\d\d ms in the Worker/,
+  );
+  assert.ok(Number(await page.locator('#timing').getAttribute('data-embed-micros')) > 0);
+  assert.equal(await page.locator('#text-note').getAttribute('data-model'), 'network');
   assert.ok(requests.some((r) => r.url === `${origin}/pkg/bundler/vecgate_bg.wasm`), 'the .wasm came from /pkg/');
+  assert.ok(requests.some((r) => r.url === `${origin}/pkg/embedder/embedder_bg.wasm`), 'the embedder came from /pkg/');
   // The rerank ran in a Worker: the page itself never loaded the package.
   const pageLoadedPackage = await page.evaluate(() =>
     performance.getEntriesByType('resource').some((entry) => entry.name.includes('/pkg/')),
@@ -180,13 +206,27 @@ test('the page loads the bundled sample over the network and reranks it in a Wor
 });
 
 test(`"${TOYS}" puts the Toy Story films in the top 4 (default weights 0.5/0.25/0.15/0.1)`, async () => {
-  await rerendered(() => page.selectOption('#phrase', TOYS));
+  // Capitalized: another text for the Worker's memory, so it is embedded again (the model lower-cases it).
+  await search(`A${TOYS.slice(1)}`);
+  assert.match(await page.locator('#timing').textContent(), /embedding \d+\.\d\d ms · /);
   const top4 = (await results()).slice(0, 4).map((r) => r.id);
   for (const id of TOY_STORY_IDS) assert.ok(top4.includes(id), `${id} not in the top 4: ${top4}`);
   assert.deepEqual(
     await page.$$eval('.weights input[type=range]', (inputs) => inputs.map((i) => Number(i.value))),
     [0.5, 0.25, 0.15, 0.1],
   );
+});
+
+test(`free text not among the sample's phrases: "${FREE_TEXT}", embedded in the page's Worker, no server call`, async () => {
+  const before = requests.length;
+  await search(FREE_TEXT);
+  assert.deepEqual(requests.slice(before), [], 'typing and reranking made no request');
+  const top = (await results()).slice(0, 4).map((r) => r.id);
+  for (const id of JAWS_IDS) assert.ok(top.includes(id), `${id} not in the top 4: ${top}`);
+  assert.match(await page.locator('#text-note').textContent(), /^\d+ tokens, embedded in the Worker/);
+  // Back to a text seen before: its vector is remembered, nothing is embedded.
+  await search(TOYS);
+  assert.match(await page.locator('#timing').textContent(), /· embedding remembered \(\d+\.\d\d ms when first typed\) · rerank/);
 });
 
 test('moving the MMR slider changes the list, without duplicates; "off" restores it', async () => {
@@ -204,7 +244,7 @@ test('moving the MMR slider changes the list, without duplicates; "off" restores
 });
 
 test('liking a film moves the ranking toward its genre', async () => {
-  await rerendered(() => page.selectOption('#phrase', HACKER));
+  await search(HACKER);
   const before = await results();
   const liked = before.find((r) => r.id === A_SCANNER_DARKLY);
   assert.ok(liked, `${A_SCANNER_DARKLY} is in the top 10 before the like: ${before.map((r) => r.title)}`);
@@ -255,7 +295,7 @@ test('filters: genre, rating range and year range', async () => {
 });
 
 test('server candidates: POST /v1/candidates, then rerank locally', async () => {
-  await rerendered(() => page.selectOption('#phrase', TOYS));
+  await search(TOYS);
   const posts = () => requests.filter((r) => r.method === 'POST' && r.url === `${origin}/v1/candidates`).length;
   const before = posts();
   await rerendered(() => page.locator('#server').check());
@@ -276,7 +316,7 @@ test('screenshots: desktop and phone', async () => {
     const extent = await page.locator(id).getAttribute(bound);
     await rerendered(() => page.locator(id).fill(extent));
   }
-  await rerendered(() => page.selectOption('#phrase', HACKER));
+  await search(HACKER);
   await page.screenshot({ path: join(OUT, 'desktop.png'), fullPage: true });
 
   const phone = await context.newPage();
@@ -294,14 +334,17 @@ test('screenshots: desktop and phone', async () => {
   await phone.close();
 });
 
-test('a reload reads the candidate set from IndexedDB, with no second download', async () => {
+test('a reload reads the candidate set from IndexedDB and the model from Cache Storage, with no second download', async () => {
   const fetchedBefore = sampleFetches();
+  const modelBefore = modelFetches();
   assert.ok(fetchedBefore >= 1);
   await page.reload();
   await waitUntilSettled(page, 0);
   assert.equal(await page.locator('#status').getAttribute('data-from'), 'indexeddb');
   assert.match(await page.locator('#status').textContent(), /from the IndexedDB cache/);
   assert.equal(sampleFetches(), fetchedBefore, 'no request for /sample/movies.vgcs after the reload');
+  assert.equal(modelFetches(), modelBefore, 'no request for model.onnx after the reload');
+  assert.equal(await page.locator('#text-note').getAttribute('data-model'), 'cache');
   assert.match(await page.locator('#taste').textContent(), /^1 liked/, 'likes survive the reload');
 });
 

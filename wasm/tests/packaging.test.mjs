@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,4 +110,32 @@ test('without WebAssembly SIMD the browser entries throw a clear Error', () => {
     );
     assert.match(out, /^true vecgate needs WebAssembly with SIMD \(Chrome\/Edge 91\+/, entry);
   }
+});
+
+test('vecgate/embedder: its own .wasm and entries; the main .wasm stays within 90 KB gzipped', () => {
+  assert.equal(fileURLToPath(import.meta.resolve('vecgate/embedder')), join(packageDir, 'embedder', 'node.js'));
+  const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+  assert.deepEqual(pkg.exports['./embedder'], {
+    types: './embedder/index.d.ts',
+    node: './embedder/node.js',
+    default: './embedder/index.js',
+  });
+  for (const file of ['index.js', 'index.d.ts', 'node.js', 'worker.js', 'common.js', 'embedder.js', 'embedder.d.ts', 'embedder_bg.wasm']) {
+    assert.ok(existsSync(join(packageDir, 'embedder', file)), `missing embedder/${file}`);
+  }
+  const embedderWasm = readFileSync(require.resolve('vecgate/embedder_bg.wasm'));
+  assert.ok(WebAssembly.validate(embedderWasm));
+  const main = readFileSync(require.resolve('vecgate/vecgate_bg.wasm'));
+  const gzipped = gzipSync(main, { level: 9 }).length;
+  assert.ok(gzipped <= 92_160, `vecgate_bg.wasm is ${gzipped} B gzipped, over 90 KB`);
+  assert.ok(embedderWasm.length > 10 * main.length, 'the embedder is not in the main .wasm');
+});
+
+test('the browser entry of vecgate/embedder throws the SIMD Error on engines without it', () => {
+  const out = runNode(
+    `WebAssembly.validate = () => false;
+     try { await import(${JSON.stringify(join(packageDir, 'embedder', 'index.js'))}); console.log('loaded'); }
+     catch (e) { console.log(e instanceof Error, e.message); }`,
+  );
+  assert.match(out, /^true vecgate needs WebAssembly with SIMD/);
 });

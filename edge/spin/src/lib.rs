@@ -1,8 +1,9 @@
 //! The vecgate edge as a Spin component (`wasm32-wasip2`, spin-sdk 7, WASI P3).
 //!
 //! Only translation lives here: the Spin request into [`vecgate_edge::http::Request`], Spin
-//! variables into [`Config`], `spin_sdk::pg` into [`SqlClient`], Spin's outbound HTTP into
-//! [`HttpPost`], and the response back. Routing, auth, validation and SQL are the edge's.
+//! variables into [`Config`], `spin_sdk::pg` into [`SqlClient`], Spin's outbound HTTP and LLM
+//! interface into [`EmbedHost`], and the response back. Routing, auth, validation and SQL are
+//! the edge's.
 //!
 //! Spin instances are stateless, so the handler is built for each request: configuration is
 //! read, and the Postgres connections are opened lazily, per request. The metrics and the
@@ -22,12 +23,13 @@ use http_body_util::{BodyExt, Limited};
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, HeaderName, HeaderValue, IntoResponse, Request, StatusCode};
 use spin_sdk::http_service;
+use spin_sdk::llm;
 use spin_sdk::pg::{self, DbValue, ParameterValue, PgError, QueryError};
 use spin_sdk::wasip3::clocks::monotonic_clock;
 use vecgate_edge::api::error::ApiError;
 use vecgate_edge::api::{Handler, MAX_BODY_BYTES};
 use vecgate_edge::config::{Config, NAMES};
-use vecgate_edge::embed::{EmbedError, HttpPost};
+use vecgate_edge::embed::{EmbedError, EmbedHost};
 use vecgate_edge::http::{self as edge_http, Method};
 use vecgate_edge::sql::migrate::detect_dialect;
 use vecgate_edge::sql::{DbError, Param, Route, Row, SqlClient};
@@ -97,7 +99,7 @@ async fn read_config() -> Result<Config, ApiError> {
 
 async fn build_handler(
     config: Config,
-) -> Result<Handler<PostgresStore<SpinPg>, SpinHttp>, ApiError> {
+) -> Result<Handler<PostgresStore<SpinPg>, SpinEmbedHost>, ApiError> {
     let Some(primary) = config.database_url.clone() else {
         return Err(ApiError::new(
             503,
@@ -124,7 +126,7 @@ async fn build_handler(
     };
     let has_replicas = client.replica.is_some();
     let store = PostgresStore::new(client, dialect, config.dimensions, has_replicas);
-    Ok(Handler::new(config, store, SpinHttp))
+    Ok(Handler::new(config, store, SpinEmbedHost))
 }
 
 /// One replica per request, chosen at random, spreads reads across the replicas.
@@ -286,10 +288,11 @@ fn db_error(e: &pg::Error) -> DbError {
     }
 }
 
-/// [`HttpPost`] over Spin's outbound HTTP (`wasi:http/handler@0.3.0`).
-struct SpinHttp;
+/// [`EmbedHost`] over Spin: outbound HTTP (`wasi:http/handler@0.3.0`) for a remote provider,
+/// and Spin's LLM interface (`fermyon:spin/llm@2.0.0`) for the local all-MiniLM-L6-v2.
+struct SpinEmbedHost;
 
-impl HttpPost for SpinHttp {
+impl EmbedHost for SpinEmbedHost {
     async fn post_json(
         &self,
         url: &str,
@@ -327,5 +330,25 @@ impl HttpPost for SpinHttp {
                 "no answer within {timeout_ms} ms"
             )))
         })
+    }
+
+    async fn embed_local(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        // A blocking import (the interface predates WASI 0.3), so `within` cannot cut it short.
+        llm::generate_embeddings(llm::EmbeddingModel::AllMiniLmL6V2, texts)
+            .map(|result| result.embeddings)
+            .map_err(|e| EmbedError::Unavailable(llm_error(&e)))
+    }
+}
+
+/// Spin's LLM errors, saying what a deployment has to fix.
+fn llm_error(e: &llm::Error) -> String {
+    let model = llm::EmbeddingModel::AllMiniLmL6V2;
+    match e {
+        llm::Error::ModelNotSupported => format!(
+            "the Spin runtime does not provide the {model} embedding model to this component \
+             (ai_models in spin.toml, and a Spin with that model)"
+        ),
+        llm::Error::RuntimeError(m) => format!("Spin's {model} failed: {m}"),
+        llm::Error::InvalidInput(m) => format!("Spin's LLM interface refused the call: {m}"),
     }
 }

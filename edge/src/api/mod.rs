@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod error;
 mod requests;
+
+pub use requests::check_text;
 mod routes;
 
 use std::time::Instant;

@@ -426,7 +426,12 @@ pub async fn import(handler: &NativeHandler, file: &std::path::Path, batch: usiz
     let mut lines: Vec<String> = Vec::with_capacity(batch);
     let mut imported = 0usize;
     let mut line_no = 0usize;
-    let send = async |lines: &mut Vec<String>, first_line: usize| -> Fallible<usize> {
+    let mut embedded = 0usize;
+    let send = async |lines: &mut Vec<String>,
+                      first_line: usize,
+                      embedded: &mut usize|
+           -> Fallible<usize> {
+        *embedded += embed_missing_vectors(handler, lines, first_line).await?;
         let body = format!("{{\"items\":[{}]}}", lines.join(","));
         let mut req = Request::new(Method::Post, "/v1/content");
         req.body = body.into_bytes();
@@ -456,14 +461,52 @@ pub async fn import(handler: &NativeHandler, file: &std::path::Path, batch: usiz
         }
         lines.push(line);
         if lines.len() == batch {
-            imported += send(&mut lines, batch_start).await?;
-            bar.set_message(format!("{imported} items"));
+            imported += send(&mut lines, batch_start, &mut embedded).await?;
+            bar.set_message(format!("{imported} items, {embedded} embedded"));
         }
     }
     if !lines.is_empty() {
-        imported += send(&mut lines, batch_start).await?;
+        imported += send(&mut lines, batch_start, &mut embedded).await?;
     }
-    bar.finish_with_message(format!("{imported} items"));
-    println!("imported {imported} items from {}", file.display());
+    bar.finish_with_message(format!("{imported} items, {embedded} embedded"));
+    println!(
+        "imported {imported} items from {} ({embedded} embedded from their text)",
+        file.display()
+    );
     Ok(())
+}
+
+/// Gives every line that has a `text` and no `vector` the embedding of its text (the
+/// configured provider: the local model by default). Returns how many were embedded.
+async fn embed_missing_vectors(
+    handler: &NativeHandler,
+    lines: &mut [String],
+    first_line: usize,
+) -> Fallible<usize> {
+    let mut items = Vec::new();
+    let mut texts = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let item: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("line {}: not JSON: {e}", first_line + i))?;
+        let needs_vector = item.get("vector").is_none_or(|v| v.is_null());
+        if let (true, Some(text)) = (needs_vector, item["text"].as_str()) {
+            crate::api::check_text("text", text)
+                .map_err(|e| format!("line {}: {}", first_line + i, e.message))?;
+            texts.push(text.to_owned());
+            items.push((i, item));
+        }
+    }
+    if texts.is_empty() {
+        return Ok(0);
+    }
+    let vectors = handler
+        .embedder
+        .embed_many(&texts)
+        .await
+        .map_err(|e| format!("embedding the batch starting at line {first_line}: {e}"))?;
+    for ((i, mut item), vector) in items.into_iter().zip(vectors) {
+        item["vector"] = serde_json::json!(vector);
+        lines[i] = item.to_string();
+    }
+    Ok(texts.len())
 }

@@ -2,18 +2,21 @@
 //! exact `vecgate_spin.wasm` we ship, in wasmtime, so the shared API suite can exercise it.
 //!
 //! It links WASI (P2 and P3), `wasi:http@0.3.0` (outbound requests to loopback only),
-//! `spin:postgres/postgres@4.2.0` over tokio-postgres ([`pg`]) and
-//! `spin:variables/variables@3.0.0` (values given to [`SpinHost::start`]). Like Spin, it
-//! instantiates the component afresh for every request; the component is compiled once per
-//! process. What it does not prove is listed in `tests/spin-host/README.md`.
+//! `spin:postgres/postgres@4.2.0` over tokio-postgres ([`pg`]),
+//! `spin:variables/variables@3.0.0` (values given to [`SpinHost::start`]) and
+//! `fermyon:spin/llm@2.0.0`'s embeddings with vecgate-embed ([`llm`], the models `spin.toml`
+//! allows the component). Like Spin, it instantiates the component afresh for every request;
+//! the component is compiled once per process. What it does not prove is listed in
+//! `tests/spin-host/README.md`.
 
+pub mod llm;
 pub mod pg;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -54,6 +57,7 @@ pub struct State {
     http: WasiHttpCtx,
     hooks: LoopbackOnly,
     variables: Arc<HashMap<String, String>>,
+    llm: Arc<llm::Llm>,
 }
 
 impl WasiView for State {
@@ -162,6 +166,7 @@ fn load() -> wasmtime::Result<Loaded> {
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     bindings::spin::postgres::postgres::add_to_linker::<_, HasSelf<State>>(&mut linker, |s| s)?;
     variables::add_to_linker::<_, HasSelf<State>>(&mut linker, |s| s)?;
+    bindings::fermyon::spin::llm::add_to_linker::<_, HasSelf<State>>(&mut linker, |s| s)?;
     let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
     Ok(Loaded {
         engine,
@@ -191,11 +196,43 @@ pub fn component_imports() -> Vec<String> {
 /// The release settings the component ships with (`[profile.spin]` in the root Cargo.toml).
 pub const PROFILE: &str = "spin";
 
+/// The repository root, where `spin.toml` and the workspace are.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The component's name in `spin.toml`.
+pub const COMPONENT: &str = "vecgate";
+
+/// The `ai_models` `spin.toml` gives the component (none when the key is absent, as in Spin).
+pub fn manifest_ai_models() -> Result<Vec<String>, String> {
+    let path = root().join("spin.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{} is not valid TOML: {e}", path.display()))?;
+    let Some(models) = manifest
+        .get("component")
+        .and_then(|c| c.get(COMPONENT))
+        .and_then(|c| c.get("ai_models"))
+    else {
+        return Ok(Vec::new());
+    };
+    models
+        .as_array()
+        .and_then(|list| {
+            list.iter()
+                .map(|m| m.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| format!("[component.{COMPONENT}] ai_models is not a list of strings"))
+}
+
 /// Builds `vecgate_spin.wasm` exactly as shipped, once per process, and returns its path.
 pub fn component_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args([
@@ -237,8 +274,17 @@ pub struct SpinHost {
 const OUTPUT_CAPACITY: usize = 4 * 1024 * 1024;
 
 impl SpinHost {
+    /// With the LLM models `spin.toml` allows the component.
     pub fn start(variables: &[(&str, &str)]) -> SpinHost {
+        let models = manifest_ai_models().unwrap_or_else(|e| panic!("read ai_models: {e}"));
+        let models: Vec<&str> = models.iter().map(String::as_str).collect();
+        SpinHost::start_with_ai_models(variables, &models)
+    }
+
+    /// With the given Spin variables and the LLM models the component may use.
+    pub fn start_with_ai_models(variables: &[(&str, &str)], ai_models: &[&str]) -> SpinHost {
         let loaded = loaded();
+        let llm = Arc::new(llm::Llm::new(ai_models));
         let variables: Arc<HashMap<String, String>> = Arc::new(
             variables
                 .iter()
@@ -262,15 +308,17 @@ impl SpinHost {
                     continue;
                 };
                 let variables = variables.clone();
+                let llm = llm.clone();
                 let output = guest_output.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
-                        let variables = variables.clone();
-                        let output = output.clone();
+                        let guest = Guest {
+                            variables: variables.clone(),
+                            llm: llm.clone(),
+                            output: output.clone(),
+                        };
                         async move {
-                            Ok::<_, Infallible>(
-                                answer(loaded, address, variables, output, request).await,
-                            )
+                            Ok::<_, Infallible>(answer(loaded, address, guest, request).await)
                         }
                     });
                     let _ = http1::Builder::new()
@@ -300,14 +348,20 @@ impl Drop for SpinHost {
     }
 }
 
+/// What one request's store gets from its host.
+struct Guest {
+    variables: Arc<HashMap<String, String>>,
+    llm: Arc<llm::Llm>,
+    output: MemoryOutputPipe,
+}
+
 async fn answer(
     loaded: &'static Loaded,
     address: SocketAddr,
-    variables: Arc<HashMap<String, String>>,
-    output: MemoryOutputPipe,
+    guest: Guest,
     request: hyper::Request<hyper::body::Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
-    match forward(loaded, address, variables, output, request).await {
+    match forward(loaded, address, guest, request).await {
         Ok(response) => response,
         Err(e) => {
             let mut response = hyper::Response::new(Full::new(Bytes::from(format!(
@@ -323,8 +377,7 @@ async fn answer(
 async fn forward(
     loaded: &'static Loaded,
     address: SocketAddr,
-    variables: Arc<HashMap<String, String>>,
-    output: MemoryOutputPipe,
+    guest: Guest,
     request: hyper::Request<hyper::body::Incoming>,
 ) -> wasmtime::Result<hyper::Response<Full<Bytes>>> {
     let (mut parts, body) = request.into_parts();
@@ -335,8 +388,8 @@ async fn forward(
     let request = hyper::Request::from_parts(parts, Full::new(body));
 
     let wasi = WasiCtx::builder()
-        .stdout(output.clone())
-        .stderr(output)
+        .stdout(guest.output.clone())
+        .stderr(guest.output)
         .build();
     let mut store = Store::new(
         &loaded.engine,
@@ -345,7 +398,8 @@ async fn forward(
             wasi,
             http: WasiHttpCtx::new(),
             hooks: LoopbackOnly,
-            variables,
+            variables: guest.variables,
+            llm: guest.llm,
         },
     );
     let service = loaded.pre.instantiate_async(&mut store).await?;

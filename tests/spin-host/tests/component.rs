@@ -1,6 +1,7 @@
 //! The real Spin component (`vecgate_spin.wasm`, run by the wasmtime test host): what it imports,
-//! and the shared API suite through it against PostgreSQL 15 with ruvector. One test binary, so
-//! the component is compiled once.
+//! and the shared API suite through it against PostgreSQL 15 with ruvector, with text queries
+//! through a remote provider and through Spin's LLM interface. One test binary, so the component
+//! is compiled once.
 
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::migrate::migrate;
@@ -21,8 +22,10 @@ fn key_variables() -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn api_suite_through_the_spin_component_on_ruvector() {
+/// The suite through the component on a fresh PostgreSQL with ruvector. `provider`: text
+/// queries through the fake OpenAI-compatible provider; `None`: no `embedding_url`, so through
+/// Spin's LLM interface (the host's all-MiniLM-L6-v2).
+fn run_suite(name: &'static str, provider: Option<&FakeEmbeddings>) {
     assert_ruvector_installed();
     let pg = PgCluster::start();
     let url = pg.create_database("vecgate");
@@ -38,35 +41,87 @@ fn api_suite_through_the_spin_component_on_ruvector() {
             .expect("migrate");
     });
 
-    let embeddings = FakeEmbeddings::start();
     // No `dialect`: the component detects it, through the same pg interface.
     let mut variables = key_variables();
     variables.extend([
         ("database_url".to_owned(), url.clone()),
         ("dimensions".to_owned(), "384".to_owned()),
-        ("embedding_url".to_owned(), embeddings.url.clone()),
-        (
-            "embedding_api_key".to_owned(),
-            suite::EMBEDDING_KEY.to_owned(),
-        ),
     ]);
+    if let Some(embeddings) = provider {
+        variables.extend([
+            ("embedding_url".to_owned(), embeddings.url.clone()),
+            (
+                "embedding_api_key".to_owned(),
+                suite::EMBEDDING_KEY.to_owned(),
+            ),
+        ]);
+    }
     let variables: Vec<(&str, &str)> = variables
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    // The models spin.toml gives the component, as Spin would.
     let host = SpinHost::start(&variables);
     load_movies(&Api::new(&host.base));
 
     let client = rt.block_on(connect(&url));
     let logs = || suite::postgres_logs(&rt, &client);
     suite::run(&Target {
-        name: "spin",
+        name,
         base: host.base.clone(),
         logs: &logs,
-        text: suite::TextSource::Provider(&embeddings),
+        text: match provider {
+            Some(embeddings) => suite::TextSource::Provider(embeddings),
+            None => suite::TextSource::LocalModel,
+        },
         keeps_state: false,
     });
     suite::assert_no_secrets(&host.output());
+}
+
+#[test]
+fn api_suite_through_the_spin_component_on_ruvector() {
+    let embeddings = FakeEmbeddings::start();
+    run_suite("spin", Some(&embeddings));
+}
+
+#[test]
+fn api_suite_through_the_spin_component_with_spins_llm_interface() {
+    run_suite("spin-llm", None);
+}
+
+/// A Spin that does not give the component the model (no `ai_models`): text queries answer 502,
+/// and the message says what to fix. No database is reached: embedding comes first.
+#[test]
+fn text_queries_say_so_when_spin_withholds_the_model() {
+    let mut variables = key_variables();
+    variables.extend([
+        // Nothing listens there; the component opens connections lazily.
+        (
+            "database_url".to_owned(),
+            "postgres://postgres@127.0.0.1:9/vecgate".to_owned(),
+        ),
+        ("dialect".to_owned(), "ruvector".to_owned()),
+        ("dimensions".to_owned(), "384".to_owned()),
+    ]);
+    let variables: Vec<(&str, &str)> = variables
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let host = SpinHost::start_with_ai_models(&variables, &[]);
+    let (status, body) = Api::new(&host.base).call(
+        "POST",
+        "/v1/embed",
+        Some(suite::READ_KEY),
+        Some(&serde_json::json!({"texts": ["toys"]})),
+    );
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "embedding_unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("'ai_models'") && message.contains("all-minilm-l6-v2"),
+        "{message}"
+    );
 }
 
 /// What the shipped component asks of its host: Spin must provide exactly these interfaces.
@@ -78,17 +133,19 @@ fn the_component_imports_only_wasi_and_the_spin_interfaces_it_uses() {
         "spin:variables/variables@3.0.0",
         "wasi:http/types@0.3.0",
         "wasi:http/client@0.3.0",
+        "fermyon:spin/llm@2.0.0",
     ] {
         assert!(
             imports.iter().any(|i| i == needed),
             "{needed} not in {imports:?}"
         );
     }
-    // WASI 0.2 from Rust's std, WASI 0.3 from the SDK, and the two Spin interfaces; nothing else
-    // (no key-value, no SQLite, no sockets), so any Spin with those versions can run it.
+    // WASI 0.2 from Rust's std, WASI 0.3 from the SDK, and the three Spin interfaces; nothing
+    // else (no key-value, no SQLite, no sockets), so any Spin with those versions can run it.
     for import in &imports {
         let known = import.starts_with("spin:postgres/postgres@4.2.0")
             || import.starts_with("spin:variables/variables@3.0.0")
+            || import == "fermyon:spin/llm@2.0.0"
             || import.starts_with("wasi:http/")
             || [
                 "wasi:cli/",

@@ -326,3 +326,22 @@ fn the_source_is_what_the_build_command_builds() {
         built.display()
     );
 }
+
+/// Text queries without `embedding_url` go through Spin's LLM interface, which Spin refuses for
+/// models the manifest does not give the component.
+#[test]
+fn the_component_may_use_the_local_embedding_model() {
+    let manifest = manifest();
+    let models: Vec<&str> = component(&manifest)["ai_models"]
+        .as_array()
+        .expect("[component.vecgate] ai_models is a list")
+        .iter()
+        .map(|m| m.as_str().expect("a model name"))
+        .collect();
+    assert_eq!(models, [vecgate_embed::MODEL_NAME]);
+    // The test host reads the same list, so the suite runs with what Spin would allow.
+    assert_eq!(
+        vecgate_spin_host::manifest_ai_models().expect("ai_models"),
+        models
+    );
+}
