@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 bash scripts/install-db-deps.sh
+bash scripts/install-pgvector.sh
 bash scripts/install-wasm-deps.sh
 bash scripts/install-spin-deps.sh
 bash scripts/install-api-fuzz-deps.sh

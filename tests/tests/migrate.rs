@@ -1,4 +1,5 @@
-//! Migrations against ruvector (a real PostgreSQL 15 cluster) and pgvector (PGlite).
+//! Migrations against ruvector (a real PostgreSQL 15 cluster) and pgvector (native PostgreSQL 16,
+//! and PGlite).
 
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::migrate::{detect_dialect, migrate, MigrateError, MIGRATIONS};
@@ -273,7 +274,8 @@ async fn a_failing_migration_is_reported_and_leaves_nothing_behind() {
         migrate(&client, Dialect::Ruvector, 8).await.unwrap(),
         vec![
             "0003_user_preference_vectors".to_owned(),
-            "0004_vector_search_logs".to_owned()
+            "0004_vector_search_logs".to_owned(),
+            "0005_search_settings".to_owned()
         ]
     );
 }
@@ -287,4 +289,24 @@ async fn pgvector_migrations_apply_once_through_pglite() {
         migrate(&client, Dialect::Pgvector, 2_001).await,
         Err(MigrateError::InvalidDims { max: 2_000, .. })
     ));
+}
+
+#[tokio::test]
+async fn pgvector_migrations_on_native_postgres_set_the_index_search() {
+    let cluster = PgCluster::start_pgvector();
+    let url = cluster.create_database("vecgate");
+    let client = PgClient::new(&url, &[]).unwrap();
+    check_dialect(&client, Dialect::Pgvector).await;
+    // A new session of the database gets the search settings (0005_search_settings).
+    let fresh = PgClient::new(&url, &[]).unwrap();
+    assert_eq!(
+        one_value(&fresh, "SHOW hnsw.ef_search").await.as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        one_value(&fresh, "SHOW hnsw.iterative_scan")
+            .await
+            .as_deref(),
+        Some("relaxed_order")
+    );
 }

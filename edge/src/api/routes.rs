@@ -55,8 +55,11 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         start: Instant,
     ) -> Result<SearchOutcome, ApiError> {
         let outcome = self.store.search(&query).await?;
-        self.metrics
-            .record_search(start.elapsed().as_secs_f64(), outcome.store_ms / 1e3);
+        self.metrics.record_search(
+            start.elapsed().as_secs_f64(),
+            outcome.store_ms / 1e3,
+            outcome.path.label(),
+        );
         Ok(outcome)
     }
 

@@ -210,9 +210,15 @@ pub async fn postgres_store(config: &mut Config, url: &str) -> Fallible<Postgres
     };
     config.dialect = Some(dialect);
     let applied = migrate::migrate(&client, dialect, config.dimensions).await?;
-    for m in applied {
+    for m in &applied {
         eprintln!("vecgate: applied migration {m}");
     }
+    // Fresh sessions: database-level settings a migration set (0005) reach only new ones.
+    let client = if applied.is_empty() {
+        client
+    } else {
+        PgClient::new(url, &config.database_read_urls)?
+    };
     Ok(PostgresStore::new(
         client,
         dialect,

@@ -1,7 +1,7 @@
 //! The schema, applied in order from `migrations/` and recorded in `schema_migrations`.
 //!
-//! The files are templates: `{{extension}}`, `{{vector_type}}`, `{{cosine_opclass}}` and
-//! `{{vector_dims_fn}}` come from the [`Dialect`], `{{dims}}` from a validated integer. Nothing
+//! The files are templates: `{{extension}}`, `{{vector_type}}`, `{{cosine_opclass}}`,
+//! `{{vector_dims_fn}}` and `{{search_settings}}` come from the [`Dialect`], `{{dims}}` from a validated integer. Nothing
 //! else is ever substituted, so no outside text reaches the SQL.
 //!
 //! Each migration runs as one batch, `BEGIN; <lock>; <record>; <sql>; COMMIT;`, under a
@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_vector_search_logs",
         include_str!("../../../migrations/0004_vector_search_logs.sql"),
+    ),
+    (
+        "0005_search_settings",
+        include_str!("../../../migrations/0005_search_settings.sql"),
     ),
 ];
 
@@ -174,6 +178,7 @@ pub fn render(template: &str, dialect: Dialect, dims: usize) -> String {
         .replace("{{vector_type}}", dialect.vector_type())
         .replace("{{cosine_opclass}}", dialect.cosine_opclass())
         .replace("{{vector_dims_fn}}", vector_dims_fn(dialect))
+        .replace("{{search_settings}}", search_settings(dialect))
         .replace("{{dims}}", &dims.to_string())
 }
 
@@ -229,6 +234,26 @@ fn vector_dims_fn(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Ruvector => "ruvector_dims",
         Dialect::Pgvector => "vector_dims",
+    }
+}
+
+/// The database's index search settings, for new sessions (`ALTER DATABASE … SET`) and this
+/// one (`SET`: the migrating connection goes on to serve searches). A role that may not alter
+/// the database keeps the defaults, with a warning, rather than failing the migration.
+fn search_settings(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Ruvector => "SELECT 1;",
+        Dialect::Pgvector => {
+            "DO $$
+BEGIN
+  EXECUTE format('ALTER DATABASE %I SET hnsw.ef_search = 200', current_database());
+  EXECUTE format('ALTER DATABASE %I SET hnsw.iterative_scan = relaxed_order', current_database());
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE WARNING 'vecgate: cannot ALTER DATABASE; set hnsw.ef_search = 200 and hnsw.iterative_scan = relaxed_order for this database by hand';
+END $$;
+SET hnsw.ef_search = 200;
+SET hnsw.iterative_scan = relaxed_order;"
+        }
     }
 }
 

@@ -98,14 +98,6 @@ impl Dialect {
         }
     }
 
-    /// The setting that controls the HNSW search breadth.
-    pub fn ef_search_setting(self) -> &'static str {
-        match self {
-            Dialect::Ruvector => "ruvector.ef_search",
-            Dialect::Pgvector => "hnsw.ef_search",
-        }
-    }
-
     /// The name of the extension (`CREATE EXTENSION …`).
     pub fn extension(self) -> &'static str {
         match self {

@@ -115,6 +115,26 @@ pub struct SearchOutcome {
     pub hits: Vec<Hit>,
     /// Time spent in the store (database round trips or index search), in milliseconds.
     pub store_ms: f64,
+    /// How the store found them.
+    pub path: SearchPath,
+}
+
+/// Which path answered a search (`vecgate_search_path_total` in `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPath {
+    /// The HNSW index (Postgres' or the embedded one) gave enough rows.
+    Index,
+    /// The index fell short of what could match; an exact scan answered.
+    ExactFallback,
+}
+
+impl SearchPath {
+    pub fn label(self) -> &'static str {
+        match self {
+            SearchPath::Index => "index",
+            SearchPath::ExactFallback => "exact_fallback",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -12,7 +12,9 @@ use serde_json::Value;
 use vecgate_core::kernels::cosine_unchecked;
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
-use super::{ContentItem, Hit, MediaType, SearchOutcome, SearchQuery, Stats, Store, StoreError};
+use super::{
+    ContentItem, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery, Stats, Store, StoreError,
+};
 use crate::sql::{
     filter::compile, parse_vector_literal, vector_literal, Dialect, Param, Route, Row, SqlClient,
 };
@@ -324,12 +326,17 @@ fn count(rows: &[Row], col: usize) -> u64 {
 
 impl<C: SqlClient> PostgresStore<C> {
     /// The index walk, then the exact scan if the walk fell short.
-    async fn search_on(&self, q: &SearchQuery, replica: bool) -> Result<Vec<Hit>, StoreError> {
+    async fn search_on(
+        &self,
+        q: &SearchQuery,
+        replica: bool,
+    ) -> Result<(Vec<Hit>, SearchPath), StoreError> {
         let (hits, enough) = self.search_once(q, false, replica).await?;
         if enough {
-            return Ok(hits);
+            return Ok((hits, SearchPath::Index));
         }
-        Ok(self.search_once(q, true, replica).await?.0)
+        let hits = self.search_once(q, true, replica).await?.0;
+        Ok((hits, SearchPath::ExactFallback))
     }
 }
 
@@ -338,7 +345,7 @@ impl<C: SqlClient> Store for PostgresStore<C> {
         let start = Instant::now();
         let replica =
             self.search_replicas && !self.replica_index_unreadable.load(Ordering::Relaxed);
-        let (hits, logged) = match self.search_on(q, replica).await {
+        let ((hits, path), logged) = match self.search_on(q, replica).await {
             // SQLSTATE XX001: the replica's copy of the index is not there; use the primary.
             Err(StoreError::Internal(m)) if replica && m.contains("XX001") => {
                 self.replica_index_unreadable.store(true, Ordering::Relaxed);
@@ -354,7 +361,11 @@ impl<C: SqlClient> Store for PostgresStore<C> {
         if !logged {
             self.write_log(q, &hits, store_ms).await?;
         }
-        Ok(SearchOutcome { hits, store_ms })
+        Ok(SearchOutcome {
+            hits,
+            store_ms,
+            path,
+        })
     }
 
     async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {

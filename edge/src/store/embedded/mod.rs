@@ -18,8 +18,8 @@ use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchOptions, Storage
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    filter_document, ContentItem, Hit, MediaType, SearchOutcome, SearchQuery, Stats, Store,
-    StoreError,
+    filter_document, ContentItem, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery, Stats,
+    Store, StoreError,
 };
 use wal::{Record, Wal};
 
@@ -277,7 +277,11 @@ impl Store for EmbeddedStore {
         };
         let store_ms = start.elapsed().as_secs_f64() * 1e3;
         self.log_search(q, &hits, store_ms)?;
-        Ok(SearchOutcome { hits, store_ms })
+        Ok(SearchOutcome {
+            hits,
+            store_ms,
+            path: SearchPath::Index,
+        })
     }
 
     async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
