@@ -18,6 +18,7 @@ pub const NAMES: &[&str] = &[
     "request_timeout_ms",
     "local_model",
     "embedding_fallback",
+    "recall_sample_rate",
 ];
 
 /// Settings that hold secrets; never logged or exported.
@@ -33,6 +34,7 @@ pub const SECRET_NAMES: &[&str] = &[
 pub const DEFAULT_DIMENSIONS: usize = 768;
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_RECALL_SAMPLE_RATE: f64 = 0.01;
 
 /// An API key and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub struct Config {
     pub local_model: bool,
     /// `embedding_fallback = local`: when the remote provider fails, use the local model.
     pub embedding_fallback_local: bool,
+    /// `recall_sample_rate`: the share of searches re-run exactly, off the request path, to
+    /// measure recall (0 turns the monitor off).
+    pub recall_sample_rate: f64,
 }
 
 impl Default for Config {
@@ -84,6 +89,7 @@ impl Default for Config {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             local_model: true,
             embedding_fallback_local: false,
+            recall_sample_rate: DEFAULT_RECALL_SAMPLE_RATE,
         }
     }
 }
@@ -152,6 +158,15 @@ impl Config {
                     ))
                 }
             };
+        }
+        if let Some(r) = non_empty(get("recall_sample_rate")) {
+            c.recall_sample_rate = r
+                .parse()
+                .ok()
+                .filter(|r: &f64| (0.0..=1.0).contains(r))
+                .ok_or_else(|| {
+                    format!("recall_sample_rate must be a number in 0..=1, got {r:?}")
+                })?;
         }
         if c.embedding_fallback_local && c.embedding_url.is_none() {
             return Err(
@@ -241,6 +256,8 @@ mod tests {
             ("request_timeout_ms", "-1"),
             ("local_model", "maybe"),
             ("embedding_fallback", "remote"),
+            ("recall_sample_rate", "1.5"),
+            ("recall_sample_rate", "often"),
         ] {
             let err = Config::from_lookup(lookup(&[(k, v)])).unwrap_err();
             assert!(err.contains(k), "{err}");

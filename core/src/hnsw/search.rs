@@ -280,6 +280,40 @@ impl HnswIndex {
         hits
     }
 
+    /// The `k` best matching items by an exhaustive scan, best first: what [`HnswIndex::search`]
+    /// is measured against (the edge's recall monitor).
+    pub fn exact_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        options: &SearchOptions<'_>,
+    ) -> Result<Vec<SearchHit>> {
+        check_dims(self.config.dims, query.len())?;
+        check_finite(query)?;
+        check_magnitude(query)?;
+        if k == 0 || self.live == 0 {
+            return Ok(Vec::new());
+        }
+        let mut scratch = self.take_scratch();
+        let prepared = self.vectors.prepare(query, &mut scratch.query);
+        let hits = prepared
+            .map(|()| self.exact_scan(&scratch.query, k, |slot: u32| self.matches(slot, options)));
+        self.return_scratch(scratch);
+        hits
+    }
+
+    /// Whether `slot` is live and passes the search's filter and predicate.
+    fn matches(&self, slot: u32, options: &SearchOptions<'_>) -> bool {
+        let metadata = self.metadata[slot as usize].as_ref();
+        self.is_live(slot)
+            && options
+                .filter
+                .is_none_or(|f| f.matches(metadata.unwrap_or(&Value::Null)))
+            && options
+                .predicate
+                .is_none_or(|p| p(&self.ids[slot as usize], metadata))
+    }
+
     fn search_with(
         &self,
         scratch: &mut Scratch,
@@ -289,16 +323,7 @@ impl HnswIndex {
         options: &SearchOptions<'_>,
     ) -> Result<Vec<SearchHit>> {
         self.vectors.prepare(query, &mut scratch.query)?;
-        let matches = |slot: u32| {
-            let metadata = self.metadata[slot as usize].as_ref();
-            self.is_live(slot)
-                && options
-                    .filter
-                    .is_none_or(|f| f.matches(metadata.unwrap_or(&Value::Null)))
-                && options
-                    .predicate
-                    .is_none_or(|p| p(&self.ids[slot as usize], metadata))
-        };
+        let matches = |slot: u32| self.matches(slot, options);
         let filtered = options.filter.is_some() || options.predicate.is_some();
         let selective = filtered && self.estimated_match_fraction(&matches) < EXACT_SCAN_FRACTION;
         if k < self.live

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod recall;
 mod requests;
 
 pub use requests::check_text;
@@ -35,6 +36,7 @@ pub struct Handler<S, H> {
     pub store: S,
     pub embedder: Embedder<H>,
     pub metrics: Metrics,
+    pub recall: recall::RecallMonitor,
 }
 
 /// [`OPENAPI_JSON`] with `dimensions` as the `Vector` schema's exact length, so clients and
@@ -168,7 +170,14 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         make: impl FnOnce(&Config) -> Embedder<H>,
     ) -> Self {
         let embedder = make(&config);
+        let backend = match (&config.database_url, config.dialect) {
+            (None, _) => "embedded",
+            (Some(_), Some(crate::sql::Dialect::Ruvector)) => "ruvector",
+            (Some(_), Some(crate::sql::Dialect::Pgvector)) => "pgvector",
+            (Some(_), None) => "postgres",
+        };
         Handler {
+            recall: recall::RecallMonitor::new(config.recall_sample_rate, backend),
             config,
             store,
             embedder,
@@ -211,11 +220,15 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         let id = r.id.as_deref().unwrap_or_default();
         match r.action {
             Action::Health => self.health().await,
-            Action::Metrics => Ok(Response::bytes(
-                200,
-                "text/plain; version=0.0.4",
-                self.metrics.render().into_bytes(),
-            )),
+            Action::Metrics => {
+                let mut text = self.metrics.render();
+                self.recall.render(&mut text);
+                Ok(Response::bytes(
+                    200,
+                    "text/plain; version=0.0.4",
+                    text.into_bytes(),
+                ))
+            }
             Action::OpenApi => Ok(Response::bytes(
                 200,
                 "application/json",

@@ -23,7 +23,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
     }
 
     pub(super) async fn stats(&self) -> Reply {
-        Ok(Response::json(200, &self.store.stats().await?))
+        let mut stats = serde_json::to_value(self.store.stats().await?)
+            .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        stats["recall"] = self.recall.stats();
+        Ok(Response::json(200, &stats))
     }
 
     /// The query vector of a search: given, or embedded from text; personalized on request.
@@ -55,6 +58,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         start: Instant,
     ) -> Result<SearchOutcome, ApiError> {
         let outcome = self.store.search(&query).await?;
+        self.recall.offer(&query, &outcome.hits);
         self.metrics.record_search(
             start.elapsed().as_secs_f64(),
             outcome.store_ms / 1e3,

@@ -132,6 +132,9 @@ pub struct ConfigArgs {
     /// local: fall back to the local model when the embedding provider fails.
     #[arg(long, env = "VECGATE_EMBEDDING_FALLBACK")]
     pub embedding_fallback: Option<String>,
+    /// Share of searches re-run exactly in the background to measure recall (default 0.01; 0: off).
+    #[arg(long, env = "VECGATE_RECALL_SAMPLE_RATE")]
+    pub recall_sample_rate: Option<String>,
     /// Where the local model's model.onnx and tokenizer.json are
     /// (default ~/.cache/vecgate/models/all-minilm-l6-v2; `bash scripts/install-model.sh`).
     #[arg(long, env = "VECGATE_MODEL_DIR")]
@@ -155,6 +158,7 @@ impl ConfigArgs {
                 "request_timeout_ms" => &self.request_timeout_ms,
                 "local_model" => &self.local_model,
                 "embedding_fallback" => &self.embedding_fallback,
+                "recall_sample_rate" => &self.recall_sample_rate,
                 _ => return None,
             }
             .clone()
@@ -308,6 +312,9 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             }
             let backend = store.describe();
             let handler = Arc::new(Handler::new(config, store, host));
+            if handler.config.recall_sample_rate > 0.0 {
+                spawn_recall_worker(handler.clone());
+            }
             if sample {
                 let empty = handler.store.stats().await.map(|s| s.content_count == 0)?;
                 if empty {
@@ -397,8 +404,19 @@ pub async fn run(cli: Cli) -> Fallible<()> {
     }
 }
 
-/// Sends the file's items through the API handler in-process, so an import is validated exactly
-/// like `POST /v1/content`, batch by batch, each batch all or nothing.
+/// Runs the recall monitor's checks one at a time, off the request path, for the life of the
+/// process.
+fn spawn_recall_worker(handler: Arc<NativeHandler>) {
+    handler.recall.enable_worker();
+    tokio::spawn(async move {
+        loop {
+            if !handler.run_recall_check().await {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    });
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -418,6 +436,8 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Sends the file's items through the API handler in-process, so an import is validated exactly
+/// like `POST /v1/content`, batch by batch, each batch all or nothing.
 pub async fn import(handler: &NativeHandler, file: &std::path::Path, batch: usize) -> Fallible<()> {
     use std::io::BufRead;
     let batch = batch.clamp(1, crate::api::MAX_BATCH_ITEMS);

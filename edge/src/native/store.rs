@@ -7,7 +7,7 @@ use vecgate_core::preference::{UserPreference, WatchEvent};
 use super::pg::PgClient;
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::postgres::PostgresStore;
-use crate::store::{ContentItem, SearchOutcome, SearchQuery, Stats, Store, StoreError};
+use crate::store::{ContentItem, Hit, SearchOutcome, SearchQuery, Stats, Store, StoreError};
 
 pub enum AnyStore {
     Postgres(PostgresStore<PgClient>),
@@ -40,6 +40,9 @@ macro_rules! delegate {
 impl Store for AnyStore {
     async fn search(&self, query: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         delegate!(self, s => s.search(query))
+    }
+    async fn exact_search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        delegate!(self, s => s.exact_search(query))
     }
     async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
         delegate!(self, s => s.get(id))

@@ -190,6 +190,8 @@ impl From<crate::sql::DbError> for StoreError {
 pub trait Store {
     /// Runs the search and records one search-log entry for it.
     async fn search(&self, query: &SearchQuery) -> Result<SearchOutcome, StoreError>;
+    /// The same search by an exhaustive scan, not logged: the reference for recall checks.
+    async fn exact_search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError>;
     async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError>;
     /// Whether the item existed.
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;

@@ -159,13 +159,24 @@ impl<C: SqlClient> PostgresStore<C> {
         (self.search_sql(&filter_sql, exact, log), params)
     }
 
+    /// One statement; its log row rides along unless it runs on a replica or `log` is false.
     async fn search_once(
         &self,
         q: &SearchQuery,
         exact: bool,
         on_replica: bool,
     ) -> Result<(Vec<Hit>, bool), StoreError> {
-        let (sql, params) = self.statement(q, exact, !on_replica);
+        self.run_search(q, exact, on_replica, !on_replica).await
+    }
+
+    async fn run_search(
+        &self,
+        q: &SearchQuery,
+        exact: bool,
+        on_replica: bool,
+        log: bool,
+    ) -> Result<(Vec<Hit>, bool), StoreError> {
+        let (sql, params) = self.statement(q, exact, log);
         let route = if on_replica {
             Route::Read
         } else {
@@ -341,6 +352,12 @@ impl<C: SqlClient> PostgresStore<C> {
 }
 
 impl<C: SqlClient> Store for PostgresStore<C> {
+    async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        // The fenced exact scan reads no index, so a replica (ruvector's too) can answer it.
+        let on_replica = self.search_replicas;
+        Ok(self.run_search(q, true, on_replica, false).await?.0)
+    }
+
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         let start = Instant::now();
         let replica =

@@ -244,6 +244,31 @@ fn count_lines(path: &Path) -> Result<u64, String> {
 }
 
 impl Store for EmbeddedStore {
+    async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        let exclude = q.exclude_id.as_deref();
+        let not_excluded = |id: &str, _: Option<&Value>| Some(id) != exclude;
+        let options = SearchOptions {
+            ef: None,
+            filter: q.filter.as_ref(),
+            predicate: Some(&not_excluded),
+        };
+        let state = self.state.read().map_err(unavailable)?;
+        let found = state
+            .index
+            .exact_search(&q.vector, q.k, &options)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok(found
+            .into_iter()
+            .filter(|h| q.threshold.is_none_or(|t| h.score >= t))
+            .map(|h| Hit {
+                id: h.id,
+                score: h.score,
+                metadata: None,
+                vector: None,
+            })
+            .collect())
+    }
+
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         let start = Instant::now();
         let exclude = q.exclude_id.as_deref();
