@@ -202,3 +202,31 @@ fn movie_filters_by_genre_and_media_type() {
         assert!(r >= 0.9, "{filter_json}: recall {r}");
     }
 }
+
+#[test]
+fn exact_search_is_the_exhaustive_filtered_answer() {
+    let (index, data, queries) = bucketed_index();
+    let filter = Filter::parse(&json!({ "bucket": { "$lt": 300 } })).unwrap();
+    let odd = |id: &str, _: Option<&Value>| id.ends_with(['1', '3', '5', '7', '9']);
+    for options in [
+        SearchOptions::default(),
+        SearchOptions {
+            filter: Some(&filter),
+            predicate: Some(&odd),
+            ..Default::default()
+        },
+    ] {
+        for q in queries.chunks_exact(DIMS).take(5) {
+            let got = index.exact_search(q, K, &options).unwrap();
+            let keep = |i: usize| options.filter.is_none() || (i % 1000 < 300 && i % 2 == 1);
+            assert_eq!(ids(&got), exact_filtered(&data, q, K, keep));
+        }
+    }
+    assert!(index
+        .exact_search(&[1.0], K, &SearchOptions::default())
+        .is_err());
+    assert!(index
+        .exact_search(&queries[..DIMS], 0, &SearchOptions::default())
+        .unwrap()
+        .is_empty());
+}
