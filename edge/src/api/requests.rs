@@ -97,14 +97,28 @@ fn contains_nul(value: &Value) -> bool {
     }
 }
 
+/// A field that may be left out but not sent as `null`: `{"text": "…", "vector": null}` is
+/// not a text query (the schema says a vector is an array).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
+    #[serde(default, deserialize_with = "present")]
     pub vector: Option<Vec<f32>>,
+    #[serde(default, deserialize_with = "present")]
     pub text: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub k: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
     pub threshold: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
     pub filter: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     pub user_id: Option<String>,
     #[serde(default)]
     pub personalize: bool,
@@ -180,12 +194,17 @@ pub fn query_source(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidatesBody {
+    #[serde(default, deserialize_with = "present")]
     pub vector: Option<Vec<f32>>,
+    #[serde(default, deserialize_with = "present")]
     pub text: Option<String>,
     /// With neither vector nor text: the user's preference vector is the query.
+    #[serde(default, deserialize_with = "present")]
     pub user_id: Option<String>,
     /// How many candidates (default 200, at most 5000).
+    #[serde(default, deserialize_with = "present")]
     pub n: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
     pub filter: Option<Value>,
     #[serde(default = "default_encoding")]
     pub encoding: Encoding,
@@ -330,6 +349,29 @@ mod tests {
         }
         let literal = json!({"title": "\\u0000"});
         assert!(parse_filter(Some(&literal)).unwrap().is_some());
+    }
+
+    /// Found by schemathesis once text queries worked without a provider: an explicit null
+    /// vector beside a text was taken for "no vector".
+    #[test]
+    fn a_null_vector_or_text_is_refused_but_either_may_be_left_out() {
+        for body in [
+            json!({"text": "0", "vector": null}),
+            json!({"vector": [1.0], "text": null}),
+        ] {
+            assert!(
+                parse_body::<SearchBody>(body.to_string().as_bytes()).is_err(),
+                "{body}"
+            );
+            assert!(
+                parse_body::<CandidatesBody>(body.to_string().as_bytes()).is_err(),
+                "{body}"
+            );
+        }
+        let null_filter: SearchBody = parse_body(br#"{"text": "toys", "filter": null}"#).unwrap();
+        assert!(parse_filter(null_filter.filter.as_ref()).is_err());
+        let text_only: SearchBody = parse_body(br#"{"text": "toys"}"#).unwrap();
+        assert!(text_only.vector.is_none() && text_only.text.is_some());
     }
 
     /// Found by schemathesis on ruvector: a NUL genre key was a 500 from jsonb.
