@@ -101,13 +101,21 @@ fn assert_fast_503_or_200(o: &Outcome) {
 #[test]
 fn a_database_stopped_mid_stream_fails_fast_keeps_batches_whole_and_recovers() {
     assert_ruvector_installed();
-    let mut pg = PgCluster::start();
+    database_stopped_mid_stream(PgCluster::start(), "ruvector");
+}
+
+#[test]
+fn native_pgvector_stopped_mid_stream_fails_fast_keeps_batches_whole_and_recovers() {
+    database_stopped_mid_stream(PgCluster::start_pgvector(), "pgvector");
+}
+
+fn database_stopped_mid_stream(mut pg: PgCluster, dialect: &str) {
     let url = pg.create_database("vecgate");
     let mut server = start(
         &[],
         &server_env(&[
             ("VECGATE_DATABASE_URL", with_db_password(&url)),
-            ("VECGATE_DIALECT", "ruvector".into()),
+            ("VECGATE_DIALECT", dialect.into()),
             ("VECGATE_DIMENSIONS", DIMS.to_string()),
         ]),
     );

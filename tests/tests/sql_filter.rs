@@ -204,7 +204,10 @@ struct Fixture {
 
 impl Fixture {
     async fn new(seed: u64) -> Fixture {
-        let cluster = PgCluster::start();
+        Fixture::on(PgCluster::start(), seed).await
+    }
+
+    async fn on(cluster: PgCluster, seed: u64) -> Fixture {
         let client = PgClient::new(&cluster.url(), &[]).expect("client");
         client
             .batch(
@@ -442,7 +445,16 @@ async fn hand_written_filters_select_what_the_evaluator_matches() {
 
 #[tokio::test]
 async fn random_filters_select_what_the_evaluator_matches() {
-    let fixture = Fixture::new(11).await;
+    random_filters_on(Fixture::new(11).await).await;
+}
+
+/// The same on the native pgvector server's PostgreSQL 16 (jsonb operators, planner).
+#[tokio::test]
+async fn random_filters_select_what_the_evaluator_matches_on_postgres_16() {
+    random_filters_on(Fixture::on(PgCluster::start_pgvector(), 11).await).await;
+}
+
+async fn random_filters_on(fixture: Fixture) {
     let mut rng = Rng(0x5EED);
     let mut selective = 0;
     let total = 400;
