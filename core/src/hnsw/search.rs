@@ -262,9 +262,7 @@ impl HnswIndex {
         k: usize,
         options: &SearchOptions<'_>,
     ) -> Result<Vec<SearchHit>> {
-        check_dims(self.config.dims, query.len())?;
-        check_finite(query)?;
-        check_magnitude(query)?;
+        self.check_query(query)?;
         let ef = options.ef.unwrap_or(self.config.ef_search);
         if !(1..=MAX_EF).contains(&ef) {
             return Err(Error::InvalidArgument(format!(
@@ -288,9 +286,7 @@ impl HnswIndex {
         k: usize,
         options: &SearchOptions<'_>,
     ) -> Result<Vec<SearchHit>> {
-        check_dims(self.config.dims, query.len())?;
-        check_finite(query)?;
-        check_magnitude(query)?;
+        self.check_query(query)?;
         if k == 0 || self.live == 0 {
             return Ok(Vec::new());
         }
@@ -300,6 +296,13 @@ impl HnswIndex {
             .map(|()| self.exact_scan(&scratch.query, k, |slot: u32| self.matches(slot, options)));
         self.return_scratch(scratch);
         hits
+    }
+
+    /// A query vector this index can score: its dimension, finite, not too large.
+    fn check_query(&self, query: &[f32]) -> Result<()> {
+        check_dims(self.config.dims, query.len())?;
+        check_finite(query)?;
+        check_magnitude(query)
     }
 
     /// Whether `slot` is live and passes the search's filter and predicate.

@@ -14,7 +14,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchOptions, Storage};
+use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchHit, SearchOptions, Storage};
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
@@ -243,8 +243,15 @@ fn count_lines(path: &Path) -> Result<u64, String> {
     }
 }
 
-impl Store for EmbeddedStore {
-    async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+impl EmbeddedStore {
+    /// The hits for `q` (the graph walk, or the exhaustive scan when `exact`) that pass its
+    /// threshold, each shaped by `hit` while the index is locked for reading.
+    fn find(
+        &self,
+        q: &SearchQuery,
+        exact: bool,
+        hit: impl Fn(&HnswIndex, SearchHit) -> Hit,
+    ) -> Result<Vec<Hit>, StoreError> {
         let exclude = q.exclude_id.as_deref();
         let not_excluded = |id: &str, _: Option<&Value>| Some(id) != exclude;
         let options = SearchOptions {
@@ -253,53 +260,43 @@ impl Store for EmbeddedStore {
             predicate: Some(&not_excluded),
         };
         let state = self.state.read().map_err(unavailable)?;
-        let found = state
-            .index
-            .exact_search(&q.vector, q.k, &options)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let found = if exact {
+            state.index.exact_search(&q.vector, q.k, &options)
+        } else {
+            state.index.search(&q.vector, q.k, &options)
+        }
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
         Ok(found
             .into_iter()
             .filter(|h| q.threshold.is_none_or(|t| h.score >= t))
-            .map(|h| Hit {
-                id: h.id,
-                score: h.score,
-                metadata: None,
-                vector: None,
-            })
+            .map(|h| hit(&state.index, h))
             .collect())
+    }
+}
+
+impl Store for EmbeddedStore {
+    async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        self.find(q, true, |_, h| Hit {
+            id: h.id,
+            score: h.score,
+            metadata: None,
+            vector: None,
+        })
     }
 
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         let start = Instant::now();
-        let exclude = q.exclude_id.as_deref();
-        let not_excluded = |id: &str, _: Option<&Value>| Some(id) != exclude;
-        let options = SearchOptions {
-            ef: None,
-            filter: q.filter.as_ref(),
-            predicate: Some(&not_excluded),
-        };
-        let hits = {
-            let state = self.state.read().map_err(unavailable)?;
-            let found = state
-                .index
-                .search(&q.vector, q.k, &options)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            found
-                .into_iter()
-                .filter(|h| q.threshold.is_none_or(|t| h.score >= t))
-                .map(|h| Hit {
-                    metadata: q
-                        .include_metadata
-                        .then(|| from_document(state.index.metadata(&h.id)).0),
-                    // Decoding a vector costs a copy (and dequantization for int8): only on request.
-                    vector: q
-                        .include_vector
-                        .then(|| state.index.get(&h.id).map(|s| s.vector).unwrap_or_default()),
-                    id: h.id,
-                    score: h.score,
-                })
-                .collect::<Vec<_>>()
-        };
+        let hits = self.find(q, false, |index, h| Hit {
+            metadata: q
+                .include_metadata
+                .then(|| from_document(index.metadata(&h.id)).0),
+            // Decoding a vector costs a copy (and dequantization for int8): only on request.
+            vector: q
+                .include_vector
+                .then(|| index.get(&h.id).map(|s| s.vector).unwrap_or_default()),
+            id: h.id,
+            score: h.score,
+        })?;
         let store_ms = start.elapsed().as_secs_f64() * 1e3;
         self.log_search(q, &hits, store_ms)?;
         Ok(SearchOutcome {
