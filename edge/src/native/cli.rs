@@ -176,30 +176,13 @@ pub fn embed_host(config: &Config, args: &ConfigArgs) -> Fallible<NativeEmbedHos
         Some(_) => config.embedding_fallback_local,
     };
     if !uses_local {
-        return Ok(NativeEmbedHost::new(None));
+        return Ok(NativeEmbedHost::remote_only());
     }
     let dir = args
         .model_dir
         .clone()
         .unwrap_or_else(embed_host::default_model_dir);
-    let model = embed_host::load_model(&dir)?;
-    if model.dimensions() != config.dimensions {
-        return Err(format!(
-            "the local model ({}) gives {}-dimensional vectors but dimensions is {}; \
-             set --dimensions {}, configure --embedding-url, or set --local-model off",
-            vecgate_embed::MODEL_NAME,
-            model.dimensions(),
-            config.dimensions,
-            model.dimensions()
-        )
-        .into());
-    }
-    eprintln!(
-        "vecgate: local embedding model {} loaded from {}",
-        vecgate_embed::MODEL_NAME,
-        dir.display()
-    );
-    Ok(NativeEmbedHost::new(Some(Arc::new(model))))
+    Ok(NativeEmbedHost::with_local_model(&dir, config.dimensions)?)
 }
 
 /// Connects, detects the dialect, applies pending migrations, and returns the store.

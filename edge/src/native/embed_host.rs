@@ -2,9 +2,11 @@
 //! all-MiniLM-L6-v2 (vecgate-embed) loaded from the model directory.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "local-model")]
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "local-model")]
 use vecgate_embed::TextEmbedder;
 
 use crate::embed::{EmbedError, EmbedHost};
@@ -16,15 +18,47 @@ pub const INSTALL_MODEL: &str = "bash scripts/install-model.sh";
 pub struct NativeEmbedHost {
     client: reqwest::Client,
     /// `None` when the configuration needs no local model.
-    pub local: Option<Arc<TextEmbedder>>,
+    #[cfg(feature = "local-model")]
+    local: Option<Arc<TextEmbedder>>,
 }
 
 impl NativeEmbedHost {
-    pub fn new(local: Option<Arc<TextEmbedder>>) -> Self {
-        NativeEmbedHost {
-            client: reqwest::Client::default(),
-            local,
+    /// A host for a remote provider only: text queries never use a local model.
+    pub fn remote_only() -> Self {
+        NativeEmbedHost::default()
+    }
+
+    /// With the local model from `dir`, which must give `dimensions`-long vectors.
+    #[cfg(feature = "local-model")]
+    pub fn with_local_model(dir: &Path, dimensions: usize) -> Result<Self, String> {
+        let model = load_model(dir)?;
+        if model.dimensions() != dimensions {
+            return Err(format!(
+                "the local model ({}) gives {}-dimensional vectors but dimensions is {dimensions}; \
+                 set --dimensions {}, configure --embedding-url, or set --local-model off",
+                vecgate_embed::MODEL_NAME,
+                model.dimensions(),
+                model.dimensions()
+            ));
         }
+        eprintln!(
+            "vecgate: local embedding model {} loaded from {}",
+            vecgate_embed::MODEL_NAME,
+            dir.display()
+        );
+        Ok(NativeEmbedHost {
+            client: reqwest::Client::default(),
+            local: Some(Arc::new(model)),
+        })
+    }
+
+    /// Built without the `local-model` feature (the fuzz targets are): there is no model.
+    #[cfg(not(feature = "local-model"))]
+    pub fn with_local_model(dir: &Path, _dimensions: usize) -> Result<Self, String> {
+        Err(format!(
+            "this vecgate was built without the local-model feature; cannot load {}",
+            dir.display()
+        ))
     }
 }
 
@@ -36,6 +70,7 @@ pub fn default_model_dir() -> PathBuf {
 
 /// Loads `model.onnx` and `tokenizer.json` from `dir`. Errors name the path and, for missing
 /// files, the install command.
+#[cfg(feature = "local-model")]
 pub fn load_model(dir: &Path) -> Result<TextEmbedder, String> {
     let read = |name: &str| {
         let path = dir.join(name);
@@ -89,6 +124,12 @@ impl EmbedHost for NativeEmbedHost {
         Ok((status, bytes.to_vec()))
     }
 
+    #[cfg(not(feature = "local-model"))]
+    async fn embed_local(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Err(EmbedError::NotConfigured)
+    }
+
+    #[cfg(feature = "local-model")]
     async fn embed_local(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let model = self.local.clone().ok_or(EmbedError::NotConfigured)?;
         let texts = texts.to_vec();
