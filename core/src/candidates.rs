@@ -22,11 +22,12 @@ use crate::filter::Filter;
 use crate::json::{JsonCodec, SerdeJson};
 use crate::kernels::{check_dims, check_finite, cosine_from_parts, dot_unchecked, scalar};
 use crate::quant::quantize_into;
+use crate::recommend::{Objective, Recommendation, Strategy};
 use crate::rerank::{
     checked_blend, checked_threshold, mmr, ranked, recency_from_age, RerankRequest, Reranked,
     Signals, Weights,
 };
-use crate::topk::TopK;
+use crate::topk::{Scored, TopK};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"VGCS";
@@ -60,6 +61,20 @@ pub struct CandidateQuery<'a> {
     pub mmr_lambda: Option<f32>,
     /// Recency is measured from this year (core has no clock).
     pub current_year: f32,
+}
+
+/// A recommendation over a cached candidate set ([`CandidateSet::recommend`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CandidateRecommend<'a> {
+    /// Ids of items in the set.
+    pub positive: &'a [&'a str],
+    pub negative: &'a [&'a str],
+    pub strategy: Strategy,
+    /// A group's (preference vector, confidence).
+    pub members: &'a [(&'a [f32], f32)],
+    pub k: usize,
+    pub threshold: Option<f32>,
+    pub filter: Option<&'a Filter>,
 }
 
 /// MMR picks from the best `max(MMR_POOL_FACTOR·k, MMR_MIN_POOL)` items by blended score:
@@ -288,6 +303,48 @@ impl CandidateSet {
             .collect())
     }
 
+    /// Recommends from this set: examples are ids of items in the set (unknown ids are an
+    /// error naming them), group members are given as preference vectors. Every item carrying an
+    /// example's id is left out; `filter` restricts the rest. Best first, as [`Objective::rank`].
+    pub fn recommend(&self, q: &CandidateRecommend<'_>) -> Result<Vec<Scored>> {
+        let position = |id: &str| self.ids.iter().position(|own| own == id);
+        let missing: Vec<&str> = q
+            .positive
+            .iter()
+            .chain(q.negative)
+            .copied()
+            .filter(|id| position(id).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "examples not in the candidate set: {missing:?}"
+            )));
+        }
+        let find = |ids: &[&str]| -> Vec<&[f32]> {
+            ids.iter()
+                .filter_map(|id| position(id))
+                .map(|i| self.vector(i))
+                .collect()
+        };
+        let objective = Objective::new(&Recommendation {
+            positive: find(q.positive),
+            negative: find(q.negative),
+            strategy: q.strategy,
+            members: q.members.to_vec(),
+        })?;
+        check_dims(self.dims, objective.query().len())?;
+        let empty = Value::Object(Default::default());
+        let is_example = |id: &String| q.positive.iter().chain(q.negative).any(|e| e == id);
+        let candidates = (0..self.len())
+            .filter(|&i| !is_example(&self.ids[i]))
+            .filter(|&i| {
+                q.filter
+                    .is_none_or(|f| f.matches(self.metadata(i).unwrap_or(&empty)))
+            })
+            .map(|i| (i, self.vector(i)));
+        objective.rank(candidates, q.k, q.threshold)
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         self.to_bytes_with(&SerdeJson)
     }
@@ -463,6 +520,34 @@ mod tests {
             assert!((v[1] - 0.6).abs() < 0.01 && (v[2] - 0.8).abs() < 0.01);
         }
         assert!(sample(Encoding::Int8).to_bytes().len() < sample(Encoding::F32).to_bytes().len());
+    }
+
+    #[test]
+    fn recommend_leaves_out_the_examples_and_names_unknown_ones() {
+        let set = sample(Encoding::F32);
+        let ask = |positive: &[&str], negative: &[&str]| {
+            set.recommend(&CandidateRecommend {
+                positive,
+                negative,
+                strategy: Strategy::Average,
+                members: &[],
+                k: 10,
+                threshold: None,
+                filter: None,
+            })
+        };
+        let hits = ask(&["movie-1"], &[]).unwrap();
+        let ids: Vec<&str> = hits.iter().map(|h| set.ids()[h.index].as_str()).collect();
+        assert_eq!(ids, ["movie-2", "tv-3"]);
+        assert!((hits[1].score - cosine_from_parts(-0.5, 1.0, 0.5)).abs() < 1e-6);
+        assert_eq!(ask(&["movie-1"], &["tv-3"]).unwrap().len(), 1);
+        let message = ask(&["movie-1", "nope"], &["gone"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("\"nope\"") && message.contains("\"gone\""),
+            "{message}"
+        );
     }
 
     #[test]

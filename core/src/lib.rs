@@ -5,6 +5,7 @@
 //! - [`topk`]: batch scoring and bounded-heap top-k with a threshold.
 //! - [`filter`]: the metadata filter language (typed AST, parser, in-memory evaluator).
 //! - [`rerank`]: personalization, multi-signal blend, MMR, group scoring.
+//! - [`recommend`]: recommendations from examples and for groups.
 //! - [`preference`]: preference learning from watch events.
 //! - [`hnsw`]: the compact HNSW index.
 //! - [`candidates`]: the candidate-set binary format browsers cache and rerank.
@@ -21,6 +22,7 @@ pub mod json;
 pub mod kernels;
 pub mod preference;
 pub mod quant;
+pub mod recommend;
 pub mod rerank;
 pub mod topk;
 

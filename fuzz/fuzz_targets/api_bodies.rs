@@ -33,6 +33,7 @@ const ROUTES: &[(Method, &str)] = &[
     (Method::Get, "/metrics"),
     (Method::Post, "/v1/content/movie-1"),
     (Method::Post, "/v1/embed"),
+    (Method::Post, "/v1/recommend"),
 ];
 
 const KEYS: &[Option<&str>] = &[

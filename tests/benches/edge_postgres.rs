@@ -176,11 +176,11 @@ fn main() {
                 exclude_id: None,
                 include_metadata: false,
                 include_vector: false,
-                log: SearchLog {
+                log: Some(SearchLog {
                     user_id: None,
                     search_type: "vector",
                     filter: None,
-                },
+                }),
             };
             let (statement, params) = store.search_statement(&query, false);
             // One round trip with text parameters, as the edge's client sends it.

@@ -4,12 +4,14 @@
 use js_sys::Array;
 use serde_json::Value;
 use vecgate_core::candidates::{self, CandidateQuery, Encoding};
+use vecgate_core::recommend::Strategy;
 use vecgate_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    is_absent, item_index, json_from_js, json_to_js, number_value, object, optional_choice,
-    optional_number, parse_filter, whole_number, JsJson, Options,
+    is_absent, item_index, json_from_js, json_to_js, number, number_value, object, optional_choice,
+    optional_number, optional_whole_number, parse_filter, strings, vector, whole_number, JsJson,
+    Options, DEFAULT_K,
 };
 use crate::rerank::Common;
 
@@ -40,6 +42,31 @@ export interface CandidateRerankOptions {
   /** Recency (from `metadata.year`) is measured from this year; default: the current year. */
   currentYear?: number;
 }
+/** Options of `CandidateSet.recommend`: examples by id within the set, and/or a group. */
+export interface CandidateRecommendOptions {
+  /** Ids of items in the set to find more like. */
+  positive?: string[];
+  /** Ids of items in the set to steer away from. */
+  negative?: string[];
+  /**
+   * "average" (default): cosine to normalize(avg(positive) + (avg(positive) − avg(negative))).
+   * "best_score": the best cosine to a positive, or −(best cosine to a negative)² when a
+   * negative is at least as close. As the server's `POST /v1/recommend`.
+   */
+  strategy?: "average" | "best_score";
+  /**
+   * Members' preferences (e.g. from `GET /v1/users/{id}/preference` or `updatePreference`):
+   * items score 0.6·min + 0.4·mean of the members' cosine; positives join as members of
+   * confidence 1.
+   */
+  group?: { vector: VectorInput; confidence: number }[];
+  /** How many results at most; default 10. */
+  k?: number;
+  /** Minimum recommendation score. */
+  threshold?: number | null;
+  /** Only items whose metadata matches are recommended. */
+  filter?: Filter | null;
+}
 /** A reranked item of a candidate set. */
 export interface CandidateHit {
   /** Position of the item in the set. */
@@ -66,6 +93,17 @@ const RERANK_FIELDS: &[&str] = &[
     "weights",
     "mmrLambda",
     "currentYear",
+];
+
+/// The keys of `CandidateRecommendOptions`.
+const RECOMMEND_FIELDS: &[&str] = &[
+    "positive",
+    "negative",
+    "strategy",
+    "group",
+    "k",
+    "threshold",
+    "filter",
 ];
 
 // JS reads `.len`; an `isEmpty` would only widen the API.
@@ -192,19 +230,103 @@ impl CandidateSet {
             mmr_lambda: mmr_lambda.map(|l| l as f32),
             current_year: common.current_year,
         };
-        Ok(self
-            .inner
-            .rerank(&query)?
-            .iter()
-            .map(|hit| {
-                object(&[
-                    ("index", JsValue::from_f64(hit.index as f64)),
-                    ("id", JsValue::from_str(&self.inner.ids()[hit.index])),
-                    ("score", number_value(hit.score)),
-                    ("metadata", json_to_js(self.inner.metadata(hit.index))),
-                ])
-            })
-            .collect::<Array>()
-            .into())
+        let hits = self.inner.rerank(&query)?;
+        Ok(self.hits_to_js(hits.iter().map(|hit| (hit.index, hit.score))))
     }
+
+    /// Recommends from the set: examples are ids of its items (never returned), `group` holds
+    /// members' preferences; scored as the server's `POST /v1/recommend`. Best first.
+    #[wasm_bindgen(unchecked_return_type = "CandidateHit[]")]
+    pub fn recommend(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CandidateRecommendOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let options = Options::read("recommend options", &options, RECOMMEND_FIELDS)?;
+        let ids = |name: &str| -> Result<Vec<String>, Error> {
+            let value = options.get(name);
+            if is_absent(&value) {
+                Ok(Vec::new())
+            } else {
+                strings(name, &value)
+            }
+        };
+        let (positive, negative) = (ids("positive")?, ids("negative")?);
+        let strategy = match optional_choice(
+            "strategy",
+            &options.get("strategy"),
+            &["average", "best_score"],
+        )? {
+            Some("best_score") => Strategy::BestScore,
+            _ => Strategy::Average,
+        };
+        let group = options.get("group");
+        let members = if is_absent(&group) {
+            Vec::new()
+        } else {
+            group_members(&group)?
+        };
+        let filter = options.get("filter");
+        let filter = if is_absent(&filter) {
+            None
+        } else {
+            Some(parse_filter(&filter)?)
+        };
+        let hits = self.inner.recommend(&candidates::CandidateRecommend {
+            positive: &as_strs(&positive),
+            negative: &as_strs(&negative),
+            strategy,
+            members: &members
+                .iter()
+                .map(|(v, c)| (v.as_slice(), *c))
+                .collect::<Vec<_>>(),
+            k: optional_whole_number("k", &options.get("k"), DEFAULT_K)?,
+            threshold: optional_number("threshold", &options.get("threshold"))?.map(|t| t as f32),
+            filter: filter.as_ref(),
+        })?;
+        Ok(self.hits_to_js(hits.iter().map(|hit| (hit.index, hit.score))))
+    }
+}
+
+impl CandidateSet {
+    /// `CandidateHit[]` from (index, score) pairs.
+    fn hits_to_js(&self, hits: impl Iterator<Item = (usize, f32)>) -> JsValue {
+        hits.map(|(index, score)| {
+            object(&[
+                ("index", JsValue::from_f64(index as f64)),
+                ("id", JsValue::from_str(&self.inner.ids()[index])),
+                ("score", number_value(score)),
+                ("metadata", json_to_js(self.inner.metadata(index))),
+            ])
+        })
+        .collect::<Array>()
+        .into()
+    }
+}
+
+/// `[{vector, confidence}, …]`; other keys (a stored preference's genre affinities) are ignored.
+fn group_members(value: &JsValue) -> Result<Vec<(Vec<f32>, f32)>, Error> {
+    let Some(array) = value.dyn_ref::<Array>() else {
+        return Err(Error::InvalidArgument(
+            "group must be an array of { vector, confidence }".into(),
+        ));
+    };
+    array
+        .iter()
+        .enumerate()
+        .map(|(i, member)| {
+            let what = format!("group[{i}]");
+            let member = Options::any_keys(&what, &member)?;
+            Ok((
+                vector(&format!("{what}.vector"), &member.required("vector")?)?,
+                number(
+                    &format!("{what}.confidence"),
+                    &member.required("confidence")?,
+                )? as f32,
+            ))
+        })
+        .collect()
+}
+
+fn as_strs(strings: &[String]) -> Vec<&str> {
+    strings.iter().map(String::as_str).collect()
 }

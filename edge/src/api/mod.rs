@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod recall;
+mod recommend;
 mod requests;
 
 pub use requests::check_text;
@@ -75,6 +76,7 @@ enum Action {
     PutPreference,
     RecordEvent,
     Embed,
+    Recommend,
 }
 
 type Methods = &'static [(Method, Access, Action)];
@@ -90,6 +92,7 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["openapi.json"] => ("/openapi.json", None, &[(Get, Public, OpenApi)]),
         ["v1", "stats"] => ("/v1/stats", None, &[(Get, Read, Stats)]),
         ["v1", "search"] => ("/v1/search", None, &[(Post, Read, Search)]),
+        ["v1", "recommend"] => ("/v1/recommend", None, &[(Post, Read, Recommend)]),
         ["v1", "candidates"] => ("/v1/candidates", None, &[(Post, Read, Candidates)]),
         ["v1", "embed"] => ("/v1/embed", None, &[(Post, Read, Embed)]),
         ["v1", "content"] => ("/v1/content", None, &[(Post, Write, UpsertContent)]),
@@ -245,6 +248,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             Action::PutPreference => self.put_preference(req, id).await,
             Action::RecordEvent => self.record_event(req, id).await,
             Action::Embed => self.embed(req).await,
+            Action::Recommend => self.recommend(req).await,
         }
     }
 }

@@ -8,6 +8,7 @@ use vecgate_core::candidates::Encoding;
 use vecgate_core::filter::Filter;
 use vecgate_core::kernels::{check_dims, normalize};
 use vecgate_core::preference::{UserPreference, WatchEvent};
+use vecgate_core::recommend::Strategy;
 
 use super::error::ApiError;
 use crate::embed::MAX_EMBED_TEXTS;
@@ -212,6 +213,86 @@ pub struct CandidatesBody {
 
 fn default_encoding() -> Encoding {
     Encoding::Int8
+}
+
+/// Examples of each kind in one recommendation.
+pub const MAX_EXAMPLES: usize = 32;
+/// Members of a group recommendation.
+pub const GROUP_SIZE: std::ops::RangeInclusive<usize> = 2..=20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendBody {
+    #[serde(default)]
+    pub positive: Vec<String>,
+    #[serde(default)]
+    pub negative: Vec<String>,
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default, deserialize_with = "present")]
+    pub user_ids: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub k: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    pub threshold: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
+    pub filter: Option<Value>,
+    #[serde(default)]
+    pub include: Vec<Include>,
+}
+
+impl RecommendBody {
+    /// The limits and shape rules the schema states; the ids' existence is the store's to say.
+    pub fn check(&self) -> Result<(), ApiError> {
+        for (name, ids) in [("positive", &self.positive), ("negative", &self.negative)] {
+            if ids.len() > MAX_EXAMPLES {
+                return Err(ApiError::bad_request(format!(
+                    "{name} holds at most {MAX_EXAMPLES} ids, got {}",
+                    ids.len()
+                )));
+            }
+            for (i, id) in ids.iter().enumerate() {
+                check_id(&format!("{name}[{i}]"), id)?;
+            }
+        }
+        if let Some(both) = self.positive.iter().find(|id| self.negative.contains(id)) {
+            return Err(ApiError::bad_request(format!(
+                "{both:?} is both a positive and a negative example"
+            )));
+        }
+        match &self.user_ids {
+            None if self.positive.is_empty() => Err(ApiError::bad_request(
+                "give at least one positive example, or user_ids for a group",
+            )),
+            None => Ok(()),
+            Some(users) => {
+                if !GROUP_SIZE.contains(&users.len()) {
+                    return Err(ApiError::bad_request(format!(
+                        "user_ids must hold {} to {} users, got {}",
+                        GROUP_SIZE.start(),
+                        GROUP_SIZE.end(),
+                        users.len()
+                    )));
+                }
+                let mut seen = std::collections::HashSet::new();
+                for (i, user) in users.iter().enumerate() {
+                    check_id(&format!("user_ids[{i}]"), user)?;
+                    if !seen.insert(user) {
+                        return Err(ApiError::bad_request(format!(
+                            "user_ids[{i}]: {user:?} is listed twice"
+                        )));
+                    }
+                }
+                if self.strategy == Strategy::BestScore {
+                    return Err(ApiError::bad_request(
+                        "a group is scored by the group formula; strategy best_score applies to \
+                         examples alone",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

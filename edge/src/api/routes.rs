@@ -52,7 +52,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         }
     }
 
-    async fn run_search(
+    pub(super) async fn run_search(
         &self,
         query: SearchQuery,
         start: Instant,
@@ -93,11 +93,11 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             exclude_id: None,
             include_metadata: body.include.contains(&Include::Metadata),
             include_vector: body.include.contains(&Include::Vector),
-            log: SearchLog {
+            log: Some(SearchLog {
                 user_id: body.user_id,
                 search_type,
                 filter: body.filter,
-            },
+            }),
         };
         let outcome = self.run_search(query, start).await?;
         Ok(Response::json(
@@ -148,11 +148,11 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             exclude_id: Some(item.id),
             include_metadata: true,
             include_vector: false,
-            log: SearchLog {
+            log: Some(SearchLog {
                 user_id,
                 search_type: "similar",
                 filter: filter_json,
-            },
+            }),
         };
         let outcome = self.run_search(query, start).await?;
         Ok(Response::json(
@@ -189,11 +189,11 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             exclude_id: None,
             include_metadata: true,
             include_vector: true,
-            log: SearchLog {
+            log: Some(SearchLog {
                 user_id: body.user_id,
                 search_type: "candidates",
                 filter: body.filter,
-            },
+            }),
         };
         let outcome = self.run_search(query, start).await?;
         let mut set = CandidateSet::new(self.config.dimensions, body.encoding)?;

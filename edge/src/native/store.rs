@@ -41,6 +41,14 @@ impl Store for AnyStore {
     async fn search(&self, query: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         delegate!(self, s => s.search(query))
     }
+    async fn log_search(
+        &self,
+        query: &SearchQuery,
+        hits: &[Hit],
+        took_ms: f64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.log_search(query, hits, took_ms))
+    }
     async fn exact_search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
         delegate!(self, s => s.exact_search(query))
     }

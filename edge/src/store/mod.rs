@@ -78,7 +78,7 @@ pub fn filter_document(
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SearchLog {
     pub user_id: Option<String>,
-    /// `vector`, `text`, `similar` or `candidates`.
+    /// `vector`, `text`, `similar`, `candidates` or `recommend`.
     pub search_type: &'static str,
     /// The filter as the client sent it.
     pub filter: Option<Value>,
@@ -96,7 +96,8 @@ pub struct SearchQuery {
     pub exclude_id: Option<String>,
     pub include_metadata: bool,
     pub include_vector: bool,
-    pub log: SearchLog,
+    /// `None`: not logged (a recommendation's probes; it logs once, itself).
+    pub log: Option<SearchLog>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -188,8 +189,15 @@ impl From<crate::sql::DbError> for StoreError {
 /// The operations the API needs from a backend.
 #[allow(async_fn_in_trait)]
 pub trait Store {
-    /// Runs the search and records one search-log entry for it.
+    /// Runs the search and records one search-log entry for it when `query.log` is set.
     async fn search(&self, query: &SearchQuery) -> Result<SearchOutcome, StoreError>;
+    /// Records `query.log` (if set) with `hits`, for answers not made by one [`Store::search`].
+    async fn log_search(
+        &self,
+        query: &SearchQuery,
+        hits: &[Hit],
+        took_ms: f64,
+    ) -> Result<(), StoreError>;
     /// The same search by an exhaustive scan, not logged: the reference for recall checks.
     async fn exact_search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError>;
     async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError>;

@@ -13,7 +13,8 @@ use vecgate_core::kernels::cosine_unchecked;
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    ContentItem, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery, Stats, Store, StoreError,
+    ContentItem, Hit, MediaType, SearchLog, SearchOutcome, SearchPath, SearchQuery, Stats, Store,
+    StoreError,
 };
 use crate::sql::{
     filter::compile, parse_vector_literal, vector_literal, Dialect, Param, Route, Row, SqlClient,
@@ -133,8 +134,9 @@ impl<C: SqlClient> PostgresStore<C> {
         self.statement(q, exact, true)
     }
 
-    /// `log`: the statement writes the search-log row itself (only possible on the primary).
+    /// `log`: the statement writes `q.log`'s row itself (only possible on the primary).
     fn statement(&self, q: &SearchQuery, exact: bool, log: bool) -> (String, Vec<Param>) {
+        let log = log && q.log.is_some();
         let fetch = if exact {
             q.k
         } else {
@@ -148,10 +150,15 @@ impl<C: SqlClient> PostgresStore<C> {
             Some(fetch.to_string()),
             q.threshold.map(|t| t.to_string()),
             Some(q.k.to_string()),
-            q.log.user_id.clone(),
-            Some(q.log.search_type.to_owned()),
-            q.log.filter.as_ref().map(Value::to_string),
         ];
+        // $6..$8 only when the statement uses them: a server may refuse unused parameters.
+        if let (true, Some(l)) = (log, &q.log) {
+            params.extend([
+                l.user_id.clone(),
+                Some(l.search_type.to_owned()),
+                l.filter.as_ref().map(Value::to_string),
+            ]);
+        }
         let filter_sql = match &q.filter {
             Some(f) => compile(f, &mut params),
             None => "TRUE".to_owned(),
@@ -166,7 +173,8 @@ impl<C: SqlClient> PostgresStore<C> {
         exact: bool,
         on_replica: bool,
     ) -> Result<(Vec<Hit>, bool), StoreError> {
-        self.run_search(q, exact, on_replica, !on_replica).await
+        self.run_search(q, exact, on_replica, !on_replica && q.log.is_some())
+            .await
     }
 
     async fn run_search(
@@ -219,10 +227,12 @@ impl<C: SqlClient> PostgresStore<C> {
         })
     }
 
-    /// With read replicas the log row cannot ride along with the search; it goes to the primary.
+    /// The log row as a statement of its own, on the primary: for searches on a replica, where
+    /// it cannot ride along, and for answers made of several searches.
     async fn write_log(
         &self,
         q: &SearchQuery,
+        log: &SearchLog,
         hits: &[Hit],
         took_ms: f64,
     ) -> Result<(), StoreError> {
@@ -240,9 +250,9 @@ impl<C: SqlClient> PostgresStore<C> {
             Some(vector_literal(&q.vector)),
             Some(serde_json::to_string(&ids).unwrap_or_default()),
             Some(serde_json::to_string(&scores).unwrap_or_default()),
-            q.log.user_id.clone(),
-            Some(q.log.search_type.to_owned()),
-            q.log.filter.as_ref().map(Value::to_string),
+            log.user_id.clone(),
+            Some(log.search_type.to_owned()),
+            log.filter.as_ref().map(Value::to_string),
             Some(q.k.to_string()),
             Some(took_ms.to_string()),
         ];
@@ -352,6 +362,18 @@ impl<C: SqlClient> PostgresStore<C> {
 }
 
 impl<C: SqlClient> Store for PostgresStore<C> {
+    async fn log_search(
+        &self,
+        q: &SearchQuery,
+        hits: &[Hit],
+        took_ms: f64,
+    ) -> Result<(), StoreError> {
+        match &q.log {
+            Some(log) => self.write_log(q, log, hits, took_ms).await,
+            None => Ok(()),
+        }
+    }
+
     async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
         // The fenced exact scan reads no index, so a replica (ruvector's too) can answer it.
         let on_replica = self.search_replicas;
@@ -376,7 +398,7 @@ impl<C: SqlClient> Store for PostgresStore<C> {
         };
         let store_ms = start.elapsed().as_secs_f64() * 1e3;
         if !logged {
-            self.write_log(q, &hits, store_ms).await?;
+            self.log_search(q, &hits, store_ms).await?;
         }
         Ok(SearchOutcome {
             hits,

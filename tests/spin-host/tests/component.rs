@@ -66,16 +66,23 @@ fn run_suite(name: &'static str, provider: Option<&FakeEmbeddings>) {
 
     let client = rt.block_on(connect(&url));
     let logs = || suite::postgres_logs(&rt, &client);
-    suite::run(&Target {
-        name,
-        base: host.base.clone(),
-        logs: &logs,
-        text: match provider {
-            Some(embeddings) => suite::TextSource::Provider(embeddings),
-            None => suite::TextSource::LocalModel,
-        },
-        keeps_state: false,
-    });
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        suite::run(&Target {
+            name,
+            base: host.base.clone(),
+            logs: &logs,
+            text: match provider {
+                Some(embeddings) => suite::TextSource::Provider(embeddings),
+                None => suite::TextSource::LocalModel,
+            },
+            keeps_state: false,
+        })
+    }));
+    if let Err(failure) = run {
+        // What the component printed (its internal errors go there, not to clients).
+        eprintln!("[{name}] component output:\n{}", host.output());
+        std::panic::resume_unwind(failure);
+    }
     suite::assert_no_secrets(&host.output());
 }
 

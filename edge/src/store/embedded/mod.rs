@@ -171,28 +171,6 @@ impl EmbeddedStore {
         wal.truncate()
             .map_err(|e| io("cannot truncate", wal.path(), e))
     }
-
-    fn log_search(&self, q: &SearchQuery, hits: &[Hit], took_ms: f64) -> Result<(), StoreError> {
-        let line = json!({
-            "timestamp_ms": std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-            "result_ids": hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
-            "scores": hits.iter().map(|h| h.score).collect::<Vec<_>>(),
-            "user_id": q.log.user_id,
-            "search_type": q.log.search_type,
-            "filter": q.log.filter,
-            "k": q.k,
-            "took_ms": took_ms,
-        });
-        let mut file = self.search_log.lock().map_err(unavailable)?;
-        // One write per line: a killed process leaves whole lines in the page cache.
-        file.write_all(format!("{line}\n").as_bytes())
-            .map_err(|e| unavailable(format!("writing the search log: {e}")))?;
-        self.search_log_count.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
 }
 
 /// The item as the index holds it: its filter document carries media_type and content_id.
@@ -275,6 +253,36 @@ impl EmbeddedStore {
 }
 
 impl Store for EmbeddedStore {
+    async fn log_search(
+        &self,
+        q: &SearchQuery,
+        hits: &[Hit],
+        took_ms: f64,
+    ) -> Result<(), StoreError> {
+        let Some(log) = &q.log else {
+            return Ok(());
+        };
+        let line = json!({
+            "timestamp_ms": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            "result_ids": hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+            "scores": hits.iter().map(|h| h.score).collect::<Vec<_>>(),
+            "user_id": log.user_id,
+            "search_type": log.search_type,
+            "filter": log.filter,
+            "k": q.k,
+            "took_ms": took_ms,
+        });
+        let mut file = self.search_log.lock().map_err(unavailable)?;
+        // One write per line: a killed process leaves whole lines in the page cache.
+        file.write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| unavailable(format!("writing the search log: {e}")))?;
+        self.search_log_count.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
         self.find(q, true, |_, h| Hit {
             id: h.id,
@@ -298,7 +306,7 @@ impl Store for EmbeddedStore {
             score: h.score,
         })?;
         let store_ms = start.elapsed().as_secs_f64() * 1e3;
-        self.log_search(q, &hits, store_ms)?;
+        self.log_search(q, &hits, store_ms).await?;
         Ok(SearchOutcome {
             hits,
             store_ms,

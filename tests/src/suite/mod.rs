@@ -12,6 +12,8 @@ use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use crate::data::{movies, Movies};
 
+mod recommend;
+
 pub const READ_KEY: &str = "read-key-0001";
 pub const WRITE_KEY: &str = "write-key-0001";
 pub const ADMIN_KEY: &str = "admin-key-0001";
@@ -254,6 +256,12 @@ pub fn run(target: &Target) {
         ("one log row per search", search_log),
         ("preference follows the core formula", preference_events),
         ("candidate sets", candidates),
+        ("recommend from examples", recommend::examples),
+        ("recommend for a group", recommend::groups),
+        (
+            "recommend: server and CandidateSet agree",
+            recommend::parity_with_candidate_sets,
+        ),
         ("text queries", text_queries),
         ("validation errors", validation_errors),
         ("SQL injection is harmless", injection),
@@ -943,6 +951,18 @@ fn auth_matrix(api: &Api, _: &Target) {
             "/v1/content/movie-17/similar",
             None,
             [401, 401, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/recommend",
+            Some(json!({"positive": ["movie-17"], "k": 1})),
+            [401, 401, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/recommend",
+            Some(json!({"user_ids": ["user-5", "user-6"], "k": 1})),
+            [401, 401, 403, 403, 200],
         ),
         ("POST", "/v1/content", Some(item), [401, 401, 403, 200, 200]),
         (
