@@ -6,7 +6,11 @@
 // Protocol: the page posts {id, type, ...}; the worker answers {id, ok: true, result} or
 // {id, ok: false, error}. Requests are handled one at a time, in order.
 
-const vecgateReady = import('./pkg/web/index.js');
+// The package's browser entry: `await init()` instantiates its .wasm before any other export is used.
+const vecgateReady = import('./pkg/web/index.js').then(async (vecgate) => {
+  await vecgate.init();
+  return vecgate;
+});
 
 const MODEL_URL = new URL('./models/all-minilm-l6-v2/model.onnx', self.location.href).href;
 const TOKENIZER_URL = new URL('./models/all-minilm-l6-v2/tokenizer.json', self.location.href).href;

@@ -27,7 +27,7 @@ use crate::rerank::{
     checked_blend, checked_threshold, mmr, ranked, recency_from_age, RerankRequest, Reranked,
     Signals, Weights,
 };
-use crate::topk::{Scored, TopK};
+use crate::topk::{check_threshold, Scored, TopK};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"VGCS";
@@ -307,42 +307,48 @@ impl CandidateSet {
     /// error naming them), group members are given as preference vectors. Every item carrying an
     /// example's id is left out; `filter` restricts the rest. Best first, as [`Objective::rank`].
     pub fn recommend(&self, q: &CandidateRecommend<'_>) -> Result<Vec<Scored>> {
-        let position = |id: &str| self.ids.iter().position(|own| own == id);
-        let missing: Vec<&str> = q
-            .positive
-            .iter()
-            .chain(q.negative)
-            .copied()
-            .filter(|id| position(id).is_none())
-            .collect();
+        // Plain loops: this ships in the npm package, where iterator chains cost .wasm bytes.
+        let mut examples: [Vec<&[f32]>; 2] = [Vec::new(), Vec::new()];
+        let mut missing = Vec::new();
+        for (kind, ids) in [q.positive, q.negative].into_iter().enumerate() {
+            for &id in ids {
+                match self.ids.iter().position(|own| own == id) {
+                    Some(i) => examples[kind].push(self.vector(i)),
+                    None => missing.push(id),
+                }
+            }
+        }
         if !missing.is_empty() {
             return Err(Error::InvalidArgument(format!(
-                "examples not in the candidate set: {missing:?}"
+                "examples not in the candidate set: \"{}\"",
+                missing.join("\", \"")
             )));
         }
-        let find = |ids: &[&str]| -> Vec<&[f32]> {
-            ids.iter()
-                .filter_map(|id| position(id))
-                .map(|i| self.vector(i))
-                .collect()
-        };
+        let [positive, negative] = examples;
         let objective = Objective::new(&Recommendation {
-            positive: find(q.positive),
-            negative: find(q.negative),
+            positive,
+            negative,
             strategy: q.strategy,
             members: q.members.to_vec(),
         })?;
-        check_dims(self.dims, objective.query().len())?;
+        check_dims(self.dims, objective.dims())?;
+        let threshold = q.threshold.unwrap_or(f32::NEG_INFINITY);
+        check_threshold(threshold)?;
         let empty = Value::Object(Default::default());
-        let is_example = |id: &String| q.positive.iter().chain(q.negative).any(|e| e == id);
-        let candidates = (0..self.len())
-            .filter(|&i| !is_example(&self.ids[i]))
-            .filter(|&i| {
-                q.filter
-                    .is_none_or(|f| f.matches(self.metadata(i).unwrap_or(&empty)))
-            })
-            .map(|i| (i, self.vector(i)));
-        objective.rank(candidates, q.k, q.threshold)
+        let mut top = TopK::new(q.k, threshold);
+        for (i, id) in self.ids.iter().enumerate() {
+            let id = id.as_str();
+            if q.positive.contains(&id) || q.negative.contains(&id) {
+                continue;
+            }
+            if let Some(filter) = q.filter {
+                if !filter.matches(self.metadata(i).unwrap_or(&empty)) {
+                    continue;
+                }
+            }
+            top.push(i, objective.score(self.vector(i)));
+        }
+        Ok(top.into_sorted_vec())
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

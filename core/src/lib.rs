@@ -4,7 +4,7 @@
 //! - [`quant`]: int8 vectors with a per-vector scale, and binary sign codes.
 //! - [`topk`]: batch scoring and bounded-heap top-k with a threshold.
 //! - [`filter`]: the metadata filter language (typed AST, parser, in-memory evaluator).
-//! - [`rerank`]: personalization, multi-signal blend, MMR, group scoring.
+//! - [`rerank`]: personalization, multi-signal blend, MMR.
 //! - [`recommend`]: recommendations from examples and for groups.
 //! - [`preference`]: preference learning from watch events.
 //! - [`hnsw`]: the compact HNSW index.

@@ -1,5 +1,5 @@
 //! Client-side reranking (DESIGN.md, "Search semantics"): the personalized query, the
-//! multi-signal blend, MMR diversity and group scoring.
+//! multi-signal blend and MMR diversity (group scoring is in `recommend`).
 
 use std::fmt;
 
@@ -289,58 +289,6 @@ pub fn mmr(relevance: &[f32], vectors: &[&[f32]], k: usize, lambda: f32) -> Resu
         }
     }
     Ok(picked)
-}
-
-/// The group's preference: "the centroid of member preference vectors weighted by confidence",
-/// normalize(Σ confidence_m·p_m). Each member is `(preference vector, confidence in [0, 1])`.
-///
-/// Err for no members, mismatched dimensions, non-finite values, a confidence outside [0, 1],
-/// or every confidence 0. Members whose preferences cancel out give the zero vector.
-pub fn group_centroid(members: &[(&[f32], f32)]) -> Result<Vec<f32>> {
-    let dims = check_members(members)?;
-    if members.iter().all(|&(_, confidence)| confidence == 0.0) {
-        return Err(Error::InvalidArgument(
-            "every group member has confidence 0; the centroid is undefined".into(),
-        ));
-    }
-    let mut centroid = vec![0.0f32; dims];
-    for &(preference, confidence) in members {
-        for (sum, &x) in centroid.iter_mut().zip(preference) {
-            *sum += confidence * x;
-        }
-    }
-    normalize_in_place(&mut centroid)?;
-    Ok(centroid)
-}
-
-/// How well `item` suits a group: "0.6·min member satisfaction + 0.4·mean", where a member's
-/// satisfaction is cos(item, p_m). Confidences do not enter the score but are validated as in
-/// [`group_centroid`]. Err for no members, mismatched dimensions or non-finite values.
-pub fn group_score(item: &[f32], members: &[(&[f32], f32)]) -> Result<f32> {
-    let dims = check_members(members)?;
-    check_vector(dims, item).map_err(|e| about("item", e))?;
-    let (mut min, mut sum) = (f32::INFINITY, 0.0f32);
-    for &(preference, _) in members {
-        let satisfaction = cosine_unchecked(item, preference);
-        min = min.min(satisfaction);
-        sum += satisfaction;
-    }
-    Ok(0.6 * min + 0.4 * sum / members.len() as f32)
-}
-
-/// Validates group members; returns their common dimension.
-fn check_members(members: &[(&[f32], f32)]) -> Result<usize> {
-    let Some(&(first, _)) = members.first() else {
-        return Err(Error::InvalidArgument(
-            "a group needs at least one member".into(),
-        ));
-    };
-    for (m, &(preference, confidence)) in members.iter().enumerate() {
-        check_vector(first.len(), preference)
-            .and_then(|()| check_unit_interval("confidence", confidence))
-            .map_err(|e| about(format_args!("member {m}"), e))?;
-    }
-    Ok(first.len())
 }
 
 fn check_query(query: &[f32]) -> Result<()> {
@@ -657,45 +605,5 @@ mod tests {
             let err = mmr(&[1.0], &[&A], 1, lambda).unwrap_err();
             assert!(err.to_string().contains("lambda"), "{err}");
         }
-    }
-
-    #[test]
-    fn group_centroid_weights_by_confidence() {
-        // normalize(0.5·[1, 0] + 1·[0, 1]) = [0.5, 1]/√1.25 = [0.4472136, 0.8944272]
-        let centroid = group_centroid(&[(&A, 0.5), (&C, 1.0)]).unwrap();
-        assert_vec_close(&centroid, &[0.4472136, 0.8944272]);
-        // a member with confidence 0 does not pull
-        assert_vec_close(&group_centroid(&[(&A, 0.0), (&B, 0.3)]).unwrap(), &B);
-    }
-
-    #[test]
-    fn group_score_matches_hand_values() {
-        // satisfactions cos(A, A) = 1 and cos(A, B) = 0.6: 0.6·0.6 + 0.4·0.8 = 0.36 + 0.32 = 0.68
-        assert!(close(
-            group_score(&A, &[(&A, 0.9), (&B, 0.2)]).unwrap(),
-            0.68
-        ));
-        // one member: 0.6·s + 0.4·s = s
-        assert!(close(group_score(&B, &[(&C, 0.5)]).unwrap(), 0.8));
-    }
-
-    #[test]
-    fn group_rejects_bad_input() {
-        let message = group_centroid(&[]).unwrap_err().to_string();
-        assert!(message.contains("at least one member"), "{message}");
-        let message = group_centroid(&[(&A, 0.0), (&C, 0.0)])
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("confidence 0"), "{message}");
-        let short = [1.0f32];
-        let message = group_centroid(&[(&A, 0.5), (&short, 0.5)])
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("member 1"), "{message}");
-        let message = group_score(&A, &[(&A, 1.5)]).unwrap_err().to_string();
-        assert!(message.contains("member 0: confidence"), "{message}");
-        let message = group_score(&short, &[(&A, 0.5)]).unwrap_err().to_string();
-        assert!(message.contains("item"), "{message}");
-        assert!(group_score(&A, &[]).is_err());
     }
 }

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Latency buckets in seconds.
 const BUCKETS: [f64; 14] = [
@@ -45,6 +46,113 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// The Postgres store's index state, when there is one (`vecgate serve` attaches it).
+    index: OnceLock<Arc<IndexHealth>>,
+}
+
+/// The state of ruvector's HNSW index after a database crash (`sql::sentinel`), shared by the
+/// store (which finds it suspect and fences around it) and the native rebuild task.
+#[derive(Debug, Default)]
+pub struct IndexHealth {
+    suspect: AtomicBool,
+    rebuilding: AtomicBool,
+    suspect_searches: AtomicU64,
+    refused_writes: AtomicU64,
+    rebuilds: AtomicU64,
+    rebuild_failures: AtomicU64,
+    last_rebuild_ms: AtomicU64,
+}
+
+impl IndexHealth {
+    /// Whether the last check found the index suspect (not yet rebuilt since a crash).
+    pub fn suspect(&self) -> bool {
+        self.suspect.load(Ordering::SeqCst)
+    }
+
+    /// Records a check's result; true when the state changed.
+    pub fn set_suspect(&self, suspect: bool) -> bool {
+        self.suspect.swap(suspect, Ordering::SeqCst) != suspect
+    }
+
+    pub fn set_rebuilding(&self, rebuilding: bool) {
+        self.rebuilding.store(rebuilding, Ordering::SeqCst);
+    }
+
+    /// A search answered by the exact scan because the index was suspect.
+    pub fn count_suspect_search(&self) {
+        self.suspect_searches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A write refused (503) because the index was suspect.
+    pub fn count_refused_write(&self) {
+        self.refused_writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This node rebuilt the index, in `seconds`.
+    pub fn record_rebuild(&self, seconds: f64) {
+        self.rebuilds.fetch_add(1, Ordering::SeqCst);
+        self.last_rebuild_ms
+            .store((seconds * 1e3).round() as u64, Ordering::SeqCst);
+    }
+
+    pub fn record_rebuild_failure(&self) {
+        self.rebuild_failures.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn render(&self, out: &mut String) {
+        let flag = |b: &AtomicBool| u8::from(b.load(Ordering::SeqCst));
+        let n = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        let metrics: [(&str, &str, &str, String); 7] = [
+            (
+                "vecgate_index_suspect",
+                "gauge",
+                "1 while the vector index is suspect after a database crash: searches take the exact scan, writes get 503.",
+                flag(&self.suspect).to_string(),
+            ),
+            (
+                "vecgate_index_rebuild_in_progress",
+                "gauge",
+                "1 while this node rebuilds the vector index.",
+                flag(&self.rebuilding).to_string(),
+            ),
+            (
+                "vecgate_index_rebuilds_total",
+                "counter",
+                "Rebuilds of the vector index completed by this node.",
+                n(&self.rebuilds).to_string(),
+            ),
+            (
+                "vecgate_index_rebuild_failures_total",
+                "counter",
+                "Rebuild attempts of this node that failed (they are retried).",
+                n(&self.rebuild_failures).to_string(),
+            ),
+            (
+                "vecgate_index_last_rebuild_seconds",
+                "gauge",
+                "How long this node's last rebuild of the vector index took.",
+                (n(&self.last_rebuild_ms) as f64 / 1e3).to_string(),
+            ),
+            (
+                "vecgate_index_suspect_searches_total",
+                "counter",
+                "Searches answered by the exact scan because the vector index was suspect.",
+                n(&self.suspect_searches).to_string(),
+            ),
+            (
+                "vecgate_index_suspect_writes_refused_total",
+                "counter",
+                "Writes refused (503) because the vector index was suspect.",
+                n(&self.refused_writes).to_string(),
+            ),
+        ];
+        for (name, kind, help, value) in metrics {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+    }
 }
 
 impl Metrics {
@@ -62,6 +170,11 @@ impl Metrics {
             m.search.entry("total").or_default().observe(total_seconds);
             m.search.entry("store").or_default().observe(store_seconds);
         }
+    }
+
+    /// Shows `index` in [`Metrics::render`] from now on (the first one attached stays).
+    pub fn attach_index(&self, index: Arc<IndexHealth>) {
+        let _ = self.index.set(index);
     }
 
     pub fn record_embedding_error(&self) {
@@ -121,6 +234,9 @@ impl Metrics {
         );
         out.push_str("# TYPE vecgate_embedding_errors_total counter\n");
         let _ = writeln!(out, "vecgate_embedding_errors_total {}", m.embedding_errors);
+        if let Some(index) = self.index.get() {
+            index.render(&mut out);
+        }
         out
     }
 }
@@ -165,5 +281,32 @@ mod tests {
         assert!(text.contains("vecgate_search_path_total{path=\"exact_fallback\"} 1"));
         assert!(text
             .contains("vecgate_search_duration_seconds_bucket{stage=\"total\",le=\"0.0025\"} 0"));
+        assert!(!text.contains("vecgate_index_"), "no index state attached");
+    }
+
+    #[test]
+    fn renders_the_attached_index_state() {
+        let m = Metrics::default();
+        let index = Arc::new(IndexHealth::default());
+        m.attach_index(index.clone());
+        assert!(m.render().contains("\nvecgate_index_suspect 0\n"));
+        assert!(index.set_suspect(true));
+        assert!(!index.set_suspect(true), "no change");
+        index.count_suspect_search();
+        index.count_refused_write();
+        index.count_refused_write();
+        index.record_rebuild(1.25);
+        let text = m.render();
+        for line in [
+            "vecgate_index_suspect 1",
+            "vecgate_index_rebuild_in_progress 0",
+            "vecgate_index_rebuilds_total 1",
+            "vecgate_index_last_rebuild_seconds 1.25",
+            "vecgate_index_suspect_searches_total 1",
+            "vecgate_index_suspect_writes_refused_total 2",
+            "# TYPE vecgate_index_rebuilds_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
     }
 }

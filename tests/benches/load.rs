@@ -1,6 +1,6 @@
 //! Bounded load on loopback: `wrk` at concurrency 32 for a fixed duration against `vecgate serve`
-//! holding the 3,200 sample movies, once on the embedded store and once on PostgreSQL 15 with
-//! ruvector. The requests (bench/load.lua) are k = 10 vector searches, a quarter of them
+//! holding the 3,200 sample movies: on the embedded store, on PostgreSQL 15 with ruvector
+//! (directly, and through a `--local-index` node) and on PostgreSQL 16 with native pgvector. The requests (bench/load.lua) are k = 10 vector searches, a quarter of them
 //! filtered, and one in eight a GET of an item or of its similar items.
 //! Prints throughput, p50, p99 and the error count (non-2xx/3xx plus socket errors) and exits
 //! non-zero when there is any error. Asserts nothing about speed.
@@ -10,33 +10,16 @@
 //! run checks the error count, not the speed).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::json;
 use vecgate_tests::data::movies;
 use vecgate_tests::server::{vecgate_bin, vecgate_release_bin, Server};
-use vecgate_tests::suite::{key_env, load_movies, Api, READ_KEY};
+use vecgate_tests::suite::{key_env, load_movies, Api};
+use vecgate_tests::wrk::{self, WrkOutcome, CONCURRENCY};
 use vecgate_tests::{assert_ruvector_installed, PgCluster};
 
-const CONCURRENCY: usize = 32;
 const DEFAULT_SECONDS: u64 = 30;
 const MAX_SECONDS: u64 = 60;
-/// Distinct requests in the cycle wrk sends.
-const REQUESTS: usize = 512;
-
-struct Outcome {
-    backend: &'static str,
-    requests: u64,
-    seconds: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-    error_detail: String,
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn seconds() -> u64 {
     let seconds = std::env::var("VECGATE_LOAD_SECONDS")
@@ -62,102 +45,38 @@ fn server_binary() -> PathBuf {
     }
 }
 
-/// The request cycle, one `METHOD<TAB>PATH<TAB>BODY` line each (see bench/load.lua).
-fn request_lines() -> String {
-    let m = movies();
-    let filters = [
-        json!({"genres": ["Comedy"]}),
-        json!({"year": {"$gte": 2000}}),
-        json!({"rating": {"$gte": 7}, "media_type": "movie"}),
-    ];
-    let mut lines = String::new();
-    for i in 0..REQUESTS {
-        // A stride coprime with 3,200 visits items all over the set.
-        let item = &m.items[(i * 7919) % m.items.len()];
-        let id = item["id"].as_str().expect("id");
-        let line = match i % 8 {
-            0..=4 => format!(
-                "POST\t/v1/search\t{}",
-                json!({"vector": item["vector"], "k": 10})
-            ),
-            5 | 6 => format!(
-                "POST\t/v1/search\t{}",
-                json!({"vector": item["vector"], "k": 10, "filter": filters[i % filters.len()]})
-            ),
-            _ if i % 16 == 7 => format!("GET\t/v1/content/{id}\t"),
-            _ => format!("GET\t/v1/content/{id}/similar?k=10\t"),
-        };
-        lines.push_str(&line);
-        lines.push('\n');
-    }
-    lines
-}
-
-fn field(result: &str, name: &str) -> u64 {
-    result
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("wrk's RESULT line lacks {name}: {result}"))
-}
-
 /// Starts `vecgate serve` with `env`, loads the movies, and runs wrk against it.
-fn run(backend: &'static str, env: &[(&str, String)], requests_file: &Path) -> Outcome {
+fn run(
+    backend: &'static str,
+    env: &[(&str, String)],
+    requests_file: &Path,
+) -> (&'static str, WrkOutcome) {
     let mut all_env = key_env();
     all_env.push(("VECGATE_DIMENSIONS", movies().dims.to_string()));
     all_env.extend(env.iter().cloned());
     let all_env: Vec<(&str, &str)> = all_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = Server::start_bin(&server_binary(), &[], &all_env);
     load_movies(&Api::new(&server.base));
-
-    let seconds = seconds();
-    let script = repo_root().join("bench/load.lua");
-    let mut wrk = Command::new("wrk");
-    wrk.args(["--threads", "2", "--connections", &CONCURRENCY.to_string()])
-        .args(["--duration", &format!("{seconds}s"), "--timeout", "10s"])
-        .arg("--script")
-        .arg(&script)
-        .arg(&server.base)
-        .arg("--")
-        .arg(requests_file)
-        .arg(READ_KEY);
-    println!("[{backend}] {wrk:?}");
-    let output = wrk
-        .output()
-        .expect("run wrk; scripts/install-api-fuzz-deps.sh installs it");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "[{backend}] wrk failed ({}):\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("{stdout}");
-    let result = stdout
-        .lines()
-        .find(|l| l.starts_with("RESULT "))
-        .unwrap_or_else(|| panic!("[{backend}] wrk printed no RESULT line:\n{stdout}"));
-    let errors = ["connect", "read", "write", "status", "timeout"];
-    Outcome {
+    (
         backend,
-        requests: field(result, "requests"),
-        seconds: field(result, "duration_us") as f64 / 1e6,
-        p50_ms: field(result, "p50_us") as f64 / 1e3,
-        p99_ms: field(result, "p99_us") as f64 / 1e3,
-        errors: errors.iter().map(|e| field(result, e)).sum(),
-        error_detail: errors
-            .iter()
-            .map(|e| format!("{e} {}", field(result, e)))
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
+        wrk::run(backend, &server.base, requests_file, seconds()),
+    )
 }
 
 fn main() {
     assert_ruvector_installed();
     let requests_file =
         std::env::temp_dir().join(format!("vecgate-load-{}.tsv", std::process::id()));
-    std::fs::write(&requests_file, request_lines()).expect("write the request cycle");
+    let filters = [
+        json!({"genres": ["Comedy"]}),
+        json!({"year": {"$gte": 2000}}),
+        json!({"rating": {"$gte": 7}, "media_type": "movie"}),
+    ];
+    std::fs::write(
+        &requests_file,
+        wrk::request_lines(&movies().items, &filters),
+    )
+    .expect("write the request cycle");
 
     let data_dir = std::env::temp_dir().join(format!("vecgate-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -173,8 +92,35 @@ fn main() {
     let ruvector = run(
         "ruvector",
         &[
+            ("VECGATE_DATABASE_URL", url.clone()),
+            ("VECGATE_DIALECT", "ruvector".to_owned()),
+        ],
+        &requests_file,
+    );
+    // The same database behind a node that answers reads from its local copy.
+    let local_dir = std::env::temp_dir().join(format!("vecgate-load-local-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&local_dir);
+    pg.psql("load", "TRUNCATE content_vectors");
+    let local_index = run(
+        "ruvector + local index",
+        &[
             ("VECGATE_DATABASE_URL", url),
             ("VECGATE_DIALECT", "ruvector".to_owned()),
+            ("VECGATE_LOCAL_INDEX", "true".to_owned()),
+            ("VECGATE_DATA_DIR", local_dir.display().to_string()),
+        ],
+        &requests_file,
+    );
+    let _ = std::fs::remove_dir_all(&local_dir);
+    drop(pg);
+
+    let pg = PgCluster::start_pgvector();
+    let url = pg.create_database("load");
+    let pgvector = run(
+        "pgvector",
+        &[
+            ("VECGATE_DATABASE_URL", url),
+            ("VECGATE_DIALECT", "pgvector".to_owned()),
         ],
         &requests_file,
     );
@@ -187,22 +133,31 @@ fn main() {
     );
     println!("| backend | requests | req/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let outcomes = [embedded, ruvector];
-    for o in &outcomes {
+    let ratio = |a: &WrkOutcome, b: &WrkOutcome| a.per_second() / b.per_second();
+    let (local, direct, embedded_rps) = (&local_index.1, &ruvector.1, &embedded.1);
+    let local_vs_direct = ratio(local, direct);
+    let local_vs_embedded = ratio(local, embedded_rps);
+    let p50_vs_direct = local.p50_ms / direct.p50_ms;
+    let outcomes = [embedded, ruvector, local_index, pgvector];
+    for (backend, o) in &outcomes {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
-            o.backend,
+            "| {backend} | {} | {:.0} | {:.2} | {:.2} | {} |",
             o.requests,
-            o.requests as f64 / o.seconds,
+            o.per_second(),
             o.p50_ms,
             o.p99_ms,
             o.errors
         );
     }
+    println!(
+        "\nlocal index: {local_vs_direct:.1}x the direct ruvector path's requests/s (target >= 10), \
+         {local_vs_embedded:.2}x the embedded store's (target >= 0.8); p50 {p50_vs_direct:.2}x the \
+         direct path's (target <= 0.2)"
+    );
     let failed: Vec<String> = outcomes
         .iter()
-        .filter(|o| o.errors > 0)
-        .map(|o| format!("{}: {}", o.backend, o.error_detail))
+        .filter(|(_, o)| o.errors > 0)
+        .map(|(backend, o)| format!("{backend}: {}", o.error_detail))
         .collect();
     if !failed.is_empty() {
         eprintln!("load: errors under load: {}", failed.join("; "));

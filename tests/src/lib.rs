@@ -1,18 +1,19 @@
 //! Test infrastructure shared by the whole-system tests (see `tests/README.md`):
-//! a throwaway PostgreSQL 15 cluster ([`PgCluster`]) and pgvector served by PGlite
-//! ([`PgliteServer`]). Anything that goes wrong panics with the failing command's output:
+//! throwaway PostgreSQL clusters ([`PgCluster`]): 15 with ruvector, 16 and 18 with pgvector.
+//! Anything that goes wrong panics with the failing command's output:
 //! a test that needs a database and cannot get one fails, it never skips.
 
 pub mod data;
 pub mod embeddings;
 pub mod server;
 pub mod suite;
+pub mod wrk;
 
 use std::fs;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -26,9 +27,14 @@ pub const PGVECTOR_DIR: &str = "/opt/vecgate/pgserver-0.6.0";
 
 /// The server binaries of PostgreSQL 16 with pgvector; fails loudly when not installed.
 pub fn pgvector_bin() -> PathBuf {
+    pgvector_bin_of("pg16")
+}
+
+/// `pg16` or `pg18` of the same install.
+fn pgvector_bin_of(major: &str) -> PathBuf {
     let dir = std::env::var_os("VECGATE_PGVECTOR_DIR")
         .map_or_else(|| PathBuf::from(PGVECTOR_DIR), PathBuf::from);
-    let bin = dir.join("pg16/bin");
+    let bin = dir.join(major).join("bin");
     assert!(
         bin.join("postgres").exists(),
         "native pgvector is missing at {}: run scripts/install-pgvector.sh",
@@ -37,7 +43,7 @@ pub fn pgvector_bin() -> PathBuf {
     bin
 }
 
-/// How long a cluster or PGlite may take to come up before the test fails.
+/// How long a cluster may take to come up before the test fails.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A throwaway PostgreSQL cluster in a temp dir, listening on a free loopback port: Debian's
@@ -62,6 +68,11 @@ impl PgCluster {
     /// Like [`PgCluster::start`], on the native PostgreSQL 16 with pgvector.
     pub fn start_pgvector() -> PgCluster {
         Self::start_from(pgvector_bin())
+    }
+
+    /// Like [`PgCluster::start`], on the native PostgreSQL 18 with pgvector (the same wheel).
+    pub fn start_pgvector_18() -> PgCluster {
+        Self::start_from(pgvector_bin_of("pg18"))
     }
 
     fn start_from(bin: PathBuf) -> PgCluster {
@@ -215,6 +226,55 @@ impl PgCluster {
         }
     }
 
+    /// Turns `synchronous_commit` on (the cluster starts with it off, for speed), so a commit
+    /// is in the WAL before it is acknowledged and survives [`PgCluster::crash`]. Waits until
+    /// new sessions see it; the server has then signalled the open ones too.
+    pub fn enable_synchronous_commit(&self) {
+        // Two calls: ALTER SYSTEM cannot run in the implicit transaction of a multi-statement -c.
+        self.psql("postgres", "ALTER SYSTEM SET synchronous_commit = on");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql("postgres", "SHOW synchronous_commit").trim() != "on" {
+            assert!(
+                Instant::now() < deadline,
+                "PgCluster: synchronous_commit never became on"
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Crashes the server: SIGKILL to the postmaster and every one of its processes at once,
+    /// as the OOM killer or a power cut (short of losing the page cache) would. The data
+    /// directory stays as it was; [`PgCluster::start_again`] then runs crash recovery.
+    /// Commits acknowledged with `synchronous_commit = off` (this cluster's default) may be
+    /// lost: a test that counts acknowledged writes turns it on first.
+    pub fn crash(&mut self) {
+        assert!(self.running, "PgCluster::crash: the cluster is not running");
+        let pid_file = self.data_dir().join("postmaster.pid");
+        let postmaster: u32 = fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.lines().next()?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("PgCluster::crash: no pid in {}", pid_file.display()));
+        // Stopped first, so it forks nothing while its children are collected.
+        signal("STOP", &[postmaster]);
+        let mut victims = child_pids(postmaster);
+        victims.push(postmaster);
+        signal("KILL", &victims);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Some(alive) = victims.iter().find(|&&p| is_alive(p)) {
+            assert!(
+                Instant::now() < deadline,
+                "PgCluster::crash: process {alive} survived SIGKILL"
+            );
+            sleep(Duration::from_millis(20));
+        }
+        // An unreaped zombie (PID 1 of a container may not reap) still passes the `kill(pid, 0)`
+        // test the next postmaster applies to the lock files: remove them, as a reboot would.
+        let _ = fs::remove_file(&pid_file);
+        let _ = fs::remove_file(self.dir.join(format!(".s.PGSQL.{}.lock", self.port)));
+        self.running = false;
+    }
+
     /// Starts a stopped cluster again on the same port with the same data.
     pub fn start_again(&mut self) {
         if !self.running {
@@ -338,104 +398,6 @@ impl Drop for PgCluster {
     }
 }
 
-/// pgvector (PostgreSQL 18 compiled to wasm) served over the Postgres wire protocol by
-/// `@electric-sql/pglite-socket`, on a free loopback port, in memory. Killed on drop.
-pub struct PgliteServer {
-    child: Child,
-    port: u16,
-    log_path: PathBuf,
-}
-
-impl PgliteServer {
-    /// Starts the server with the pgvector extension loadable (`CREATE EXTENSION vector`)
-    /// and waits until it answers. Needs `npm ci` in `tests/pglite` (scripts/install-db-deps.sh).
-    pub fn start() -> PgliteServer {
-        let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("pglite");
-        let script =
-            project.join("node_modules/@electric-sql/pglite-socket/dist/scripts/server.js");
-        assert!(
-            script.exists(),
-            "PgliteServer: {} is missing; run scripts/install-db-deps.sh (npm ci in tests/pglite)",
-            script.display()
-        );
-        let log_dir = unique_temp_dir("vecgate-pglite");
-        fs::create_dir_all(&log_dir)
-            .unwrap_or_else(|e| panic!("PgliteServer: create {}: {e}", log_dir.display()));
-        let log_path = log_dir.join("server.log");
-        let log =
-            fs::File::create(&log_path).unwrap_or_else(|e| panic!("PgliteServer: create log: {e}"));
-        let port = free_port();
-        let child = Command::new("node")
-            .arg(&script)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--extensions", "@electric-sql/pglite-pgvector:vector"])
-            .args(["--max-connections", "16"])
-            .current_dir(&project)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("PgliteServer: could not run node: {e}"));
-        let mut server = PgliteServer {
-            child,
-            port,
-            log_path,
-        };
-        server.wait_until_listening();
-        server
-    }
-
-    /// `postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable`.
-    pub fn url(&self) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
-            self.port
-        )
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The server's output so far (for assertion messages).
-    pub fn log(&self) -> String {
-        fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "PgliteServer: node exited with {status} during startup:\n{}",
-                    self.log()
-                );
-            }
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "PgliteServer: not listening on {address} after {STARTUP_TIMEOUT:?}:\n{}",
-                    self.log()
-                );
-            }
-            sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for PgliteServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(dir) = self.log_path.parent() {
-            let _ = fs::remove_dir_all(dir);
-        }
-    }
-}
-
 /// Panics unless ruvector-postgres is installed into PostgreSQL 15.
 pub fn assert_ruvector_installed() {
     let lib = Path::new("/usr/lib/postgresql/15/lib/ruvector.so");
@@ -486,6 +448,42 @@ fn unique_temp_dir(prefix: &str) -> PathBuf {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ))
+}
+
+/// The processes whose parent is `parent`, from `/proc`.
+fn child_pids(parent: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        panic!("PgCluster: cannot read /proc");
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| proc_stat(pid).is_some_and(|(_, ppid)| ppid == parent))
+        .collect()
+}
+
+/// (state, parent pid) of a process, from `/proc/PID/stat`.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: read after the last ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Alive and not a zombie (an unreaped zombie holds nothing).
+fn is_alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
+fn signal(name: &str, pids: &[u32]) {
+    let mut command = Command::new("kill");
+    command
+        .arg("-s")
+        .arg(name)
+        .args(pids.iter().map(u32::to_string));
+    // Some may have exited meanwhile: `kill` then fails for them, which is fine.
+    let _ = command.stdin(Stdio::null()).output();
 }
 
 fn is_root() -> bool {

@@ -1,11 +1,11 @@
 //! The shared API suite against `vecgate serve` on a real PostgreSQL 15 with ruvector, and on
-//! pgvector: native (PostgreSQL 16, scripts/install-pgvector.sh) and PGlite. Text queries: the
-//! local model on ruvector and native pgvector, the fake provider on PGlite.
+//! pgvector: native PostgreSQL 16 and 18 (scripts/install-pgvector.sh). Text queries: the
+//! local model on ruvector and PostgreSQL 16, the fake provider on PostgreSQL 18.
 
 use vecgate_tests::embeddings::FakeEmbeddings;
 use vecgate_tests::server::Server;
 use vecgate_tests::suite::{self, key_env, load_movies, Api, Target};
-use vecgate_tests::{assert_ruvector_installed, connect, PgCluster, PgliteServer};
+use vecgate_tests::{assert_ruvector_installed, connect, PgCluster};
 
 /// `provider`: text queries through the fake OpenAI-compatible provider; `None`: through the
 /// local all-MiniLM-L6-v2 (no `embedding_url`).
@@ -58,10 +58,13 @@ fn api_suite_on_ruvector() {
     run_suite("ruvector", &url, "ruvector", false);
 }
 
+/// PostgreSQL 18 (the other server of the pgvector wheel), with text queries through an
+/// OpenAI-compatible provider instead of the local model.
 #[test]
-fn api_suite_on_pgvector() {
-    let pglite = PgliteServer::start();
-    run_suite("pgvector", &pglite.url(), "pgvector", true);
+fn api_suite_on_pgvector_18_with_a_provider() {
+    let pg = PgCluster::start_pgvector_18();
+    let url = pg.create_database("vecgate");
+    run_suite("pgvector-18", &url, "pgvector", true);
 }
 
 #[test]

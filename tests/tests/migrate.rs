@@ -1,10 +1,10 @@
-//! Migrations against ruvector (a real PostgreSQL 15 cluster) and pgvector (native PostgreSQL 16,
-//! and PGlite).
+//! Migrations against ruvector (a real PostgreSQL 15 cluster) and pgvector (native PostgreSQL 16
+//! and 18).
 
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::migrate::{detect_dialect, migrate, MigrateError, MIGRATIONS};
 use vecgate_edge::sql::{DbError, Dialect, Route, SqlClient};
-use vecgate_tests::{assert_ruvector_installed, PgCluster, PgliteServer};
+use vecgate_tests::{assert_ruvector_installed, PgCluster};
 
 fn all_versions() -> Vec<String> {
     MIGRATIONS.iter().map(|(v, _)| (*v).to_owned()).collect()
@@ -272,18 +272,15 @@ async fn a_failing_migration_is_reported_and_leaves_nothing_behind() {
         .unwrap();
     assert_eq!(
         migrate(&client, Dialect::Ruvector, 8).await.unwrap(),
-        vec![
-            "0003_user_preference_vectors".to_owned(),
-            "0004_vector_search_logs".to_owned(),
-            "0005_search_settings".to_owned()
-        ]
+        all_versions()[2..].to_vec(),
+        "the rest, from 0003 on"
     );
 }
 
 #[tokio::test]
-async fn pgvector_migrations_apply_once_through_pglite() {
-    let server = PgliteServer::start();
-    let client = PgClient::new(&server.url(), &[]).unwrap();
+async fn pgvector_migrations_apply_once_on_postgres_18() {
+    let cluster = PgCluster::start_pgvector_18();
+    let client = PgClient::new(&cluster.url(), &[]).unwrap();
     check_dialect(&client, Dialect::Pgvector).await;
     assert!(matches!(
         migrate(&client, Dialect::Pgvector, 2_001).await,

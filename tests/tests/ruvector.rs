@@ -2,6 +2,8 @@
 //! SQL relies on. If an upgrade changes one of these facts, this fails: update RUVECTOR.md and
 //! revisit the search SQL.
 
+use std::time::Duration;
+
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::{vector_literal, Param, Route, SqlClient};
 use vecgate_tests::{assert_ruvector_installed, connect, PgCluster};
@@ -281,4 +283,253 @@ async fn a_query_reading_no_column_counts_nothing() {
         count("SELECT count(id)::text FROM items").await,
         ROWS.to_string()
     );
+}
+
+/// Waits up to `wait` for `task`; None when it has not finished by then.
+async fn within<T>(wait: Duration, task: &mut tokio::task::JoinHandle<T>) -> Option<T> {
+    tokio::time::timeout(wait, task)
+        .await
+        .ok()
+        .map(|joined| joined.expect("task panicked"))
+}
+
+/// `(state, wait event)` of backend `pid` in `pg_stat_activity`, None when it is gone.
+async fn backend(observer: &tokio_postgres::Client, pid: i32) -> Option<(String, String)> {
+    observer
+        .query_opt(
+            "SELECT coalesce(state, ''), coalesce(wait_event_type || '/' || wait_event, '') \
+             FROM pg_stat_activity WHERE pid = $1",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1)))
+}
+
+/// The issue's crash, pinned (RUVECTOR.md, "After a crash"): the HNSW index is not WAL-logged,
+/// so after crash recovery its file is whatever reached the disk. An INSERT hangs on a buffer
+/// lock it holds itself, ignoring statement_timeout, cancel and terminate, and every indexed
+/// search then hangs behind it (an indexed search before any write may fail or answer: it
+/// depends on which pages reached the disk, so it is not pinned). The fenced exact scan still answers. Only ending the stuck backends (a second
+/// crash) and `REINDEX` as the first statement repair it. If an upgrade fixes this, this test
+/// fails: update RUVECTOR.md and reconsider `sql::sentinel`.
+#[tokio::test]
+async fn after_a_crash_inserts_and_indexed_searches_hang_until_rebuilt() {
+    let mut f = fixture().await;
+    f.cluster.enable_synchronous_commit();
+    // Writes after the build, as in the issue (a stream of upserts), then the crash.
+    for batch in 0..5 {
+        let rows = vectors(100 + batch, 20);
+        let literals: Vec<String> = rows.iter().map(|v| vector_literal(v)).collect();
+        // Ids go on from ROWS, so `f.items[id]` stays the vector of `id`.
+        f.client
+            .query(
+                Route::Write,
+                "INSERT INTO items SELECT $2::text::int + n::int - 1, 0, v::ruvector \
+                 FROM jsonb_array_elements_text($1::text::jsonb) WITH ORDINALITY AS a(v, n)",
+                &[
+                    Some(serde_json::to_string(&literals).unwrap()),
+                    Some(f.items.len().to_string()),
+                ],
+            )
+            .await
+            .unwrap();
+        f.items.extend(rows);
+    }
+    f.cluster.crash();
+    f.cluster.start_again();
+    let url = f.cluster.url();
+    let query = vectors(17, 1)[0].clone();
+    let q = vector_literal(&query);
+    let client = PgClient::new(&url, &[]).unwrap();
+    let exact = "SELECT id::text, d::text FROM \
+                 (SELECT id, v <=> $1::text::ruvector AS d FROM items OFFSET 0) s \
+                 ORDER BY d LIMIT 10";
+    assert_eq!(
+        sorted_ids(&run(&client, exact, &query).await),
+        exact_top(&f.items, &query, 10, |_| true),
+        "the fenced exact scan answers after the crash"
+    );
+    let counted = client
+        .query(Route::Read, "SELECT count(id)::text FROM items", &[])
+        .await
+        .unwrap();
+    assert_eq!(counted[0][0].as_deref(), Some("700"), "no row was lost");
+
+    let observer = connect(&url).await;
+    let inserter = connect(&url).await;
+    inserter
+        .batch_execute("SET statement_timeout = '1s'")
+        .await
+        .unwrap();
+    let insert_pid: i32 = inserter
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let row = q.clone();
+    let mut insert = tokio::spawn(async move {
+        inserter
+            .execute(
+                "INSERT INTO items VALUES (1000, 0, $1::text::ruvector)",
+                &[&row],
+            )
+            .await
+            .map_err(|e| e.to_string())
+    });
+    assert_eq!(
+        within(Duration::from_secs(5), &mut insert).await,
+        None,
+        "the INSERT returned despite statement_timeout = 1s"
+    );
+    let (state, waiting) = backend(&observer, insert_pid).await.expect("the inserter");
+    assert_eq!(state, "active");
+    assert_eq!(
+        waiting, "LWLock/BufferContent",
+        "a buffer lock it holds itself"
+    );
+    observer
+        .batch_execute(&format!(
+            "SELECT pg_cancel_backend({insert_pid}); SELECT pg_terminate_backend({insert_pid})"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(Duration::from_secs(3), &mut insert).await,
+        None,
+        "cancel and terminate ended the INSERT"
+    );
+    assert_eq!(
+        backend(&observer, insert_pid)
+            .await
+            .map(|(s, _)| s)
+            .as_deref(),
+        Some("active"),
+        "the stuck backend survives pg_terminate_backend"
+    );
+
+    let searcher = connect(&url).await;
+    searcher
+        .batch_execute("SET statement_timeout = '1s'")
+        .await
+        .unwrap();
+    let mut search = tokio::spawn(async move {
+        searcher
+            .query(
+                "SELECT id FROM items ORDER BY v <=> $1::text::ruvector LIMIT 10",
+                &[&q],
+            )
+            .await
+            .map(|rows| rows.len())
+            .map_err(|e| e.to_string())
+    });
+    assert_eq!(
+        within(Duration::from_secs(3), &mut search).await,
+        None,
+        "an indexed search behind the stuck INSERT returned"
+    );
+
+    // A second crash ends the stuck backends; REINDEX, before anything touches the index, fixes it.
+    f.cluster.crash();
+    f.cluster.start_again();
+    insert.abort();
+    search.abort();
+    let client = PgClient::new(&url, &[]).unwrap();
+    client.batch("REINDEX INDEX items_hnsw").await.unwrap();
+    let rows = run(&client, THROUGH_INDEX, &query).await;
+    let truth = exact_top(&f.items, &query, 10, |_| true);
+    let found = ids(&rows).iter().filter(|id| truth.contains(id)).count();
+    assert!(found >= 8, "recall@10 {found}/10 after REINDEX");
+    let fresh = connect(&url).await;
+    let mut insert = tokio::spawn(async move {
+        fresh
+            .execute(
+                "INSERT INTO items VALUES (1000, 0, $1::text::ruvector)",
+                &[&vector_literal(&query)],
+            )
+            .await
+            .map_err(|e| e.to_string())
+    });
+    assert_eq!(
+        within(Duration::from_secs(10), &mut insert).await,
+        Some(Ok(1)),
+        "an INSERT after REINDEX"
+    );
+}
+
+/// Why vecgate's rebuild builds a second index and swaps it in (sql/sentinel.rs): ruvector
+/// refuses `REINDEX … CONCURRENTLY` and leaves an invalid `_ccnew` index behind, and a plain
+/// `REINDEX` locks out even the fenced exact scan (planning locks every index of the table),
+/// while `CREATE INDEX` of another index does not.
+#[tokio::test]
+async fn reindex_concurrently_is_refused_and_plain_reindex_blocks_fenced_reads() {
+    let f = fixture().await;
+    let error = f
+        .client
+        .batch("REINDEX INDEX CONCURRENTLY items_hnsw")
+        .await
+        .expect_err("REINDEX CONCURRENTLY");
+    assert!(
+        error
+            .to_string()
+            .contains("CREATE INDEX CONCURRENTLY is not supported"),
+        "{error}"
+    );
+    let indexes = f
+        .client
+        .query(
+            Route::Write,
+            "SELECT string_agg(indexrelid::regclass::text || ':' || indisvalid, ',' \
+             ORDER BY indexrelid::regclass::text) \
+             FROM pg_index WHERE indrelid = 'items'::regclass",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        indexes[0][0].as_deref(),
+        Some("items_hnsw:true,items_hnsw_ccnew:false,items_pkey:true"),
+        "an invalid leftover"
+    );
+    f.client.batch("DROP INDEX items_hnsw_ccnew").await.unwrap();
+
+    let query = vectors(19, 1)[0].clone();
+    let exact = "SELECT id::text, d::text FROM \
+                 (SELECT id, v <=> $1::text::ruvector AS d FROM items OFFSET 0) s \
+                 ORDER BY d LIMIT 10";
+    let reader = connect(&f.cluster.url()).await;
+    reader
+        .batch_execute("SET lock_timeout = '500ms'")
+        .await
+        .unwrap();
+    let read = || {
+        let reader = &reader;
+        let q = vector_literal(&query);
+        async move { reader.query(exact, &[&q]).await.map(|rows| rows.len()) }
+    };
+    // Each statement's locks are held until its transaction ends.
+    let builder = connect(&f.cluster.url()).await;
+    builder
+        .batch_execute("BEGIN; REINDEX INDEX items_hnsw")
+        .await
+        .unwrap();
+    let blocked = read().await.expect_err("a fenced read during REINDEX");
+    assert_eq!(
+        blocked.code(),
+        Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE),
+        "{blocked}"
+    );
+    builder.batch_execute("ROLLBACK").await.unwrap();
+    builder
+        .batch_execute(
+            "BEGIN; CREATE INDEX items_hnsw_rebuild ON items USING hnsw (v ruvector_cosine_ops)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read().await.unwrap(),
+        10,
+        "a fenced read during CREATE INDEX"
+    );
+    builder.batch_execute("ROLLBACK").await.unwrap();
 }

@@ -56,3 +56,26 @@ fn serve_sample_prints_a_working_example() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Found by the npm client's tests: with API keys configured, loading the sample (and `import`)
+/// went through the API without a key and failed with 401.
+#[test]
+fn serve_sample_loads_with_api_keys_configured() {
+    let dir = empty_temp_dir("sample-keys");
+    let env = vecgate_tests::suite::key_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(&["--sample", "--data-dir", dir.to_str().unwrap()], &env);
+    let client = reqwest::blocking::Client::new();
+    let anonymous = client.get(server.url("/v1/stats")).send().unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "the keys are in force");
+    let stats: Value = client
+        .get(server.url("/v1/stats"))
+        .bearer_auth(vecgate_tests::suite::READ_KEY)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(stats["content_count"], 3200, "{stats}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -310,21 +310,18 @@ fn group_members(value: &JsValue) -> Result<Vec<(Vec<f32>, f32)>, Error> {
             "group must be an array of { vector, confidence }".into(),
         ));
     };
-    array
-        .iter()
-        .enumerate()
-        .map(|(i, member)| {
-            let what = format!("group[{i}]");
-            let member = Options::any_keys(&what, &member)?;
-            Ok((
-                vector(&format!("{what}.vector"), &member.required("vector")?)?,
-                number(
-                    &format!("{what}.confidence"),
-                    &member.required("confidence")?,
-                )? as f32,
-            ))
-        })
-        .collect()
+    let mut members = Vec::new();
+    for member in array.iter() {
+        // Core's errors name a bad member by its position.
+        let member = Options::any_keys("a group member", &member)?;
+        let vector = vector("a group member's vector", &member.required("vector")?)?;
+        let confidence = number(
+            "a group member's confidence",
+            &member.required("confidence")?,
+        )?;
+        members.push((vector, confidence as f32));
+    }
+    Ok(members)
 }
 
 fn as_strs(strings: &[String]) -> Vec<&str> {

@@ -96,8 +96,8 @@ after(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
-/** The value the page publishes as `window[name]`, once its module scripts have set it (the
- * package's top-level await can finish after the load event). */
+/** The value the page publishes as `window[name]`, once its module scripts have set it (module
+ * scripts, and the Worker's, can finish after the load event). */
 async function pageValue(page, name) {
   await page.waitForFunction((key) => window[key] !== undefined, name);
   return page.evaluate((key) => window[key], name);

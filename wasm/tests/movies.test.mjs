@@ -76,3 +76,53 @@ test('Float32Matrix and Int8Matrix find the Toy Story films over the sample', ()
   for (const id of TOY_STORY_IDS) assert.ok(int8.includes(id), `${id} not in the int8 top 4: ${int8}`);
   assert.ok(Math.abs(jsCosine(query, movies[f32[0].index].vector) - f32[0].score) < 1e-5);
 });
+
+test('CandidateSet.recommend: examples never return, a negative sequel drops, groups follow the formula', () => {
+  const set = buildCandidateSet(CandidateSet, movies);
+  const byTitle = (title) => movies.find((m) => m.metadata.title === title);
+  const [toyStory, sequel, third] = ['Toy Story', 'Toy Story 2', 'Toy Story 3'].map(byTitle);
+  const ids = (hits) => hits.map((h) => h.id);
+
+  // average: cosine to normalize(2·avg⁺ − avg⁻), computed here in plain JS.
+  const direction = toyStory.vector.map((x, i) => 2 * x - sequel.vector[i]);
+  const others = movies.filter((m) => m !== toyStory && m !== sequel);
+  const expected = jsExactTopK(others.map((m) => m.vector), direction, 10).map((e) => ({
+    id: others[e.index].id,
+    score: e.score,
+  }));
+  const steered = set.recommend({ positive: [toyStory.id], negative: [sequel.id], k: 10 });
+  assert.deepEqual(ids(steered), expected.map((e) => e.id));
+  steered.forEach((hit, i) => assert.ok(Math.abs(hit.score - expected[i].score) < 1e-5));
+  assert.ok(!ids(steered).includes(third.id), 'the negative sequel pushes Toy Story 3 down');
+
+  const plain = set.recommend({ positive: [toyStory.id], strategy: 'best_score', k: 5 });
+  assert.ok(!ids(plain).includes(toyStory.id));
+  assert.ok(ids(plain).slice(0, 3).includes(third.id));
+  const bestSteered = set.recommend({
+    positive: [toyStory.id], negative: [sequel.id], strategy: 'best_score', k: 10,
+  });
+  assert.ok(!ids(bestSteered).includes(third.id));
+
+  // A group: 0.6·min + 0.4·mean of the members' cosine.
+  const group = [
+    { vector: toyStory.vector, confidence: 0.9 },
+    { vector: byTitle('The Godfather').vector, confidence: 0.4, genreAffinities: {} },
+  ];
+  const groupScore = (v) => {
+    const s = group.map((m) => jsCosine(v, m.vector));
+    return 0.6 * Math.min(...s) + 0.4 * (s[0] + s[1]) / 2;
+  };
+  const reference = movies
+    .map((m) => ({ id: m.id, score: groupScore(m.vector) }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, 10);
+  const forGroup = set.recommend({ group, k: 10 });
+  assert.deepEqual(ids(forGroup), reference.map((r) => r.id));
+  forGroup.forEach((hit, i) => assert.ok(Math.abs(hit.score - reference[i].score) < 1e-5));
+
+  assert.throws(() => set.recommend({ positive: ['movie-0-missing'] }), /not in the candidate set.*movie-0-missing/);
+  assert.throws(() => set.recommend({}), /positive example or a group/);
+  assert.throws(() => set.recommend({ positive: [toyStory.id], strategy: 'median' }), /strategy must be one of/);
+  assert.throws(() => set.recommend({ group, strategy: 'best_score' }), /group formula/);
+  assert.throws(() => set.recommend({ positive: [toyStory.id], negativ: [] }), /unknown field `negativ`/);
+});

@@ -139,3 +139,51 @@ test('the browser entry of vecgate/embedder throws the SIMD Error on engines wit
   );
   assert.match(out, /^true vecgate needs WebAssembly with SIMD/);
 });
+
+test('the browser entry: a clear Error before init(), then init() instantiates the inlined module where the .wasm cannot be fetched (Node)', () => {
+  const entry = JSON.stringify(join(packageDir, 'web', 'index.js'));
+  const inline = JSON.stringify(join(packageDir, 'web', 'vecgate_bg.inline.js'));
+  const out = runNode(`
+    import { readFileSync } from 'node:fs';
+    const vecgate = await import(${entry});
+    try { vecgate.cosineSimilarity([1, 0], [1, 0]); console.log('no error'); } catch (e) { console.log(e instanceof Error, e.message); }
+    const first = vecgate.init();
+    console.log(first === vecgate.init(), vecgate.default === vecgate.init);
+    await first;
+    console.log(vecgate.simdBackend(), vecgate.cosineSimilarity([1, 0], [0.6, 0.8]).toFixed(4));
+    const { default: inlineBytes } = await import(${inline});
+    const packaged = readFileSync(${JSON.stringify(join(packageDir, 'bundler', 'vecgate_bg.wasm'))});
+    console.log('inline equals packaged:', Buffer.compare(Buffer.from(inlineBytes()), packaged) === 0);
+  `);
+  assert.deepEqual(out.split('\n'), [
+    'true vecgate: call `await init()` (exported by the package) before using it: the WebAssembly module is not instantiated yet',
+    'true true',
+    'simd128 0.6000',
+    'inline equals packaged: true',
+  ]);
+});
+
+test('Node: init() and initSync() exist and do nothing (the module is ready on load), for code shared with browsers', async () => {
+  assert.equal(await esm.init(), undefined);
+  assert.equal(esm.initSync(), undefined);
+  assert.equal(require('vecgate').init, esm.init);
+});
+
+test('vecgate/client: its entries (Node and browsers), its types, and no WebAssembly until candidates()', () => {
+  const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+  assert.deepEqual(pkg.exports['./client'], { types: './client/index.d.ts', node: './client/node.js', default: './client/index.js' });
+  assert.equal(fileURLToPath(import.meta.resolve('vecgate/client')), join(packageDir, 'client', 'node.js'));
+  for (const file of ['client/core.js', 'client/index.js', 'client/node.js', 'client/index.d.ts', 'web/vecgate_bg.inline.js']) {
+    assert.ok(existsSync(join(packageDir, file)), `missing ${file}`);
+  }
+  // Loading the client (either entry) loads no wasm: the CandidateSet import is inside candidates().
+  const out = runNode(`
+    const before = process.memoryUsage().arrayBuffers;
+    const node = await import('vecgate/client');
+    const browser = await import(${JSON.stringify(join(packageDir, 'client', 'index.js'))});
+    const { createRequire } = await import('node:module');
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes('vecgate.js'));
+    console.log(typeof node.VecgateClient, typeof browser.VecgateClient, node.VecgateClient === browser.VecgateClient, loaded.length);
+  `);
+  assert.equal(out, 'function function false 0');
+});

@@ -213,6 +213,11 @@ impl HnswIndex {
         self.slots.contains_key(id)
     }
 
+    /// The ids of the live items, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.slots.keys().map(String::as_str)
+    }
+
     /// The stored vector and metadata of `id`.
     /// The metadata of `id`, without decoding its vector (`None` for an unknown id or none).
     pub fn metadata(&self, id: &str) -> Option<&Value> {

@@ -190,9 +190,19 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
 
     /// Answers one request. Never panics on any input.
     pub async fn handle(&self, req: Request) -> Response {
+        self.handle_with(req, false).await
+    }
+
+    /// Answers a request the process makes itself (`serve --sample`, `import`): validated like
+    /// any other, but not authenticated, since the operator who runs the command holds the keys.
+    pub async fn handle_internal(&self, req: Request) -> Response {
+        self.handle_with(req, true).await
+    }
+
+    async fn handle_with(&self, req: Request, internal: bool) -> Response {
         let start = Instant::now();
         let (template, result) = match route(req.method, &req.path) {
-            Ok(r) => (r.template, self.dispatch(&req, r).await),
+            Ok(r) => (r.template, self.dispatch(&req, r, internal).await),
             Err(e) => ("other", Err(e)),
         };
         let response = result.unwrap_or_else(ApiError::into_response);
@@ -201,7 +211,12 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         response
     }
 
-    async fn dispatch(&self, req: &Request, r: Route) -> Result<Response, ApiError> {
+    async fn dispatch(
+        &self,
+        req: &Request,
+        r: Route,
+        internal: bool,
+    ) -> Result<Response, ApiError> {
         let limit = match r.action {
             Action::UpsertContent => MAX_BODY_BYTES,
             _ => MAX_SMALL_BODY_BYTES,
@@ -219,13 +234,16 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         )
         .then_some(r.id.as_deref())
         .flatten();
-        auth::authorize(&self.config, req, r.access, user)?;
+        if !internal {
+            auth::authorize(&self.config, req, r.access, user)?;
+        }
         let id = r.id.as_deref().unwrap_or_default();
         match r.action {
             Action::Health => self.health().await,
             Action::Metrics => {
                 let mut text = self.metrics.render();
                 self.recall.render(&mut text);
+                self.store.render_metrics(&mut text);
                 Ok(Response::bytes(
                     200,
                     "text/plain; version=0.0.4",

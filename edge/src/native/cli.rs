@@ -10,7 +10,9 @@ use vecgate_core::candidates::CandidateSet;
 use vecgate_core::hnsw::Storage;
 
 use super::embed_host::{self, NativeEmbedHost};
+use super::local_index::LocalIndexStore;
 use super::pg::PgClient;
+use super::rebuild::Rebuilder;
 use super::server::NativeHandler;
 use super::static_files::{self, StaticDirs};
 use super::store::AnyStore;
@@ -40,6 +42,8 @@ pub enum Command {
         addr: SocketAddr,
         #[command(flatten)]
         embedded: EmbeddedArgs,
+        #[command(flatten)]
+        local_index: LocalIndexArgs,
         /// Load the bundled 3,200-film sample (384 dimensions) into an empty embedded store.
         #[arg(long)]
         sample: bool,
@@ -49,6 +53,10 @@ pub enum Command {
         /// The built npm package (`wasm/build.sh`), served at `/pkg/`.
         #[arg(long, env = "VECGATE_PKG_DIR", default_value = "./wasm/pkg")]
         pkg_dir: PathBuf,
+        /// ruvector: auto (default) rebuilds the HNSW index after a database crash (one node at
+        /// a time); off leaves that to other nodes or an operator, and only fences around it.
+        #[arg(long, env = "VECGATE_INDEX_REBUILD", default_value = "auto", value_parser = ["auto", "off"])]
+        index_rebuild: String,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -91,6 +99,19 @@ impl EmbeddedArgs {
             },
         }
     }
+}
+
+/// Read scale-out: answer reads from a local copy of the central database's index.
+#[derive(Args, Clone)]
+pub struct LocalIndexArgs {
+    /// Keep a live copy of the database's content in memory (under --data-dir/local-index/),
+    /// fed by its change feed, and answer searches, similar and content reads from it.
+    /// Writes still go to the database. Needs --database-url.
+    #[arg(long, env = "VECGATE_LOCAL_INDEX")]
+    pub local_index: bool,
+    /// With --local-index: /health answers 503 when the copy is staler than this.
+    #[arg(long, env = "VECGATE_MAX_LAG_MS", default_value_t = 10_000)]
+    pub max_lag_ms: u64,
 }
 
 /// The bundled sample: the shared movie set as an int8 candidate set (`edge/sample/`).
@@ -224,6 +245,32 @@ pub async fn open_store(config: &mut Config, embedded: &EmbeddedArgs) -> Fallibl
     }
 }
 
+const LOCAL_INDEX_NEEDS_DATABASE: &str = "--local-index keeps a copy of a central database: \
+     it needs --database-url (or VECGATE_DATABASE_URL)";
+
+/// The Postgres store with a local copy of its index in front (`--local-index`).
+async fn open_local_index(
+    config: &mut Config,
+    embedded: &EmbeddedArgs,
+    local: &LocalIndexArgs,
+) -> Fallible<AnyStore> {
+    let url = config
+        .database_url
+        .clone()
+        .ok_or(LOCAL_INDEX_NEEDS_DATABASE)?;
+    let remote = postgres_store(config, &url).await?;
+    let store = LocalIndexStore::start(
+        &url,
+        remote,
+        &embedded.data_dir,
+        embedded.options(config.dimensions),
+        std::time::Duration::from_millis(local.max_lag_ms),
+        std::time::Duration::from_millis(config.request_timeout_ms),
+    )
+    .await?;
+    Ok(AnyStore::LocalIndex(store))
+}
+
 /// The sample's items, in `POST /v1/content` form.
 pub fn sample_items() -> Fallible<Vec<ContentItem>> {
     let set = CandidateSet::from_bytes(SAMPLE)?;
@@ -258,7 +305,7 @@ async fn load_sample(handler: &NativeHandler) -> Fallible<usize> {
     for chunk in items.chunks(crate::api::MAX_BATCH_ITEMS) {
         let mut req = Request::new(Method::Post, "/v1/content");
         req.body = serde_json::to_vec(&serde_json::json!({ "items": chunk }))?;
-        let response = handler.handle(req).await;
+        let response = handler.handle_internal(req).await;
         if response.status != 200 {
             return Err(format!(
                 "loading the sample: {}",
@@ -275,9 +322,11 @@ pub async fn run(cli: Cli) -> Fallible<()> {
         Command::Serve {
             addr,
             embedded,
+            local_index,
             sample,
             www_dir,
             pkg_dir,
+            index_rebuild,
             config,
         } => {
             let dimensions_given = config.dimensions.is_some();
@@ -286,8 +335,15 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             if sample && !dimensions_given {
                 config.dimensions = SAMPLE_DIMENSIONS;
             }
+            if local_index.local_index && config.database_url.is_none() {
+                return Err(LOCAL_INDEX_NEEDS_DATABASE.into());
+            }
             let host = embed_host(&config, &args)?;
-            let store = open_store(&mut config, &embedded).await?;
+            let store = if local_index.local_index {
+                open_local_index(&mut config, &embedded, &local_index).await?
+            } else {
+                open_store(&mut config, &embedded).await?
+            };
             if !config.auth_required() {
                 eprintln!(
                     "vecgate: WARNING no API keys configured; the API is open to anyone who can reach {addr}"
@@ -295,6 +351,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             }
             let backend = store.describe();
             let handler = Arc::new(Handler::new(config, store, host));
+            watch_index(&handler, index_rebuild == "auto");
             if handler.config.recall_sample_rate > 0.0 {
                 spawn_recall_worker(handler.clone());
             }
@@ -335,8 +392,10 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                     eprintln!("vecgate: shutting down");
                 }
             }
-            if let AnyStore::Embedded(store) = &handler.store {
-                store.snapshot()?;
+            match &handler.store {
+                AnyStore::Embedded(store) => store.snapshot()?,
+                AnyStore::LocalIndex(store) => store.snapshot()?,
+                AnyStore::Postgres(_) => {}
             }
             Ok(())
         }
@@ -377,6 +436,15 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             let mut config = args.config()?;
             let host = embed_host(&config, &args)?;
             let store = open_store(&mut config, &embedded).await?;
+            if let (AnyStore::Postgres(s), Some(url)) = (&store, &config.database_url) {
+                if s.guards_index() {
+                    // After a crash the index must be rebuilt before anything can be written.
+                    Rebuilder::new(url, s.index_health())
+                        .until_good()
+                        .await
+                        .map_err(|e| format!("checking the vector index: {e}"))?;
+                }
+            }
             let handler = Handler::new(config, store, host);
             import(&handler, &file, batch).await?;
             if let AnyStore::Embedded(store) = &handler.store {
@@ -384,6 +452,24 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// On Postgres: the index state in `/metrics`, and on ruvector (when `rebuild`) the task that
+/// rebuilds its HNSW index after a database crash.
+fn watch_index(handler: &NativeHandler, rebuild: bool) {
+    let store = match &handler.store {
+        AnyStore::Postgres(store) => store,
+        // Its writes go to the central index too: the same fence and rebuild apply.
+        AnyStore::LocalIndex(local) => local.remote(),
+        AnyStore::Embedded(_) => return,
+    };
+    let Some(url) = &handler.config.database_url else {
+        return;
+    };
+    handler.metrics.attach_index(store.index_health());
+    if store.guards_index() && rebuild {
+        Rebuilder::new(url, store.index_health()).spawn();
     }
 }
 
@@ -444,7 +530,7 @@ pub async fn import(handler: &NativeHandler, file: &std::path::Path, batch: usiz
         let body = format!("{{\"items\":[{}]}}", lines.join(","));
         let mut req = Request::new(Method::Post, "/v1/content");
         req.body = body.into_bytes();
-        let response = handler.handle(req).await;
+        let response = handler.handle_internal(req).await;
         lines.clear();
         if response.status != 200 {
             return Err(format!(

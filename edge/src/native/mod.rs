@@ -2,7 +2,9 @@
 
 pub mod cli;
 pub mod embed_host;
+pub mod local_index;
 pub mod pg;
+pub mod rebuild;
 pub mod server;
 pub mod static_files;
 pub mod store;

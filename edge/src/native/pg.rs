@@ -14,7 +14,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls};
 
-use crate::sql::{DbError, Param, Route, Row, SqlClient};
+use crate::sql::{guard_passed, DbError, Param, Route, Row, SqlClient};
 
 /// Pool and timeout settings for [`PgClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl PgClient {
     async fn run<T>(
         &self,
         route: Route,
-        work: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+        work: impl AsyncFnOnce(&mut Conn) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, DbError> {
         let pool = self.pool(route);
         let attempt = async {
@@ -100,9 +100,9 @@ impl PgClient {
                 slot: pool.acquire().await,
                 finished: false,
             };
-            let client = pool.connected(&mut in_flight.slot).await?;
-            let result = work(client).await;
-            let closed = client.is_closed();
+            let conn = pool.connected(&mut in_flight.slot).await?;
+            let result = work(conn).await;
+            let closed = conn.client.is_closed();
             in_flight.finished = true;
             result.map_err(|e| {
                 let error = classify(&e);
@@ -137,10 +137,9 @@ impl Drop for InFlight<'_> {
         if self.finished {
             return;
         }
-        if let (Some(client), Ok(runtime)) =
-            (self.slot.take(), tokio::runtime::Handle::try_current())
+        if let (Some(conn), Ok(runtime)) = (self.slot.take(), tokio::runtime::Handle::try_current())
         {
-            let cancel = client.cancel_token();
+            let cancel = conn.client.cancel_token();
             runtime.spawn(async move {
                 let _ = cancel.cancel_query(NoTls).await;
             });
@@ -150,43 +149,81 @@ impl Drop for InFlight<'_> {
 
 impl SqlClient for PgClient {
     async fn query(&self, route: Route, sql: &str, params: &[Param]) -> Result<Vec<Row>, DbError> {
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
-            .iter()
-            .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
-            .collect();
+        let typed = typed(params);
         let rows = self
-            .run(route, async |client: &Client| {
-                client.query_typed(sql, &typed).await
+            .run(route, async |conn: &mut Conn| {
+                conn.client.query_typed(sql, &typed).await
             })
             .await?;
-        rows.iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| {
-                        row.try_get::<_, Option<String>>(i).map_err(|e| {
-                            DbError::Rejected(format!(
-                                "column {i} ({}) is not text; select it as ::text: {e}",
-                                row.columns()[i].name()
-                            ))
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
+        text_rows(&rows)
     }
 
     async fn batch(&self, sql: &str) -> Result<(), DbError> {
-        self.run(Route::Write, async |client: &Client| {
-            let result = client.batch_execute(sql).await;
+        self.run(Route::Write, async |conn: &mut Conn| {
+            let result = conn.client.batch_execute(sql).await;
             if result.is_err() {
                 // A failed `BEGIN; …; COMMIT;` leaves the session in an aborted transaction;
                 // roll it back so the pooled connection is clean for the next user.
-                let _ = client.batch_execute("ROLLBACK").await;
+                let _ = conn.client.batch_execute("ROLLBACK").await;
             }
             result
         })
         .await
     }
+
+    /// The guard runs once per pooled connection: a pass is remembered until the connection
+    /// breaks (a crash restart of the server breaks them all), a failure is not.
+    async fn query_guarded(
+        &self,
+        route: Route,
+        guard: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<Vec<Row>>, DbError> {
+        let typed = typed(params);
+        let rows = self
+            .run(route, async |conn: &mut Conn| {
+                if conn.passed_guard.as_deref() != Some(guard) {
+                    let answer = conn.client.query_typed(guard, &[]).await?;
+                    let answer: Vec<Row> = answer
+                        .iter()
+                        .map(|r| vec![r.try_get::<_, Option<String>>(0).ok().flatten()])
+                        .collect();
+                    if !guard_passed(&answer) {
+                        return Ok(None);
+                    }
+                    conn.passed_guard = Some(guard.to_owned());
+                }
+                conn.client.query_typed(sql, &typed).await.map(Some)
+            })
+            .await?;
+        rows.as_deref().map(text_rows).transpose()
+    }
+}
+
+/// Every parameter typed `text` (see the module comment).
+fn typed(params: &[Param]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
+        .collect()
+}
+
+fn text_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<Row>, DbError> {
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| {
+                    row.try_get::<_, Option<String>>(i).map_err(|e| {
+                        DbError::Rejected(format!(
+                            "column {i} ({}) is not text; select it as ::text: {e}",
+                            row.columns()[i].name()
+                        ))
+                    })
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The connections to one URL.
@@ -199,7 +236,13 @@ struct Pool {
 }
 
 /// A pooled connection, `None` until first use and after it broke.
-type Slot = Option<Client>;
+type Slot = Option<Conn>;
+
+/// One open connection and the guard it passed (see [`SqlClient::query_guarded`]).
+struct Conn {
+    client: Client,
+    passed_guard: Option<String>,
+}
 
 impl Pool {
     fn new(name: &str, url: &str, options: &PgOptions) -> Result<Pool, DbError> {
@@ -234,14 +277,17 @@ impl Pool {
     }
 
     /// The slot's connection, (re)connecting when it is missing or closed.
-    async fn connected<'a>(&self, slot: &'a mut Slot) -> Result<&'a Client, DbError> {
-        if slot.as_ref().is_some_and(Client::is_closed) {
+    async fn connected<'a>(&self, slot: &'a mut Slot) -> Result<&'a mut Conn, DbError> {
+        if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
             *slot = None;
         }
         if slot.is_none() {
-            *slot = Some(self.connect().await?);
+            *slot = Some(Conn {
+                client: self.connect().await?,
+                passed_guard: None,
+            });
         }
-        Ok(slot.as_ref().expect("slot was just filled"))
+        Ok(slot.as_mut().expect("slot was just filled"))
     }
 
     async fn connect(&self) -> Result<Client, DbError> {

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
+use super::local_index::LocalIndexStore;
 use super::pg::PgClient;
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::postgres::PostgresStore;
@@ -12,6 +13,7 @@ use crate::store::{ContentItem, Hit, SearchOutcome, SearchQuery, Stats, Store, S
 pub enum AnyStore {
     Postgres(PostgresStore<PgClient>),
     Embedded(EmbeddedStore),
+    LocalIndex(LocalIndexStore),
 }
 
 impl AnyStore {
@@ -24,6 +26,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(s) => format!("postgres, {:?}", s.dialect()),
             AnyStore::Embedded(s) => format!("embedded, {}", s.dir().display()),
+            AnyStore::LocalIndex(s) => format!("local index of postgres, {}", s.dir().display()),
         }
     }
 }
@@ -33,6 +36,7 @@ macro_rules! delegate {
         match $self {
             AnyStore::Postgres($s) => $call.await,
             AnyStore::Embedded($s) => $call.await,
+            AnyStore::LocalIndex($s) => $call.await,
         }
     };
 }
@@ -80,5 +84,12 @@ impl Store for AnyStore {
     }
     async fn health(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.health())
+    }
+    fn render_metrics(&self, out: &mut String) {
+        match self {
+            AnyStore::Postgres(s) => s.render_metrics(out),
+            AnyStore::Embedded(s) => s.render_metrics(out),
+            AnyStore::LocalIndex(s) => s.render_metrics(out),
+        }
     }
 }

@@ -35,6 +35,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_search_settings",
         include_str!("../../../migrations/0005_search_settings.sql"),
     ),
+    (
+        "0006_index_sentinel",
+        include_str!("../../../migrations/0006_index_sentinel.sql"),
+    ),
+    (
+        "0007_content_changes",
+        include_str!("../../../migrations/0007_content_changes.sql"),
+    ),
 ];
 
 /// The largest dimension either extension stores (`ruvector(n)` and `vector(n)`).

@@ -8,6 +8,7 @@
 
 pub mod filter;
 pub mod migrate;
+pub mod sentinel;
 
 use std::fmt;
 
@@ -61,6 +62,38 @@ pub trait SqlClient {
     /// Runs several `;`-separated statements without parameters, in one round trip
     /// (migrations). Hosts that cannot do this return `DbError::Rejected`.
     async fn batch(&self, sql: &str) -> Result<(), DbError>;
+
+    /// Runs `sql` only on a connection where `guard` (a statement without parameters whose
+    /// first column is `'true'` or `'false'`) answered `'true'`; `Ok(None)` when it answered
+    /// anything else, and then `sql` is never sent.
+    ///
+    /// Guard and statement must use the same connection: the guard vouches for the server
+    /// incarnation that connection talks to (see [`sentinel`]). A client may remember a pass
+    /// for the life of the connection, since a crash restart of the server ends every
+    /// connection. This default runs both through [`SqlClient::query`], which is right for a
+    /// client with one connection per route (Spin's, opened per request); a pooled client
+    /// must override it.
+    async fn query_guarded(
+        &self,
+        route: Route,
+        guard: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<Vec<Row>>, DbError> {
+        let passed = self.query(route, guard, &[]).await?;
+        if !guard_passed(&passed) {
+            return Ok(None);
+        }
+        self.query(route, sql, params).await.map(Some)
+    }
+}
+
+/// Whether a guard's answer (first column of the first row) is `'true'`.
+pub fn guard_passed(rows: &[Row]) -> bool {
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.as_deref())
+        == Some("true")
 }
 
 /// The vector extension in the database.

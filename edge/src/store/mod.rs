@@ -147,6 +147,9 @@ pub struct Stats {
     pub content_count: u64,
     pub user_count: u64,
     pub search_log_count: u64,
+    /// A `--local-index` node: how far its copy is behind the database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_index: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,4 +220,6 @@ pub trait Store {
     async fn stats(&self) -> Result<Stats, StoreError>;
     /// Err when the backend can't serve requests.
     async fn health(&self) -> Result<(), StoreError>;
+    /// The store's own lines for `/metrics`, if it has any.
+    fn render_metrics(&self, _out: &mut String) {}
 }

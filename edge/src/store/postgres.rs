@@ -4,8 +4,14 @@
 //! re-scores the returned rows with exact cosine in `vecgate-core`, and when the index returned
 //! fewer rows than match (a selective filter, or a scan that ran dry), repeats the search as an
 //! exact scan. The search-log row is written by the same statement that produced the results.
+//!
+//! ruvector's index is not WAL-logged, so a crash restart of the server leaves it broken. On
+//! ruvector, every statement that can reach it runs only where the crash sentinel vouches for
+//! it (`sql::sentinel`); while it is suspect, searches take the exact scan and upserts get a
+//! 503, and nothing is ever sent that could hang in the index.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -16,9 +22,15 @@ use super::{
     ContentItem, Hit, MediaType, SearchLog, SearchOutcome, SearchPath, SearchQuery, Stats, Store,
     StoreError,
 };
+use crate::metrics::IndexHealth;
 use crate::sql::{
-    filter::compile, parse_vector_literal, vector_literal, Dialect, Param, Route, Row, SqlClient,
+    filter::compile, parse_vector_literal, sentinel, vector_literal, DbError, Dialect, Param,
+    Route, Row, SqlClient,
 };
+
+/// The 503 message for a write while the index is suspect.
+pub const INDEX_REBUILDING: &str = "the vector index is being rebuilt after a database crash \
+     (ruvector's index is not WAL-logged); writes resume when the rebuild is done, retry later";
 
 /// Rows fetched from the index per requested result, before exact re-scoring.
 const OVERFETCH_FACTOR: usize = 2;
@@ -37,6 +49,8 @@ pub struct PostgresStore<C> {
     /// Set once a replica could not read the vector index: ruvector's HNSW index is not
     /// WAL-logged, so a streaming replica has an empty index file (sql/RUVECTOR.md).
     replica_index_unreadable: AtomicBool,
+    /// Whether the index is suspect after a crash, and what that cost (ruvector only).
+    index: Arc<IndexHealth>,
 }
 
 impl<C: SqlClient> PostgresStore<C> {
@@ -47,7 +61,51 @@ impl<C: SqlClient> PostgresStore<C> {
             dims,
             search_replicas: has_read_replicas,
             replica_index_unreadable: AtomicBool::new(false),
+            index: Arc::new(IndexHealth::default()),
         }
+    }
+
+    /// The index state, for `/metrics` and the native rebuild task.
+    pub fn index_health(&self) -> Arc<IndexHealth> {
+        self.index.clone()
+    }
+
+    /// Whether index statements are guarded by the crash sentinel: ruvector's index is not
+    /// WAL-logged, pgvector's is.
+    pub fn guards_index(&self) -> bool {
+        self.dialect == Dialect::Ruvector
+    }
+
+    /// A statement that can reach the HNSW index. On ruvector's primary it runs only where the
+    /// sentinel vouches for the index; `None` (not sent) while the index is suspect. A replica
+    /// cannot read an unlogged table, and its copy of ruvector's index is unreadable anyway
+    /// (`search` then moves to the primary).
+    async fn index_query(
+        &self,
+        route: Route,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<Vec<Row>>, DbError> {
+        if !self.guards_index() || (route == Route::Read && self.search_replicas) {
+            return self.client.query(route, sql, params).await.map(Some);
+        }
+        let rows = self
+            .client
+            .query_guarded(route, sentinel::GUARD, sql, params)
+            .await?;
+        let suspect = rows.is_none();
+        if self.index.set_suspect(suspect) {
+            if suspect {
+                eprintln!(
+                    "vecgate: WARNING the vector index is suspect: the database restarted after \
+                     a crash since it was built (ruvector's index is not WAL-logged). Searches \
+                     use the exact scan and writes get 503 until it is rebuilt."
+                );
+            } else {
+                eprintln!("vecgate: the vector index is good; index searches and writes resume");
+            }
+        }
+        Ok(rows)
     }
 
     pub fn client(&self) -> &C {
@@ -172,26 +230,39 @@ impl<C: SqlClient> PostgresStore<C> {
         q: &SearchQuery,
         exact: bool,
         on_replica: bool,
-    ) -> Result<(Vec<Hit>, bool), StoreError> {
+    ) -> Result<Option<(Vec<Hit>, bool)>, StoreError> {
         self.run_search(q, exact, on_replica, !on_replica && q.log.is_some())
             .await
     }
 
+    /// `None`: the index search was not sent, the index is suspect (never for `exact`).
     async fn run_search(
         &self,
         q: &SearchQuery,
         exact: bool,
         on_replica: bool,
         log: bool,
-    ) -> Result<(Vec<Hit>, bool), StoreError> {
+    ) -> Result<Option<(Vec<Hit>, bool)>, StoreError> {
         let (sql, params) = self.statement(q, exact, log);
         let route = if on_replica {
             Route::Read
         } else {
             Route::Write
         };
+        let rows = if exact {
+            self.client.query(route, &sql, &params).await?
+        } else {
+            match self.index_query(route, &sql, &params).await? {
+                Some(rows) => rows,
+                None => return Ok(None),
+            }
+        };
+        self.hits_from(q, &rows).map(Some)
+    }
+
+    /// The rows of a search statement as (hits, whether the index gave enough).
+    fn hits_from(&self, q: &SearchQuery, rows: &[Row]) -> Result<(Vec<Hit>, bool), StoreError> {
         // Always at least one row: the `enough` flag, with a NULL id when nothing matched.
-        let rows = self.client.query(route, &sql, &params).await?;
         let enough = rows.first().and_then(|r| text(r, 5)) == Some("true");
         let mut hits = Vec::with_capacity(rows.len());
         for row in rows.iter().filter(|r| text(r, 0).is_some()) {
@@ -346,17 +417,21 @@ fn count(rows: &[Row], col: usize) -> u64 {
 }
 
 impl<C: SqlClient> PostgresStore<C> {
-    /// The index walk, then the exact scan if the walk fell short.
+    /// The index walk, then the exact scan if the walk fell short or the index is suspect.
     async fn search_on(
         &self,
         q: &SearchQuery,
         replica: bool,
     ) -> Result<(Vec<Hit>, SearchPath), StoreError> {
-        let (hits, enough) = self.search_once(q, false, replica).await?;
-        if enough {
-            return Ok((hits, SearchPath::Index));
+        match self.search_once(q, false, replica).await? {
+            Some((hits, true)) => return Ok((hits, SearchPath::Index)),
+            Some((_, false)) => {}
+            None => self.index.count_suspect_search(),
         }
-        let hits = self.search_once(q, true, replica).await?.0;
+        let hits = self
+            .search_once(q, true, replica)
+            .await?
+            .map_or_else(Vec::new, |(hits, _)| hits);
         Ok((hits, SearchPath::ExactFallback))
     }
 }
@@ -377,7 +452,10 @@ impl<C: SqlClient> Store for PostgresStore<C> {
     async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
         // The fenced exact scan reads no index, so a replica (ruvector's too) can answer it.
         let on_replica = self.search_replicas;
-        Ok(self.run_search(q, true, on_replica, false).await?.0)
+        Ok(self
+            .run_search(q, true, on_replica, false)
+            .await?
+            .map_or_else(Vec::new, |(hits, _)| hits))
     }
 
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
@@ -475,20 +553,22 @@ impl<C: SqlClient> Store for PostgresStore<C> {
              RETURNING 1::text",
             vt = self.dialect.vector_type()
         );
+        // An INSERT or UPDATE of a vector inserts into the HNSW index: guarded.
         let rows = self
-            .client
-            .query(
+            .index_query(
                 Route::Write,
                 &sql,
                 &[Some(Value::Array(records).to_string())],
             )
             .await
             .map_err(|e| match e {
-                crate::sql::DbError::Rejected(m) => {
-                    StoreError::Invalid(format!("batch rejected: {m}"))
-                }
+                DbError::Rejected(m) => StoreError::Invalid(format!("batch rejected: {m}")),
                 other => other.into(),
             })?;
+        let Some(rows) = rows else {
+            self.index.count_refused_write();
+            return Err(StoreError::Unavailable(INDEX_REBUILDING.into()));
+        };
         Ok(rows.len())
     }
 
@@ -576,6 +656,7 @@ impl<C: SqlClient> Store for PostgresStore<C> {
             content_count: count(&rows, 0),
             user_count: count(&rows, 1),
             search_log_count: count(&rows, 2),
+            local_index: None,
         })
     }
 
@@ -584,5 +665,140 @@ impl<C: SqlClient> Store for PostgresStore<C> {
             .query(Route::Read, "SELECT 1::text", &[])
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Answers the sentinel guard with `filled`, any search with "nothing matched, enough", and
+    /// records every statement it is sent.
+    struct Fake {
+        filled: bool,
+        sent: Mutex<Vec<String>>,
+    }
+
+    impl Fake {
+        fn new(filled: bool) -> Fake {
+            Fake {
+                filled,
+                sent: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl SqlClient for Fake {
+        async fn query(&self, _: Route, sql: &str, _: &[Param]) -> Result<Vec<Row>, DbError> {
+            self.sent.lock().unwrap().push(sql.to_owned());
+            if sql == sentinel::GUARD {
+                return Ok(vec![vec![Some(self.filled.to_string())]]);
+            }
+            if sql.starts_with("WITH cand") {
+                let mut row = vec![None; 5];
+                row.extend([Some("true".into()), Some("0".into())]);
+                return Ok(vec![row]);
+            }
+            Ok(Vec::new())
+        }
+
+        async fn batch(&self, _: &str) -> Result<(), DbError> {
+            Ok(())
+        }
+    }
+
+    fn query() -> SearchQuery {
+        SearchQuery {
+            vector: vec![0.6, 0.8],
+            k: 3,
+            threshold: None,
+            filter: None,
+            exclude_id: None,
+            include_metadata: false,
+            include_vector: false,
+            log: None,
+        }
+    }
+
+    fn item() -> ContentItem {
+        ContentItem {
+            id: "a".into(),
+            content_id: None,
+            media_type: MediaType::Movie,
+            metadata: serde_json::json!({}),
+            vector: vec![0.6, 0.8],
+            text: None,
+        }
+    }
+
+    fn sent(store: &PostgresStore<Fake>) -> Vec<String> {
+        std::mem::take(&mut *store.client().sent.lock().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_suspect_ruvector_index_is_never_sent_a_statement() {
+        let store = PostgresStore::new(Fake::new(false), Dialect::Ruvector, 2, false);
+        let outcome = store.search(&query()).await.unwrap();
+        assert_eq!(outcome.path, SearchPath::ExactFallback);
+        let statements = sent(&store);
+        assert_eq!(statements.len(), 2, "{statements:#?}");
+        assert_eq!(statements[0], sentinel::GUARD);
+        assert!(statements[1].contains("OFFSET 0"), "the exact statement");
+        assert!(
+            !statements[1].contains("ORDER BY c.vector <=>"),
+            "no index walk"
+        );
+
+        match store.upsert(&[item()]).await {
+            Err(StoreError::Unavailable(m)) => assert_eq!(m, INDEX_REBUILDING),
+            other => panic!("expected a 503, got {other:?}"),
+        }
+        assert_eq!(sent(&store), [sentinel::GUARD], "the INSERT was not sent");
+        let health = store.index_health();
+        assert!(health.suspect());
+        let metrics = crate::metrics::Metrics::default();
+        metrics.attach_index(health);
+        let text = metrics.render();
+        assert!(
+            text.contains("\nvecgate_index_suspect_searches_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nvecgate_index_suspect_writes_refused_total 1\n"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_good_ruvector_index_is_searched_and_written_after_the_guard() {
+        let store = PostgresStore::new(Fake::new(true), Dialect::Ruvector, 2, false);
+        assert_eq!(
+            store.search(&query()).await.unwrap().path,
+            SearchPath::Index
+        );
+        let statements = sent(&store);
+        assert_eq!(statements[0], sentinel::GUARD);
+        assert!(
+            statements[1].contains("ORDER BY c.vector <=>"),
+            "the index walk"
+        );
+        assert_eq!(store.upsert(&[item()]).await.unwrap(), 0);
+        let statements = sent(&store);
+        assert_eq!(statements[0], sentinel::GUARD);
+        assert!(statements[1].starts_with("INSERT INTO content_vectors"));
+        assert!(!store.index_health().suspect());
+    }
+
+    #[tokio::test]
+    async fn pgvector_is_never_guarded() {
+        let store = PostgresStore::new(Fake::new(false), Dialect::Pgvector, 2, false);
+        assert_eq!(
+            store.search(&query()).await.unwrap().path,
+            SearchPath::Index
+        );
+        store.upsert(&[item()]).await.unwrap();
+        assert!(!sent(&store).iter().any(|s| s == sentinel::GUARD));
     }
 }

@@ -1,5 +1,5 @@
-// Loads the package on the page (through the import map) and in a module Worker, and runs the
-// same checks in both: the candidate set's (page.html) or the HNSW Index's (page.html?checks=index).
+// Loads the package on the page (through the import map; `await init()` first) and in a module
+// Worker, and runs the same checks in both: the candidate set's (page.html) or the HNSW Index's (page.html?checks=index).
 // The Node test reads window.pageResult and window.workerResult.
 import * as vecgate from 'vecgate';
 import { runChecks, runIndexChecks } from './checks.mjs';
@@ -8,7 +8,7 @@ const failure = (error) => ({ failed: String(error?.stack ?? error) });
 const checks = new URL(location.href).searchParams.get('checks') ?? 'movies';
 const run = { movies: runChecks, index: runIndexChecks }[checks];
 
-window.pageResult = run(vecgate).catch(failure);
+window.pageResult = vecgate.init().then(() => run(vecgate)).catch(failure);
 
 window.workerResult = new Promise((resolve) => {
   const entry = import.meta.resolve('vecgate');

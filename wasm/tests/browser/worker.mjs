@@ -5,6 +5,7 @@ const failure = (error) => ({ failed: String(error?.stack ?? error) });
 try {
   const params = new URL(self.location.href).searchParams;
   const vecgate = await import(params.get('entry'));
+  await vecgate.init();
   const { runChecks, runIndexChecks } = await import('./checks.mjs');
   const run = { movies: runChecks, index: runIndexChecks }[params.get('checks')];
   if (!run) throw new Error(`unknown checks ${params.get('checks')}`);

@@ -5,6 +5,7 @@ import {
   CandidateSet,
   Float32Matrix,
   Int8Matrix,
+  init,
   mmr,
   rerank,
   topK,
@@ -17,6 +18,9 @@ import {
   type UserPreference,
   type WatchEvent,
 } from 'vecgate';
+
+// Browsers need it before the first call; in Node it resolves at once. Either way, the same line.
+await init();
 
 const query = new Float32Array(384);
 const set = new CandidateSet(384, 'int8');

@@ -124,6 +124,14 @@ impl EmbeddedStore {
         self.len() == 0
     }
 
+    /// The ids of every item, in no particular order.
+    pub fn ids(&self) -> Vec<String> {
+        self.state
+            .read()
+            .map(|s| s.index.ids().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.state
             .read()
@@ -409,6 +417,7 @@ impl Store for EmbeddedStore {
             content_count: state.index.len() as u64,
             user_count: state.preferences.len() as u64,
             search_log_count: self.search_log_count.load(Ordering::Relaxed),
+            local_index: None,
         })
     }
 

@@ -1,0 +1,531 @@
+//! Following Postgres: the initial load, then the `content_changes` feed (migration 0007) in
+//! commit order, woken by NOTIFY and polled as a fallback. What has been applied is recorded in
+//! `replica.json` after the index holds it, so a restart re-applies at most the last batch (each
+//! change sets a row to its current state, so applying one twice changes nothing).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::super::pg::PgClient;
+use crate::sql::{parse_vector_literal, Param, Route, Row, SqlClient};
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{ContentItem, MediaType, Store, StoreError};
+
+/// The NOTIFY channel of migration 0007.
+const CHANNEL: &str = "vecgate_content_changes";
+/// Rows per round trip, for the initial load and for changes.
+const BATCH: usize = 1000;
+/// How long the follower sleeps when no NOTIFY arrives: the staleness bound if NOTIFY is lost.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
+/// After a failure (Postgres down), the wait before trying again.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// What `replica.json` records: which database the index copies, and how far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    pub database_id: String,
+    pub dims: usize,
+    pub applied_seq: u64,
+}
+
+impl Position {
+    pub fn load(path: &Path) -> Option<Position> {
+        let text = std::fs::read(path).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Written to a temp file, fsynced and renamed: a crash leaves the old or the new one.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+}
+
+/// How far the local index is, shared by the follower, the store and `/metrics`.
+pub struct FeedState {
+    pub applied_seq: AtomicU64,
+    /// The newest change the database had at the last successful poll.
+    pub head_seq: AtomicU64,
+    /// When the follower last confirmed it held every change (a poll that found nothing new).
+    caught_up_at: Mutex<Instant>,
+    pub applied_total: AtomicU64,
+    /// Wakes the follower: a NOTIFY, or a write of this node waiting to read it back.
+    pub wake: Notify,
+    /// Signalled after every applied batch.
+    pub advanced: Notify,
+}
+
+impl FeedState {
+    pub fn new(applied_seq: u64) -> FeedState {
+        FeedState {
+            applied_seq: AtomicU64::new(applied_seq),
+            head_seq: AtomicU64::new(applied_seq),
+            caught_up_at: Mutex::new(Instant::now()),
+            applied_total: AtomicU64::new(0),
+            wake: Notify::new(),
+            advanced: Notify::new(),
+        }
+    }
+
+    /// Changes the database had that the index does not yet hold, as of the last poll.
+    pub fn behind_changes(&self) -> u64 {
+        self.head_seq
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.applied_seq.load(Ordering::Relaxed))
+    }
+
+    /// Time since the node last knew it held every change: its staleness bound right now.
+    pub fn lag(&self) -> Duration {
+        self.caught_up_at
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    fn caught_up(&self) {
+        if let Ok(mut t) = self.caught_up_at.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    /// Waits until every change up to `seq` is applied, or `deadline`. Whether it got there.
+    pub async fn wait_for(&self, seq: u64, deadline: Instant) -> bool {
+        loop {
+            let advanced = self.advanced.notified();
+            if self.applied_seq.load(Ordering::Acquire) >= seq {
+                return true;
+            }
+            self.wake.notify_one();
+            if tokio::time::timeout_at(deadline.into(), advanced)
+                .await
+                .is_err()
+            {
+                return self.applied_seq.load(Ordering::Acquire) >= seq;
+            }
+        }
+    }
+}
+
+fn text(row: &Row, i: usize) -> Option<&str> {
+    row.get(i).and_then(|v| v.as_deref())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> String {
+    format!("local index: {e}")
+}
+
+/// Where the database's change feed stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedExtent {
+    /// Migration 0007's `vecgate_instance` id.
+    pub database_id: String,
+    /// The newest change (0: none yet).
+    pub head: u64,
+    /// The oldest change still kept (older ones were pruned); `None` when the feed is empty.
+    pub oldest: Option<u64>,
+}
+
+impl FeedExtent {
+    /// Whether a copy that holds every change up to `applied` can catch up from this feed: the
+    /// same database, not rolled back behind it, and nothing after it pruned. (A rolled-back
+    /// transaction's seq right after `applied` makes this say no, which only costs a reload.)
+    pub fn continues(&self, database_id: &str, applied: u64) -> Result<(), String> {
+        if self.database_id != database_id {
+            return Err(format!(
+                "the database is another one now ({} instead of {database_id})",
+                self.database_id
+            ));
+        }
+        if self.head < applied {
+            return Err(format!(
+                "the database's change feed ends at {}, before this copy ({applied}): it was \
+                 restored from a backup",
+                self.head
+            ));
+        }
+        if self.oldest.is_some_and(|oldest| oldest > applied + 1) {
+            return Err(format!(
+                "changes after {applied} were pruned from the feed (it starts at {})",
+                self.oldest.unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub async fn feed_extent(client: &PgClient) -> Result<FeedExtent, StoreError> {
+    let rows = client
+        .query(
+            Route::Write,
+            "SELECT (SELECT id FROM vecgate_instance LIMIT 1), \
+                    (SELECT coalesce(max(seq), 0)::text FROM content_changes), \
+                    (SELECT min(seq)::text FROM content_changes)",
+            &[],
+        )
+        .await?;
+    let row = rows.first();
+    let id = row
+        .and_then(|r| text(r, 0))
+        .ok_or_else(|| StoreError::Internal("vecgate_instance is empty".into()))?;
+    let number = |i| row.and_then(|r| text(r, i)).and_then(|s| s.parse().ok());
+    Ok(FeedExtent {
+        database_id: id.to_owned(),
+        head: number(1).unwrap_or(0),
+        oldest: number(2),
+    })
+}
+
+/// How long changes stay in the feed: a node stopped longer than this rebuilds its copy.
+pub const RETENTION_DAYS: u32 = 7;
+
+/// Deletes changes older than [`RETENTION_DAYS`], always keeping the newest (the feed's head).
+pub async fn prune(client: &PgClient) -> Result<u64, StoreError> {
+    let rows = client
+        .query(
+            Route::Write,
+            "WITH gone AS (DELETE FROM content_changes \
+               WHERE changed_at < now() - make_interval(days => $1::text::int) \
+                 AND seq < (SELECT max(seq) FROM content_changes) RETURNING 1) \
+             SELECT count(*)::text FROM gone",
+            &[Some(RETENTION_DAYS.to_string())],
+        )
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| text(r, 0))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+fn item_from(row: &Row, at: usize, dims: usize) -> Result<ContentItem, StoreError> {
+    let id = text(row, at).unwrap_or_default().to_owned();
+    let bad = |what: &str| StoreError::Internal(format!("change of {id}: unreadable {what}"));
+    Ok(ContentItem {
+        content_id: text(row, at + 1).and_then(|c| c.parse().ok()),
+        media_type: text(row, at + 2)
+            .and_then(MediaType::parse)
+            .ok_or_else(|| bad("media_type"))?,
+        metadata: text(row, at + 3)
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_else(|| Value::Object(Default::default())),
+        vector: text(row, at + 4)
+            .and_then(parse_vector_literal)
+            .filter(|v| v.len() == dims)
+            .ok_or_else(|| bad("vector"))?,
+        id,
+        text: None,
+    })
+}
+
+/// Copies every content row into `local` (keyset pages by id), logging progress.
+pub async fn load_all(
+    client: &PgClient,
+    local: &EmbeddedStore,
+    dims: usize,
+) -> Result<usize, StoreError> {
+    let start = Instant::now();
+    let mut last_id: Param = None;
+    let mut loaded = 0;
+    loop {
+        let rows = client
+            .query(
+                Route::Write,
+                "SELECT id, content_id::text, media_type, metadata::text, vector::text \
+                 FROM content_vectors WHERE $1::text IS NULL OR id > $1::text \
+                 ORDER BY id LIMIT $2::text::int",
+                &[last_id.clone(), Some(BATCH.to_string())],
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(|r| item_from(r, 0, dims))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = items.last() else {
+            break;
+        };
+        last_id = Some(last.id.clone());
+        local.upsert(&items).await?;
+        loaded += items.len();
+        if loaded % 10_000 < BATCH {
+            eprintln!(
+                "vecgate: local index: loaded {loaded} rows ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(loaded)
+}
+
+/// Applies every change after `state.applied_seq`, a batch at a time, until none is left.
+/// Returns how many changes were applied.
+async fn catch_up(
+    client: &PgClient,
+    local: &EmbeddedStore,
+    state: &FeedState,
+    position: &Mutex<Position>,
+    position_path: &Path,
+    dims: usize,
+) -> Result<u64, String> {
+    let database_id = position
+        .lock()
+        .map_err(|_| "position lock poisoned")?
+        .database_id
+        .clone();
+    let extent = feed_extent(client).await.map_err(unavailable)?;
+    extent
+        .continues(&database_id, state.applied_seq.load(Ordering::Acquire))
+        .map_err(|e| format!("local index: {e}; restart the node to rebuild its copy"))?;
+    let mut applied = 0u64;
+    loop {
+        let after = state.applied_seq.load(Ordering::Acquire);
+        // The current row of each changed id: applying a change sets the row as it is now, and
+        // any later change to it comes after in the feed.
+        let rows = client
+            .query(
+                Route::Write,
+                "SELECT c.seq::text, c.op, v.id, v.content_id::text, v.media_type, \
+                        v.metadata::text, v.vector::text, c.id, \
+                        (SELECT coalesce(max(seq), 0)::text FROM content_changes) \
+                 FROM content_changes c LEFT JOIN content_vectors v ON v.id = c.id \
+                 WHERE c.seq > $1::text::bigint ORDER BY c.seq LIMIT $2::text::int",
+                &[Some(after.to_string()), Some(BATCH.to_string())],
+            )
+            .await
+            .map_err(unavailable)?;
+        if rows.is_empty() {
+            // Nothing after `after`: read the head again, a change may have committed since.
+            let head = feed_extent(client).await.map_err(unavailable)?.head;
+            state.head_seq.store(head, Ordering::Relaxed);
+            if head == after {
+                state.caught_up();
+                return Ok(applied);
+            }
+            continue;
+        }
+        if let Some(head) = rows
+            .first()
+            .and_then(|r| text(r, 8))
+            .and_then(|h| h.parse().ok())
+        {
+            state.head_seq.store(head, Ordering::Relaxed);
+        }
+        let mut last_seq = after;
+        // Consecutive upserts go in as one batch (the last state of each id); a delete or a
+        // truncate applies in its place in the order.
+        let mut upserts: HashMap<String, ContentItem> = HashMap::new();
+        for row in &rows {
+            last_seq = text(row, 0)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(last_seq);
+            let changed_id = text(row, 7).unwrap_or_default();
+            match (text(row, 1), text(row, 2)) {
+                (Some("upsert"), Some(_)) => {
+                    let item = item_from(row, 2, dims).map_err(unavailable)?;
+                    upserts.insert(item.id.clone(), item);
+                }
+                (Some("truncate"), _) => {
+                    flush(local, &mut upserts).await?;
+                    for id in local.ids() {
+                        local.delete(&id).await.map_err(unavailable)?;
+                    }
+                }
+                // A delete, or an upsert whose row is gone again (its delete follows).
+                _ => {
+                    flush(local, &mut upserts).await?;
+                    local.delete(changed_id).await.map_err(unavailable)?;
+                }
+            }
+        }
+        flush(local, &mut upserts).await?;
+        let record = {
+            let mut p = position.lock().map_err(|_| "position lock poisoned")?;
+            p.applied_seq = last_seq;
+            p.clone()
+        };
+        record.save(position_path)?;
+        applied += rows.len() as u64;
+        state
+            .applied_total
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        state.applied_seq.store(last_seq, Ordering::Release);
+        state.advanced.notify_waiters();
+    }
+}
+
+async fn flush(
+    local: &EmbeddedStore,
+    upserts: &mut HashMap<String, ContentItem>,
+) -> Result<(), String> {
+    if upserts.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<ContentItem> = upserts.drain().map(|(_, item)| item).collect();
+    local.upsert(&items).await.map_err(unavailable)?;
+    Ok(())
+}
+
+/// A connection that LISTENs on the change channel; each NOTIFY wakes the follower. The
+/// client must be kept: the session (and its LISTEN) lasts as long as it does.
+struct Listener {
+    _client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    async fn start(url: &str, state: std::sync::Arc<FeedState>) -> Result<Listener, String> {
+        let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| unavailable(format!("LISTEN connection: {e}")))?;
+        let driver = tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(_))) => state.wake.notify_one(),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                }
+            }
+        });
+        if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+            driver.abort();
+            return Err(unavailable(format!("LISTEN: {e}")));
+        }
+        Ok(Listener {
+            _client: client,
+            driver,
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.driver.is_finished()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// The follower: for the life of the process, LISTEN, catch up, and wait for the next change.
+/// Any failure (Postgres down) is logged once per outage and retried.
+pub async fn follow(
+    url: String,
+    client: std::sync::Arc<PgClient>,
+    local: std::sync::Arc<EmbeddedStore>,
+    state: std::sync::Arc<FeedState>,
+    position: std::sync::Arc<Mutex<Position>>,
+    position_path: PathBuf,
+    dims: usize,
+) {
+    let mut failing = false;
+    loop {
+        let listener = match Listener::start(&url, state.clone()).await {
+            Ok(l) => l,
+            Err(e) => {
+                if !failing {
+                    eprintln!("vecgate: WARNING {e}; serving from the local index, retrying");
+                    failing = true;
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+                continue;
+            }
+        };
+        loop {
+            let woken = state.wake.notified();
+            match catch_up(&client, &local, &state, &position, &position_path, dims).await {
+                Ok(_) => {
+                    if failing {
+                        eprintln!("vecgate: local index caught up with the database again");
+                        failing = false;
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        eprintln!("vecgate: WARNING {e}; serving from the local index, retrying");
+                        failing = true;
+                    }
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    break;
+                }
+            }
+            if listener.is_closed() {
+                break;
+            }
+            let _ = tokio::time::timeout(POLL_INTERVAL, woken).await;
+        }
+    }
+}
+
+/// Where the local index keeps its files under `--data-dir`.
+pub fn paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let root = data_dir.join("local-index");
+    (root.join("index"), root.join("replica.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_continues_only_from_its_own_unpruned_feed() {
+        let extent = FeedExtent {
+            database_id: "db-1".into(),
+            head: 100,
+            oldest: Some(40),
+        };
+        assert!(extent.continues("db-1", 39).is_ok());
+        assert!(extent.continues("db-1", 100).is_ok());
+        assert!(extent
+            .continues("db-2", 50)
+            .unwrap_err()
+            .contains("another one"));
+        assert!(extent
+            .continues("db-1", 101)
+            .unwrap_err()
+            .contains("restored"));
+        assert!(extent.continues("db-1", 20).unwrap_err().contains("pruned"));
+        let empty = FeedExtent {
+            oldest: None,
+            head: 0,
+            ..extent
+        };
+        assert!(empty.continues("db-1", 0).is_ok());
+    }
+
+    #[test]
+    fn the_position_round_trips_atomically() {
+        let dir = std::env::temp_dir().join(format!("vecgate-position-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("replica.json");
+        assert_eq!(Position::load(&path), None);
+        let p = Position {
+            database_id: "abc".into(),
+            dims: 384,
+            applied_seq: 42,
+        };
+        p.save(&path).unwrap();
+        assert_eq!(Position::load(&path), Some(p));
+        assert!(!path.with_extension("json.tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

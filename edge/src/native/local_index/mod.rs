@@ -1,0 +1,343 @@
+//! `vecgate serve --local-index`: Postgres stays the system of record, and this node answers
+//! reads from an in-memory copy of the content (the embedded store's HNSW, snapshot and log,
+//! under `--data-dir/local-index/`), kept current by following the database's change feed.
+//! Writes go to Postgres and return once this node's copy holds them (read your writes).
+//! Search logs are batched to Postgres and wait in memory while it is down.
+
+mod feed;
+mod search_log;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use vecgate_core::preference::{UserPreference, WatchEvent};
+
+use super::pg::PgClient;
+use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use crate::store::postgres::PostgresStore;
+use crate::store::{ContentItem, Hit, SearchOutcome, SearchQuery, Stats, Store, StoreError};
+use feed::{FeedState, Position};
+use search_log::SearchLogBuffer;
+
+pub struct LocalIndexStore {
+    local: Arc<EmbeddedStore>,
+    remote: PostgresStore<PgClient>,
+    feed: Arc<FeedState>,
+    logs: Arc<SearchLogBuffer>,
+    /// `/health` is degraded (503) beyond this staleness.
+    max_lag: Duration,
+    /// How long a write waits for this node's copy to hold it.
+    write_wait: Duration,
+}
+
+impl LocalIndexStore {
+    /// Opens the copy under `data_dir` when it belongs to this database and dimension, else
+    /// builds it afresh from every content row; then starts following the change feed and
+    /// flushing search logs. `remote` has been migrated.
+    pub async fn start(
+        url: &str,
+        remote: PostgresStore<PgClient>,
+        data_dir: &Path,
+        options: EmbeddedOptions,
+        max_lag: Duration,
+        write_wait: Duration,
+    ) -> Result<LocalIndexStore, String> {
+        let (index_dir, position_path) = feed::paths(data_dir);
+        // Its own connections: following and log batches never queue behind requests.
+        let client = Arc::new(
+            PgClient::new(url, &[]).map_err(|e| format!("the local index's connection: {e}"))?,
+        );
+        let extent = feed::feed_extent(&client)
+            .await
+            .map_err(|e| format!("reading the database's change feed: {e}"))?;
+        let head = extent.head;
+        let saved = Position::load(&position_path);
+        let reusable = match &saved {
+            Some(p) if p.dims != options.dims => false,
+            Some(p) => match extent.continues(&p.database_id, p.applied_seq) {
+                Ok(()) => true,
+                Err(why) => {
+                    eprintln!("vecgate: local index: {why}");
+                    false
+                }
+            },
+            None => false,
+        };
+        let started = Instant::now();
+        let (local, position) = if reusable {
+            let position = saved.expect("checked above");
+            let local = EmbeddedStore::open(&index_dir, options)?;
+            eprintln!(
+                "vecgate: local index: {} rows from the snapshot at change {}; catching up to {head}",
+                local.len(),
+                position.applied_seq
+            );
+            (local, position)
+        } else {
+            if let Some(p) = &saved {
+                eprintln!(
+                    "vecgate: local index: the copy in {} belongs to another database or \
+                     dimension ({} / {}d at change {}); rebuilding it",
+                    index_dir.display(),
+                    p.database_id,
+                    p.dims,
+                    p.applied_seq
+                );
+            }
+            let _ = std::fs::remove_file(&position_path);
+            if index_dir.exists() {
+                std::fs::remove_dir_all(&index_dir)
+                    .map_err(|e| format!("clearing {}: {e}", index_dir.display()))?;
+            }
+            let local = EmbeddedStore::open(&index_dir, options)?;
+            // The feed position is read before the rows: changes made during the load are
+            // applied again afterwards, which sets those rows to the state they already have.
+            let n = feed::load_all(&client, &local, options.dims)
+                .await
+                .map_err(|e| format!("loading the local index: {e}"))?;
+            local.snapshot()?;
+            let position = Position {
+                database_id: extent.database_id,
+                dims: options.dims,
+                applied_seq: head,
+            };
+            position.save(&position_path)?;
+            eprintln!(
+                "vecgate: local index: loaded {n} rows in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            (local, position)
+        };
+        let local = Arc::new(local);
+        let feed = Arc::new(FeedState::new(position.applied_seq));
+        tokio::spawn(feed::follow(
+            url.to_owned(),
+            client.clone(),
+            local.clone(),
+            feed.clone(),
+            Arc::new(Mutex::new(position)),
+            position_path,
+            options.dims,
+        ));
+        let logs = Arc::new(SearchLogBuffer::default());
+        let flusher = logs.clone();
+        let dialect = remote.dialect();
+        let pruner = client.clone();
+        tokio::spawn(async move { flusher.flush_forever(&client, dialect).await });
+        tokio::spawn(async move {
+            loop {
+                match feed::prune(&pruner).await {
+                    Ok(0) | Err(_) => {}
+                    Ok(n) => eprintln!(
+                        "vecgate: pruned {n} changes older than {} days from the feed",
+                        feed::RETENTION_DAYS
+                    ),
+                }
+                tokio::time::sleep(Duration::from_secs(600)).await;
+            }
+        });
+        let store = LocalIndexStore {
+            local,
+            remote,
+            feed,
+            logs,
+            max_lag,
+            write_wait,
+        };
+        // Serve once caught up, so a restart never answers from a stale copy it could update.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let target = store.head().await.unwrap_or(head);
+        if !store.feed.wait_for(target, deadline).await {
+            return Err("the local index could not catch up with the database".into());
+        }
+        eprintln!(
+            "vecgate: local index ready: {} rows at change {target} ({:.1} s)",
+            store.local.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.local.dir()
+    }
+
+    /// The central database's store, which takes this node's writes.
+    pub fn remote(&self) -> &PostgresStore<PgClient> {
+        &self.remote
+    }
+
+    /// Snapshot on shutdown, so the next start replays no log.
+    pub fn snapshot(&self) -> Result<(), String> {
+        self.local.snapshot()
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        Ok(feed::feed_extent(self.remote.client()).await?.head)
+    }
+
+    /// After a write to Postgres: wait until this node's copy holds it (read your writes).
+    async fn read_back(&self) {
+        let Ok(target) = self.head().await else {
+            return;
+        };
+        if !self
+            .feed
+            .wait_for(target, Instant::now() + self.write_wait)
+            .await
+        {
+            eprintln!(
+                "vecgate: WARNING a write is not in the local index after {:?}; it will be",
+                self.write_wait
+            );
+        }
+    }
+
+    /// `/v1/stats`' `local_index` and `/metrics`' gauges.
+    fn lag_report(&self) -> serde_json::Value {
+        json!({
+            "applied_seq": self.feed.applied_seq.load(Ordering::Relaxed),
+            "behind_changes": self.feed.behind_changes(),
+            "lag_seconds": self.feed.lag().as_secs_f64(),
+            "max_lag_ms": self.max_lag.as_millis() as u64,
+            "search_logs_buffered": self.logs.buffered(),
+            "search_logs_dropped": self.logs.dropped(),
+        })
+    }
+}
+
+impl Store for LocalIndexStore {
+    async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
+        let start = Instant::now();
+        let unlogged = SearchQuery {
+            log: None,
+            ..q.clone()
+        };
+        let outcome = self.local.search(&unlogged).await?;
+        self.logs
+            .push(q, &outcome.hits, start.elapsed().as_secs_f64() * 1e3);
+        Ok(outcome)
+    }
+
+    async fn log_search(
+        &self,
+        q: &SearchQuery,
+        hits: &[Hit],
+        took_ms: f64,
+    ) -> Result<(), StoreError> {
+        self.logs.push(q, hits, took_ms);
+        Ok(())
+    }
+
+    async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        self.local.exact_search(q).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
+        self.local.get(id).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let existed = self.remote.delete(id).await?;
+        self.read_back().await;
+        Ok(existed)
+    }
+
+    async fn upsert(&self, items: &[ContentItem]) -> Result<usize, StoreError> {
+        let n = self.remote.upsert(items).await?;
+        self.read_back().await;
+        Ok(n)
+    }
+
+    async fn get_preference(&self, user_id: &str) -> Result<Option<UserPreference>, StoreError> {
+        self.remote.get_preference(user_id).await
+    }
+
+    async fn put_preference(&self, user_id: &str, pref: &UserPreference) -> Result<(), StoreError> {
+        self.remote.put_preference(user_id, pref).await
+    }
+
+    async fn record_event(
+        &self,
+        user_id: &str,
+        content_id: &str,
+        event: &WatchEvent,
+    ) -> Result<UserPreference, StoreError> {
+        self.remote.record_event(user_id, content_id, event).await
+    }
+
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        let mut stats = self.remote.stats().await?;
+        stats.backend = "local_index";
+        stats.content_count = self.local.len() as u64;
+        // Rows accepted and on their way count as logged.
+        stats.search_log_count += self.logs.buffered();
+        stats.local_index = Some(self.lag_report());
+        Ok(stats)
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        let lag = self.feed.lag();
+        if lag > self.max_lag {
+            return Err(StoreError::Unavailable(format!(
+                "the local index is {:.1} s behind the database (max_lag_ms {}), {} changes known \
+                 to be missing",
+                lag.as_secs_f64(),
+                self.max_lag.as_millis(),
+                self.feed.behind_changes()
+            )));
+        }
+        Ok(())
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let gauges = [
+            (
+                "vecgate_local_index_lag_seconds",
+                "gauge",
+                "Time since the local index last held every change of the database.",
+                self.feed.lag().as_secs_f64(),
+            ),
+            (
+                "vecgate_local_index_behind_changes",
+                "gauge",
+                "Changes the database had at the last poll that the local index does not hold.",
+                self.feed.behind_changes() as f64,
+            ),
+            (
+                "vecgate_local_index_applied_changes_total",
+                "counter",
+                "Changes applied to the local index since start.",
+                self.feed.applied_total.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "vecgate_search_logs_buffered",
+                "gauge",
+                "Search-log rows waiting to be written to the database.",
+                self.logs.buffered() as f64,
+            ),
+            (
+                "vecgate_search_logs_dropped_total",
+                "counter",
+                "Search-log rows dropped because the buffer was full.",
+                self.logs.dropped() as f64,
+            ),
+            (
+                "vecgate_search_logs_written_total",
+                "counter",
+                "Search-log rows written to the database in batches.",
+                self.logs.written() as f64,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Search-log rows of a `--local-index` node: buffered in memory and written to
+//! `vector_search_logs` in batches (every 100 ms, or as soon as 500 are waiting). While Postgres
+//! is down they wait, up to `MAX_BUFFERED` rows; beyond that the oldest are dropped and counted.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::super::pg::PgClient;
+use crate::sql::{Dialect, Route, SqlClient};
+use crate::store::{Hit, SearchQuery};
+
+/// Rows per INSERT, and the count that triggers a flush before the interval ends.
+pub const FLUSH_ROWS: usize = 500;
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Rows kept while Postgres is down: at ~1 KB each (a 384-d vector as text), about 100 MB.
+pub const MAX_BUFFERED: usize = 100_000;
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// One row, kept as values: the text forms are made by the flusher, off the request path.
+#[derive(Serialize)]
+struct Row {
+    q: Vec<f32>,
+    ids: Vec<String>,
+    scores: Vec<f32>,
+    user_id: Option<String>,
+    search_type: &'static str,
+    filter: Option<Value>,
+    k: usize,
+    took_ms: f64,
+    at_ms: u64,
+}
+
+#[derive(Default)]
+pub struct SearchLogBuffer {
+    rows: Mutex<VecDeque<Row>>,
+    /// Rows of the batch being written (still counted as buffered until it succeeds).
+    in_flight: AtomicU64,
+    dropped: AtomicU64,
+    written: AtomicU64,
+    full: Notify,
+}
+
+impl SearchLogBuffer {
+    /// Queues the row of `q` (when it is logged) with its results.
+    pub fn push(&self, q: &SearchQuery, hits: &[Hit], took_ms: f64) {
+        let Some(log) = &q.log else {
+            return;
+        };
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let row = Row {
+            q: q.vector.clone(),
+            ids: hits.iter().map(|h| h.id.clone()).collect(),
+            scores: hits.iter().map(|h| h.score).collect(),
+            user_id: log.user_id.clone(),
+            search_type: log.search_type,
+            filter: log.filter.clone(),
+            k: q.k,
+            took_ms,
+            at_ms,
+        };
+        let Ok(mut rows) = self.rows.lock() else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if rows.len() >= MAX_BUFFERED {
+            rows.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        rows.push_back(row);
+        if rows.len() >= FLUSH_ROWS {
+            self.full.notify_one();
+        }
+    }
+
+    /// Rows accepted but not yet in the database.
+    pub fn buffered(&self) -> u64 {
+        let queued = self.rows.lock().map(|r| r.len()).unwrap_or(0) as u64;
+        queued + self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Writes batches for the life of the process; a failed batch goes back to the front.
+    pub async fn flush_forever(&self, client: &PgClient, dialect: Dialect) {
+        let sql = format!(
+            "INSERT INTO vector_search_logs \
+               (query_vector, result_ids, scores, user_id, search_type, filter, k, took_ms, \
+                \"timestamp\") \
+             SELECT (r->'q')::text::{vt}, \
+               ARRAY(SELECT jsonb_array_elements_text(r->'ids')), \
+               ARRAY(SELECT x::real FROM jsonb_array_elements_text(r->'scores') x), \
+               r->>'user_id', r->>'search_type', nullif(r->'filter', 'null'::jsonb), \
+               (r->>'k')::int, (r->>'took_ms')::real, \
+               to_timestamp((r->>'at_ms')::float8 / 1000) \
+             FROM jsonb_array_elements($1::text::jsonb) r",
+            vt = dialect.vector_type()
+        );
+        let mut failing = false;
+        loop {
+            let _ = tokio::time::timeout(FLUSH_INTERVAL, self.full.notified()).await;
+            loop {
+                let batch: Vec<Row> = match self.rows.lock() {
+                    Ok(mut rows) => {
+                        let n = rows.len().min(FLUSH_ROWS);
+                        self.in_flight.store(n as u64, Ordering::Release);
+                        rows.drain(..n).collect()
+                    }
+                    Err(_) => return,
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                let n = batch.len();
+                match client
+                    .query(Route::Write, &sql, &[serde_json::to_string(&batch).ok()])
+                    .await
+                {
+                    Ok(_) => {
+                        self.written.fetch_add(n as u64, Ordering::Relaxed);
+                        self.in_flight.store(0, Ordering::Release);
+                        if failing {
+                            eprintln!("vecgate: search logs reach the database again");
+                            failing = false;
+                        }
+                        if n < FLUSH_ROWS {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            eprintln!(
+                                "vecgate: WARNING search logs wait in memory ({} rows): {e}",
+                                self.buffered()
+                            );
+                            failing = true;
+                        }
+                        if let Ok(mut rows) = self.rows.lock() {
+                            for row in batch.into_iter().rev() {
+                                rows.push_front(row);
+                            }
+                            self.in_flight.store(0, Ordering::Release);
+                            while rows.len() > MAX_BUFFERED {
+                                rows.pop_front();
+                                self.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        tokio::time::sleep(RETRY_AFTER).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

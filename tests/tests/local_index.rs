@@ -1,0 +1,463 @@
+//! `vecgate serve --local-index`: nodes that answer reads from a live copy of the central
+//! database, against real ruvector (PostgreSQL 15) and native pgvector (PostgreSQL 16).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use vecgate_tests::data::movies;
+use vecgate_tests::server::Server;
+use vecgate_tests::suite::{self, key_env, load_movies, Api, Target, READ_KEY, WRITE_KEY};
+use vecgate_tests::{assert_ruvector_installed, empty_temp_dir, PgCluster};
+
+/// How long a change may take to reach the other node (the bound).
+const MAX_P99: Duration = Duration::from_secs(1);
+
+fn start_node(url: &str, dialect: &str, data_dir: &std::path::Path) -> Server {
+    start_node_with(url, dialect, data_dir, &[])
+}
+
+fn start_node_with(
+    url: &str,
+    dialect: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&'static str, &str)],
+) -> Server {
+    let mut env = key_env();
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env.extend([
+        ("VECGATE_DATABASE_URL", url.to_owned()),
+        ("VECGATE_DIALECT", dialect.to_owned()),
+        ("VECGATE_DIMENSIONS", movies().dims.to_string()),
+        ("VECGATE_DATA_DIR", data_dir.display().to_string()),
+        ("VECGATE_LOCAL_INDEX", "true".to_owned()),
+        ("VECGATE_RECALL_SAMPLE_RATE", "0".to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start(&[], &env)
+}
+
+fn cluster(dialect: &str) -> PgCluster {
+    match dialect {
+        "ruvector" => {
+            assert_ruvector_installed();
+            PgCluster::start()
+        }
+        _ => PgCluster::start_pgvector(),
+    }
+}
+
+fn item(id: &str, vector: &[f32]) -> Value {
+    json!({"id": id, "media_type": "movie", "metadata": {"title": id}, "vector": vector})
+}
+
+fn upsert(api: &Api, items: Vec<Value>) {
+    let (status, v) = api.call(
+        "POST",
+        "/v1/content",
+        Some(WRITE_KEY),
+        Some(&json!({"items": items})),
+    );
+    assert_eq!(status, 200, "{v}");
+}
+
+/// Polls `ready` every 2 ms until it holds; the time it took. Fails after 30 s.
+fn time_until(what: &str, ready: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: never happened"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    start.elapsed()
+}
+
+fn percentiles(mut delays: Vec<Duration>) -> (Duration, Duration) {
+    delays.sort();
+    let at = |p: f64| delays[((delays.len() - 1) as f64 * p).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+fn content_count(api: &Api) -> u64 {
+    let (status, s) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
+    assert_eq!(status, 200, "{s}");
+    s["content_count"].as_u64().expect("content_count")
+}
+
+fn status_of(api: &Api, id: &str) -> u16 {
+    api.call("GET", &format!("/v1/content/{id}"), Some(READ_KEY), None)
+        .0
+}
+
+fn search_ids(api: &Api, vector: &[f32], k: usize) -> Vec<String> {
+    let v = api.search(json!({"vector": vector, "k": k}));
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A unit vector near film `i`'s, but not equal to any stored one.
+fn nudged(i: usize, salt: usize) -> Vec<f32> {
+    let m = movies();
+    let mut v = m.vector(i % m.ids.len()).to_vec();
+    let at = salt % v.len();
+    v[at] += 0.05;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / norm).collect()
+}
+
+/// Every row of the database, (id, vector), by id.
+fn database_rows(pg: &PgCluster, db: &str) -> Vec<(String, Vec<f32>)> {
+    pg.psql(
+        db,
+        "SELECT id || ' ' || vector::text FROM content_vectors ORDER BY id",
+    )
+    .lines()
+    .filter(|l| !l.is_empty())
+    .map(|l| {
+        let (id, vector) = l.split_once(' ').expect("id and vector");
+        let vector = vecgate_edge::sql::parse_vector_literal(vector).expect("vector");
+        (id.to_owned(), vector)
+    })
+    .collect()
+}
+
+/// The node holds exactly the database's rows: the same count, every id, every vector.
+fn assert_same_rows(api: &Api, rows: &[(String, Vec<f32>)], context: &str) {
+    assert_eq!(
+        content_count(api),
+        rows.len() as u64,
+        "{context}: row count"
+    );
+    for (id, vector) in rows {
+        let (status, item) = api.call("GET", &format!("/v1/content/{id}"), Some(READ_KEY), None);
+        assert_eq!(status, 200, "{context}: {id} missing: {item}");
+        let got: Vec<f32> = serde_json::from_value(item["vector"].clone()).unwrap();
+        assert!(
+            got.iter().zip(vector).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{context}: {id}'s vector differs"
+        );
+    }
+}
+
+fn two_nodes_follow(dialect: &str) {
+    let pg = cluster(dialect);
+    let url = pg.create_database("follow");
+    let (dir_a, dir_b) = (
+        empty_temp_dir(&format!("li-a-{dialect}")),
+        empty_temp_dir(&format!("li-b-{dialect}")),
+    );
+    let a = start_node(&url, dialect, &dir_a);
+    let b = start_node(&url, dialect, &dir_b);
+    let (api_a, api_b) = (Api::new(&a.base), Api::new(&b.base));
+    load_movies(&api_a);
+    let total = movies().ids.len() as u64;
+    time_until("B holds the films", || content_count(&api_b) == total);
+
+    // 200 inserts through A: A reads each back at once; B within the bound.
+    let mut inserts = Vec::new();
+    for i in 0..200 {
+        let id = format!("follow-{i}");
+        upsert(&api_a, vec![item(&id, &nudged(i * 13, i))]);
+        assert_eq!(status_of(&api_a, &id), 200, "A reads its own write");
+        inserts.push(time_until("an insert reaches B", || {
+            status_of(&api_b, &id) == 200
+        }));
+    }
+    // Updates: the item moves to a film's place in B's results.
+    let mut updates = Vec::new();
+    for i in 0..50 {
+        let id = format!("follow-{i}");
+        let target = movies().vector(1000 + i * 31).to_vec();
+        upsert(&api_a, vec![item(&id, &target)]);
+        updates.push(time_until("an update reaches B's results", || {
+            search_ids(&api_b, &target, 3).contains(&id)
+        }));
+    }
+    let mut deletes = Vec::new();
+    for i in 150..200 {
+        let id = format!("follow-{i}");
+        let (status, v) = api_a.call(
+            "DELETE",
+            &format!("/v1/content/{id}"),
+            Some(WRITE_KEY),
+            None,
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(status_of(&api_a, &id), 404, "A reads its own delete");
+        deletes.push(time_until("a delete reaches B", || {
+            status_of(&api_b, &id) == 404
+        }));
+    }
+    for (what, delays) in [
+        ("insert", inserts),
+        ("update", updates),
+        ("delete", deletes),
+    ] {
+        let n = delays.len();
+        let (p50, p99) = percentiles(delays);
+        println!(
+            "[{dialect}] {what}: {n} changes through A, seen by B after p50 {p50:?}, p99 {p99:?}"
+        );
+        assert!(
+            p99 <= MAX_P99,
+            "[{dialect}] {what}s reach B in p99 {p99:?}, over {MAX_P99:?}"
+        );
+    }
+    assert_same_rows(&api_b, &database_rows(&pg, "follow"), "node B");
+    // B's searches reached the search log, in batches.
+    logs_flushed(&api_b);
+    assert!(
+        log_rows(&pg, "follow") >= 50,
+        "B's search-log rows are in the table"
+    );
+    let (_, stats) = api_b.call("GET", "/v1/stats", Some(READ_KEY), None);
+    assert_eq!(stats["backend"], "local_index", "{stats}");
+    assert_eq!(stats["local_index"]["behind_changes"], 0, "{stats}");
+}
+
+#[test]
+fn two_ruvector_nodes_see_each_others_writes_within_a_second() {
+    two_nodes_follow("ruvector");
+}
+
+#[test]
+fn two_pgvector_nodes_see_each_others_writes_within_a_second() {
+    two_nodes_follow("pgvector");
+}
+
+#[test]
+fn a_node_restarts_from_its_snapshot_and_survives_kill_9_while_applying() {
+    let pg = cluster("ruvector");
+    let url = pg.create_database("restart");
+    let (dir_a, dir_b) = (
+        empty_temp_dir("li-restart-a"),
+        empty_temp_dir("li-restart-b"),
+    );
+    let a = start_node(&url, "ruvector", &dir_a);
+    let api_a = Api::new(&a.base);
+    load_movies(&api_a);
+    let b = start_node(&url, "ruvector", &dir_b);
+    b.kill9();
+
+    // 500 writes while B is down: inserts, updates of films, deletes.
+    for i in 0..400 {
+        upsert(
+            &api_a,
+            vec![item(&format!("while-down-{i}"), &nudged(i * 7, i))],
+        );
+    }
+    let films = &movies().ids;
+    upsert(
+        &api_a,
+        (0..50)
+            .map(|i| item(&films[i], &nudged(i + 100, i)))
+            .collect(),
+    );
+    for id in &films[50..100] {
+        let (status, _) = api_a.call(
+            "DELETE",
+            &format!("/v1/content/{id}"),
+            Some(WRITE_KEY),
+            None,
+        );
+        assert_eq!(status, 200);
+    }
+    let mut b = start_node(&url, "ruvector", &dir_b);
+    let output = b.output_containing("local index ready");
+    assert!(
+        output.contains("from the snapshot"),
+        "B did not start from its snapshot:\n{output}"
+    );
+    assert_same_rows(
+        &Api::new(&b.base),
+        &database_rows(&pg, "restart"),
+        "restarted B",
+    );
+
+    // kill -9 while B applies a stream of batches, then restart: it converges.
+    let writer = std::thread::spawn({
+        let base = a.base.clone();
+        move || {
+            let api = Api::new(&base);
+            for batch in 0..20 {
+                upsert(
+                    &api,
+                    (0..250)
+                        .map(|i| item(&format!("stream-{batch}-{i}"), &nudged(batch * 250 + i, i)))
+                        .collect(),
+                );
+            }
+        }
+    });
+    let api_b = Api::new(&b.base);
+    time_until("B applies part of the stream", || {
+        content_count(&api_b) > 3_600
+    });
+    b.kill9();
+    writer.join().expect("the writer");
+    let b = start_node(&url, "ruvector", &dir_b);
+    assert_same_rows(
+        &Api::new(&b.base),
+        &database_rows(&pg, "restart"),
+        "B after kill -9",
+    );
+}
+
+/// The value of an unlabelled metric.
+fn metric(api: &Api, name: &str) -> f64 {
+    let metrics = api.send("GET", "/metrics", None, None).text().unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
+}
+
+/// Waits until the node has written every buffered search-log row.
+fn logs_flushed(api: &Api) {
+    time_until("search logs flushed", || {
+        metric(api, "vecgate_search_logs_buffered") == 0.0
+    });
+}
+
+fn log_rows(pg: &PgCluster, db: &str) -> u64 {
+    pg.psql(db, "SELECT count(id) FROM vector_search_logs")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn with_postgres_stopped_nodes_keep_answering_and_catch_up_after() {
+    let mut pg = cluster("ruvector");
+    let url = pg.create_database("outage");
+    let (dir_a, dir_b) = (empty_temp_dir("li-outage-a"), empty_temp_dir("li-outage-b"));
+    // /health turns 503 when a node's copy is staler than 1.5 s.
+    let lag = [("VECGATE_MAX_LAG_MS", "1500")];
+    let a = start_node_with(&url, "ruvector", &dir_a, &lag);
+    let b = start_node_with(&url, "ruvector", &dir_b, &lag);
+    let apis = [Api::new(&a.base), Api::new(&b.base)];
+    load_movies(&apis[0]);
+    time_until("B holds the films", || {
+        content_count(&apis[1]) == movies().ids.len() as u64
+    });
+    let queries: Vec<Vec<f32>> = (0..10).map(|i| nudged(i * 97, i)).collect();
+    let before: Vec<Vec<String>> = queries
+        .iter()
+        .map(|q| search_ids(&apis[1], q, 10))
+        .collect();
+    for api in &apis {
+        logs_flushed(api);
+    }
+    let rows_before = log_rows(&pg, "outage");
+
+    pg.stop();
+    let mut searches = 0;
+    for api in &apis {
+        for (q, expected) in queries.iter().zip(&before) {
+            assert_eq!(
+                &search_ids(api, q, 10),
+                expected,
+                "same results with Postgres down"
+            );
+            searches += 1;
+        }
+        let started = Instant::now();
+        let (status, v) = api.call(
+            "POST",
+            "/v1/content",
+            Some(WRITE_KEY),
+            Some(&json!({"items": [item("during-outage", &queries[0])]})),
+        );
+        assert_eq!(status, 503, "a write with Postgres down: {v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the 503 came late"
+        );
+        assert_eq!(metric(api, "vecgate_search_logs_dropped_total"), 0.0);
+        assert!(
+            metric(api, "vecgate_search_logs_buffered") >= 10.0,
+            "the outage's rows wait"
+        );
+    }
+
+    for api in &apis {
+        time_until("/health turns degraded", || {
+            api.call("GET", "/health", None, None).0 == 503
+        });
+        let (_, body) = api.call("GET", "/health", None, None);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("behind")),
+            "{body}"
+        );
+    }
+
+    pg.start_again();
+    for api in &apis {
+        time_until("/health recovers", || {
+            api.call("GET", "/health", None, None).0 == 200
+        });
+        logs_flushed(api);
+        assert_eq!(metric(api, "vecgate_search_logs_dropped_total"), 0.0);
+    }
+    assert_eq!(
+        log_rows(&pg, "outage"),
+        rows_before + searches,
+        "every search-log row buffered during the outage reached the table"
+    );
+    // Both nodes follow again, with no restart.
+    upsert(&apis[0], vec![item("after-outage", &queries[1])]);
+    time_until("B sees a write after the outage", || {
+        status_of(&apis[1], "after-outage") == 200
+    });
+}
+
+#[test]
+fn the_api_suite_passes_on_a_local_index_node() {
+    assert_ruvector_installed();
+    let pg = PgCluster::start();
+    let url = pg.create_database("suite");
+    let node = start_node(&url, "ruvector", &empty_temp_dir("li-suite"));
+    let api = Api::new(&node.base);
+    load_movies(&api);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (client, connection) = rt
+        .block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls))
+        .expect("connect");
+    rt.spawn(connection);
+    let logs = || {
+        // Rows are written in batches: read them once the node has flushed.
+        logs_flushed(&api);
+        suite::postgres_logs(&rt, &client)
+    };
+    suite::run(&Target {
+        name: "local-index",
+        base: node.base.clone(),
+        logs: &logs,
+        text: suite::TextSource::LocalModel,
+        keeps_state: true,
+    });
+}
+
+#[test]
+fn local_index_without_a_database_is_a_clear_startup_error() {
+    let output = std::process::Command::new(vecgate_tests::server::vecgate_bin())
+        .args(["serve", "--local-index", "--addr", "127.0.0.1:0"])
+        .env_remove("VECGATE_DATABASE_URL")
+        .output()
+        .expect("run vecgate");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--local-index") && stderr.contains("--database-url"),
+        "{stderr}"
+    );
+}
