@@ -13,7 +13,11 @@
 //! - wrk requests/s, p50 and p99 at concurrency 32 with bench/load.lua's mix
 //!   (`VECGATE_CENTRAL_SECONDS` per run, default 10).
 //!
-//! Asserts nothing about speed. Run: `bash bench/central-db.sh`.
+//! - the start of a `--local-index` node on that database: from an empty data dir, then from
+//!   its snapshot.
+//!
+//! Asserts nothing about speed. Run: `bash bench/central-db.sh`
+//! (`VECGATE_CENTRAL_DATABASES=pgvector` for one database only).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -356,11 +360,23 @@ fn main() {
         .ok()
         .map(|v| v.parse().expect("VECGATE_CENTRAL_ROWS is a whole number"))
         .unwrap_or(100_000);
+    // VECGATE_CENTRAL_DATABASES=pgvector skips ruvector (its 100k build takes about 24 minutes).
+    let databases: Vec<&'static str> = match std::env::var("VECGATE_CENTRAL_DATABASES") {
+        Ok(list) => ["ruvector", "pgvector"]
+            .into_iter()
+            .filter(|d| list.split(',').any(|x| x.trim() == *d))
+            .collect(),
+        Err(_) => vec!["ruvector", "pgvector"],
+    };
+    assert!(
+        !databases.is_empty(),
+        "VECGATE_CENTRAL_DATABASES names neither ruvector nor pgvector"
+    );
     let mut table = Vec::new();
     for data in [movies_dataset(), synthetic_dataset(rows)] {
         let csv = std::env::temp_dir().join(format!("vecgate-central-{}.csv", std::process::id()));
         write_csv(&data.items, &csv);
-        for database in ["ruvector", "pgvector"] {
+        for &database in &databases {
             table.push(measure(database, &data, &csv));
         }
         let _ = std::fs::remove_file(&csv);

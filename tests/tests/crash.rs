@@ -24,6 +24,7 @@ use vecgate_tests::server::Server;
 use vecgate_tests::suite::{
     assert_no_secrets, key_env, with_db_password, Api, READ_KEY, WRITE_KEY,
 };
+use vecgate_tests::timed::{self, timed, Outcome};
 use vecgate_tests::{assert_ruvector_installed, connect, PgCluster};
 
 /// The configured per-request timeout of every server here.
@@ -81,28 +82,6 @@ fn start_node(url: &str, dialect: &str, rebuild: &str) -> Server {
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Server::start(&[], &env)
-}
-
-/// One request's outcome, timed.
-#[derive(Debug, Clone)]
-struct Outcome {
-    what: String,
-    status: u16,
-    body: Value,
-    started: Instant,
-    elapsed: Duration,
-}
-
-fn timed(api: &Api, what: String, method: &str, path: &str, key: &str, body: &Value) -> Outcome {
-    let started = Instant::now();
-    let (status, body) = api.call(method, path, Some(key), Some(body));
-    Outcome {
-        what,
-        status,
-        body,
-        started,
-        elapsed: started.elapsed(),
-    }
 }
 
 /// Stream round: (batch, its upsert, the search after it).
@@ -180,23 +159,7 @@ fn ok(o: &Outcome) -> bool {
 
 /// Every request answered within its timeout, with 200 or a 503 carrying a JSON error.
 fn assert_fast_200_or_503(o: &Outcome) {
-    assert!(
-        o.elapsed <= Duration::from_millis(TIMEOUT_MS) + SLACK,
-        "{} took {:?} (timeout {TIMEOUT_MS} ms)",
-        o.what,
-        o.elapsed
-    );
-    match o.status {
-        200 => {}
-        503 => assert!(
-            o.body["error"]["message"].is_string(),
-            "{}: a 503 without a JSON error: {}",
-            o.what,
-            o.body
-        ),
-        other => panic!("{}: status {other}: {}", o.what, o.body),
-    }
-    assert_no_secrets(&o.body.to_string());
+    timed::assert_fast_200_or_503(o, Duration::from_millis(TIMEOUT_MS) + SLACK);
 }
 
 fn refused_for_the_rebuild(o: &Outcome) -> bool {
