@@ -17,7 +17,8 @@
 //!   its snapshot.
 //!
 //! Asserts nothing about speed. Run: `bash bench/central-db.sh`
-//! (`VECGATE_CENTRAL_DATABASES=pgvector` for one database only).
+//! (`VECGATE_CENTRAL_DATABASES=pgvector` for one database only; `VECGATE_CENTRAL_RUVECTOR_EF=400`
+//! sets ruvector's `hnsw_ef_search` for its connections).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -236,7 +237,11 @@ fn measure(database: &'static str, data: &Dataset, csv: &std::path::Path) -> Row
         _ => PgCluster::start_pgvector(),
     };
     let db = "central";
-    let url = pg.create_database(db);
+    let mut url = pg.create_database(db);
+    // VECGATE_CENTRAL_RUVECTOR_EF: ruvector's search breadth, per connection (sql/RUVECTOR.md).
+    if let (Ok(ef), "ruvector") = (std::env::var("VECGATE_CENTRAL_RUVECTOR_EF"), database) {
+        url.push_str(&format!("?options=-c%20ruvector.hnsw_ef_search%3D{ef}"));
+    }
     let mut env = key_env();
     env.extend([
         ("VECGATE_DATABASE_URL", url),
