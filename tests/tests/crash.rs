@@ -9,9 +9,6 @@
 //! crash needs no rebuild.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -24,7 +21,7 @@ use vecgate_tests::server::Server;
 use vecgate_tests::suite::{
     assert_no_secrets, key_env, with_db_password, Api, READ_KEY, WRITE_KEY,
 };
-use vecgate_tests::timed::{self, timed, Outcome};
+use vecgate_tests::timed::{self, timed, Outcome, Round, Stream};
 use vecgate_tests::{assert_ruvector_installed, connect, PgCluster};
 
 /// The configured per-request timeout of every server here.
@@ -84,73 +81,8 @@ fn start_node(url: &str, dialect: &str, rebuild: &str) -> Server {
     Server::start(&[], &env)
 }
 
-/// Stream round: (batch, its upsert, the search after it).
-type Round = (usize, Outcome, Outcome);
-
-/// A client streaming batch upserts, each followed by a search, until stopped.
-struct Stream {
-    rounds: Arc<Mutex<Vec<Round>>>,
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl Stream {
-    fn start(base: &str, first_batch: usize) -> Stream {
-        let rounds = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (rounds, stop, base) = (rounds.clone(), stop.clone(), base.to_owned());
-            std::thread::spawn(move || {
-                let api = Api::new(&base);
-                let mut batch = first_batch;
-                while !stop.load(Ordering::SeqCst) {
-                    let upsert = timed(
-                        &api,
-                        format!("batch {batch}"),
-                        "POST",
-                        "/v1/content",
-                        WRITE_KEY,
-                        &batch_body(batch),
-                    );
-                    let search = timed(
-                        &api,
-                        format!("search after batch {batch}"),
-                        "POST",
-                        "/v1/search",
-                        READ_KEY,
-                        &search_body(batch),
-                    );
-                    rounds.lock().unwrap().push((batch, upsert, search));
-                    batch += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            })
-        };
-        Stream {
-            rounds,
-            stop,
-            thread,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.rounds.lock().unwrap().len()
-    }
-
-    /// Polls until `done` holds for the rounds from `from` on.
-    fn wait_for(&self, what: &str, from: usize, done: impl Fn(&[Round]) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !done(&self.rounds.lock().unwrap()[from..]) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn finish(self) -> Vec<Round> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().expect("the stream thread panicked");
-        Arc::try_unwrap(self.rounds).unwrap().into_inner().unwrap()
-    }
+fn stream_bodies(batch: usize) -> (Value, Value) {
+    (batch_body(batch), search_body(batch))
 }
 
 fn ok(o: &Outcome) -> bool {
@@ -384,7 +316,7 @@ fn ruvector_after_a_crash_searches_stay_exact_writes_wait_and_one_node_rebuilds(
     let mut a = start_node(&url, "ruvector", "off");
     let api = Api::new(&a.base);
     preload(&api);
-    let stream = Stream::start(&a.base, PRELOAD);
+    let stream = Stream::start(&a.base, PRELOAD, stream_bodies, PATIENCE);
     let (first_after, restarted) = crash_under_stream(&mut pg, &stream);
     stream.wait_for("a write refused for the rebuild", first_after, |r| {
         r.iter()
@@ -582,7 +514,7 @@ fn native_pgvector_needs_no_rebuild_after_a_crash() {
     let mut node = start_node(&url, "pgvector", "auto");
     let api = Api::new(&node.base);
     preload(&api);
-    let stream = Stream::start(&node.base, PRELOAD);
+    let stream = Stream::start(&node.base, PRELOAD, stream_bodies, PATIENCE);
     let (first_after, _) = crash_under_stream(&mut pg, &stream);
     stream.wait_for("writes and searches after the restart", first_after, |r| {
         r.iter().filter(|(_, u, s)| ok(u) && ok(s)).count() >= 3

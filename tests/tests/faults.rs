@@ -4,9 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use vecgate_tests::data::movies;
@@ -16,7 +14,7 @@ use vecgate_tests::suite::{
     assert_no_secrets, key_env, load_movies, with_db_password, Api, EMBEDDING_KEY, READ_KEY,
     WRITE_KEY,
 };
-use vecgate_tests::timed::{assert_fast_200_or_503, timed, Outcome};
+use vecgate_tests::timed::{assert_fast_200_or_503, timed, Outcome, Stream};
 use vecgate_tests::{assert_ruvector_installed, empty_temp_dir, free_port, PgCluster};
 
 /// The configured per-request timeout of every server here.
@@ -45,9 +43,6 @@ fn vector(seed: usize) -> Vec<f32> {
         .map(|d| ((seed * 31 + d * 17) % 23) as f32 - 11.0 + 0.5)
         .collect()
 }
-
-/// A batch number with the outcomes of its upsert and of the search after it.
-type Round = (usize, Outcome, Outcome);
 
 fn batch_body(batch: usize) -> Value {
     let items: Vec<Value> = (0..BATCH_SIZE)
@@ -86,72 +81,28 @@ fn database_stopped_mid_stream(mut pg: PgCluster, dialect: &str) {
         ]),
     );
     let pid = server.pid();
-    let base = server.base.clone();
-
     // A client streams batch upserts, each followed by a search, until told to stop.
-    let outcomes = Arc::new(Mutex::new(Vec::<Round>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let stream = {
-        let (outcomes, stop) = (outcomes.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let api = Api::new(&base);
-            let mut batch = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let upsert = timed(
-                    &api,
-                    format!("batch {batch}"),
-                    "POST",
-                    "/v1/content",
-                    WRITE_KEY,
-                    &batch_body(batch),
-                );
-                let search = timed(
-                    &api,
-                    format!("search after batch {batch}"),
-                    "POST",
-                    "/v1/search",
-                    READ_KEY,
-                    &json!({"vector": vector(batch), "k": 5}),
-                );
-                outcomes.lock().unwrap().push((batch, upsert, search));
-                batch += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    let wait_for = |what: &str, done: &dyn Fn(&[Round]) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !done(&outcomes.lock().unwrap()) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let stream = Stream::start(
+        &server.base,
+        0,
+        |batch| (batch_body(batch), json!({"vector": vector(batch), "k": 5})),
+        Duration::from_secs(60),
+    );
     let ok = |o: &Outcome| o.status == 200;
-    wait_for("five written batches", &|o| {
+    stream.wait_for("five written batches", 0, |o| {
         o.iter().filter(|(_, u, _)| ok(u)).count() >= 5
     });
     pg.stop();
-    let stopped_at = outcomes.lock().unwrap().len();
-    wait_for("failures while the database is down", &|o| {
-        o[stopped_at..]
-            .iter()
-            .filter(|(_, u, s)| !ok(u) && !ok(s))
-            .count()
-            >= 3
+    let stopped_at = stream.len();
+    stream.wait_for("failures while the database is down", stopped_at, |o| {
+        o.iter().filter(|(_, u, s)| !ok(u) && !ok(s)).count() >= 3
     });
     pg.start_again();
-    let restarted_at = outcomes.lock().unwrap().len();
-    wait_for("recovery after the restart", &|o| {
-        o[restarted_at..]
-            .iter()
-            .filter(|(_, u, s)| ok(u) && ok(s))
-            .count()
-            >= 3
+    let restarted_at = stream.len();
+    stream.wait_for("recovery after the restart", restarted_at, |o| {
+        o.iter().filter(|(_, u, s)| ok(u) && ok(s)).count() >= 3
     });
-    stop.store(true, Ordering::SeqCst);
-    stream.join().unwrap();
-
-    let outcomes = outcomes.lock().unwrap();
+    let outcomes = stream.finish();
     let mut failures = 0;
     for (_, upsert, search) in outcomes.iter() {
         assert_fast_503_or_200(upsert);

@@ -211,14 +211,8 @@ impl LocalIndexStore {
 
 impl Store for LocalIndexStore {
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
-        let start = Instant::now();
-        let unlogged = SearchQuery {
-            log: None,
-            ..q.clone()
-        };
-        let outcome = self.local.search(&unlogged).await?;
-        self.logs
-            .push(q, &outcome.hits, start.elapsed().as_secs_f64() * 1e3);
+        let outcome = self.local.search_unlogged(q)?;
+        self.logs.push(q, &outcome.hits, outcome.store_ms);
         Ok(outcome)
     }
 

@@ -139,6 +139,27 @@ impl EmbeddedStore {
             .unwrap_or(0)
     }
 
+    /// [`Store::search`] without its search-log line (a `--local-index` node logs to Postgres).
+    pub fn search_unlogged(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
+        let start = Instant::now();
+        let hits = self.find(q, false, |index, h| Hit {
+            metadata: q
+                .include_metadata
+                .then(|| from_document(index.metadata(&h.id)).0),
+            // Decoding a vector costs a copy (and dequantization for int8): only on request.
+            vector: q
+                .include_vector
+                .then(|| index.get(&h.id).map(|s| s.vector).unwrap_or_default()),
+            id: h.id,
+            score: h.score,
+        })?;
+        Ok(SearchOutcome {
+            hits,
+            store_ms: start.elapsed().as_secs_f64() * 1e3,
+            path: SearchPath::Index,
+        })
+    }
+
     /// Writes a snapshot of everything applied so far and empties the log.
     pub fn snapshot(&self) -> Result<(), String> {
         let mut wal = self
@@ -301,25 +322,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
-        let start = Instant::now();
-        let hits = self.find(q, false, |index, h| Hit {
-            metadata: q
-                .include_metadata
-                .then(|| from_document(index.metadata(&h.id)).0),
-            // Decoding a vector costs a copy (and dequantization for int8): only on request.
-            vector: q
-                .include_vector
-                .then(|| index.get(&h.id).map(|s| s.vector).unwrap_or_default()),
-            id: h.id,
-            score: h.score,
-        })?;
-        let store_ms = start.elapsed().as_secs_f64() * 1e3;
-        self.log_search(q, &hits, store_ms).await?;
-        Ok(SearchOutcome {
-            hits,
-            store_ms,
-            path: SearchPath::Index,
-        })
+        let outcome = self.search_unlogged(q)?;
+        self.log_search(q, &outcome.hits, outcome.store_ms).await?;
+        Ok(outcome)
     }
 
     async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
