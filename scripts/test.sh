@@ -19,9 +19,13 @@ cargo fmt --all -- --check
 step "cargo clippy (host, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo clippy (wasm32 with simd128, aarch64 with NEON): the other SIMD paths compile cleanly"
+step "cargo clippy (wasm32 with simd128 and with relaxed SIMD, aarch64 with NEON): the other SIMD paths compile cleanly"
 RUSTFLAGS="-C target-feature=+simd128" \
   cargo clippy -p vecgate-core --target wasm32-unknown-unknown -- -D warnings
+# Its own target dir, as wasm/build.sh's relaxed build: other RUSTFLAGS would rebuild the first.
+RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+  cargo clippy -p vecgate-core -p vecgate-wasm --target wasm32-unknown-unknown \
+  --target-dir target/wasm-relaxed -- -D warnings
 cargo clippy -p vecgate-core --target aarch64-unknown-linux-gnu --all-targets -- -D warnings
 cargo clippy -p vecgate-spin --target wasm32-wasip2 -- -D warnings
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the npm package `vecgate` into wasm/pkg (or $1): the release .wasm with SIMD128, the
-# wasm-bindgen glue for the web (ESM, also Web Workers), bundler and nodejs targets, the text
-# embedder (`vecgate/embedder`: a second .wasm, vecgate-embed-wasm, with its web glue), and the
-# hand-written entry points from wasm/pkg-template. Prints the raw and gzipped size of both .wasm.
+# Builds the npm package `vecgate` into wasm/pkg (or $1): the release .wasm twice, with SIMD128
+# (every engine) and with SIMD128 + relaxed SIMD (its int8 dot product; same exports, same results,
+# picked at load time where the engine has it), the wasm-bindgen glue for the web (ESM, also Web
+# Workers), bundler and nodejs targets (one glue for both .wasm: checked identical), the text
+# embedder (`vecgate/embedder`: a .wasm of its own, vecgate-embed-wasm, with its web glue), and the
+# hand-written entry points from wasm/pkg-template. Prints the raw and gzipped size of every .wasm.
 # Needs what scripts/install-wasm-deps.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,16 @@ RUSTFLAGS="-C target-feature=+simd128" \
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).target_directory)')
 wasm=$target_dir/wasm32-unknown-unknown/release/vecgate_wasm.wasm
 
+# The same crate with relaxed SIMD on as well: only the int8 dot product differs (core's
+# kernels/wasm.rs; exact, so results are identical). Its own target directory, so that the two
+# sets of RUSTFLAGS do not rebuild each other every time.
+log "cargo build (wasm32-unknown-unknown, release, simd128 + relaxed-simd, opt-level $opt_level)"
+RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+  cargo build -p vecgate-wasm --release --target wasm32-unknown-unknown \
+  --target-dir "$target_dir/wasm-relaxed" \
+  --config "profile.release.opt-level=$opt_level_toml"
+relaxed_wasm=$target_dir/wasm-relaxed/wasm32-unknown-unknown/release/vecgate_wasm.wasm
+
 # The embedder is inference: built for speed (opt-level 3, the release profile's), not size. It is
 # a download of its own, fetched only by pages that embed text, next to a 23 MB model.
 # EMBED_WASM_OPT_LEVEL=z builds it for size instead (wasm/README.md has both figures).
@@ -48,7 +60,21 @@ trap 'rm -rf "$staging"' EXIT
 for target in web bundler nodejs; do
   wasm-bindgen --target "$target" --out-dir "$staging/$target" --out-name vecgate \
     --remove-name-section --remove-producers-section "$wasm"
+  wasm-bindgen --target "$target" --out-dir "$staging/relaxed-$target" --out-name vecgate \
+    --remove-name-section --remove-producers-section "$relaxed_wasm"
+  # One glue for both modules: every generated JS and .d.ts file must be byte-identical (same
+  # exports and imports), or the relaxed .wasm would be loaded by glue that was not made for it.
+  for file in "$staging/$target"/*; do
+    case $file in *.wasm) continue ;; esac
+    cmp -s "$file" "$staging/relaxed-$target/$(basename "$file")" ||
+      { echo "[wasm/build] $target/$(basename "$file") of the relaxed-SIMD build differs from the simd128 build's" >&2; exit 1; }
+  done
+  [ "$(ls "$staging/$target")" = "$(ls "$staging/relaxed-$target")" ] ||
+    { echo "[wasm/build] wasm-bindgen wrote different files for the relaxed-SIMD build ($target)" >&2; exit 1; }
 done
+# The relaxed build must really differ (relaxed instructions in it), or the flags did not apply.
+cmp -s "$staging/bundler/vecgate_bg.wasm" "$staging/relaxed-bundler/vecgate_bg.wasm" &&
+  { echo "[wasm/build] the relaxed-SIMD .wasm is identical to the simd128 one" >&2; exit 1; }
 # The embedder: the web glue only; Node instantiates it from the same file (embedder/node.js).
 wasm-bindgen --target web --out-dir "$staging/embedder" --out-name embedder \
   --remove-name-section --remove-producers-section "$embed_wasm"
@@ -57,6 +83,8 @@ wasm-bindgen --target web --out-dir "$staging/embedder" --out-name embedder \
 for target in bundler nodejs; do
   cmp -s "$staging/web/vecgate_bg.wasm" "$staging/$target/vecgate_bg.wasm" ||
     { echo "[wasm/build] the $target .wasm differs from the web one" >&2; exit 1; }
+  cmp -s "$staging/relaxed-web/vecgate_bg.wasm" "$staging/relaxed-$target/vecgate_bg.wasm" ||
+    { echo "[wasm/build] the relaxed $target .wasm differs from the relaxed web one" >&2; exit 1; }
 done
 
 rm -rf "$out"
@@ -65,6 +93,7 @@ cp -R wasm/pkg-template/. "$out/"
 cp "$staging/web/vecgate.js" "$staging/web/vecgate.d.ts" "$out/web/"
 cp "$staging/bundler/vecgate.js" "$staging/bundler/vecgate_bg.js" "$staging/bundler/vecgate.d.ts" \
   "$staging/bundler/vecgate_bg.wasm" "$out/bundler/"
+cp "$staging/relaxed-bundler/vecgate_bg.wasm" "$out/bundler/vecgate_relaxed_bg.wasm"
 cp "$staging/nodejs/vecgate.js" "$staging/nodejs/vecgate.d.ts" "$out/node/"
 cp "$staging/embedder/embedder.js" "$staging/embedder/embedder.d.ts" "$staging/embedder/embedder_bg.wasm" \
   "$out/embedder/"
@@ -83,7 +112,9 @@ repoint() {
 }
 repoint "$out/web/vecgate.js" "new URL('vecgate_bg.wasm', import.meta.url)" \
   "new URL('../bundler/vecgate_bg.wasm', import.meta.url)"
-repoint "$out/node/vecgate.js" '`${__dirname}/vecgate_bg.wasm`' '`${__dirname}/../bundler/vecgate_bg.wasm`'
+# Node: the relaxed-SIMD module where the engine runs it (node/backend.js decides; the bundler
+# glue imports the simd128 one statically, and web/index.js picks its URL itself).
+repoint "$out/node/vecgate.js" '`${__dirname}/vecgate_bg.wasm`' '`${__dirname}/../bundler/${require('"'"'./backend.js'"'"').wasmFile()}`'
 
 # Before init() the web glue's `wasm` is undefined, and any call fails with "Cannot read properties
 # of undefined". Start it as an object whose every property read throws an Error that says what to
@@ -144,10 +175,13 @@ VERSION=$crate_version node -e '
   fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
 ' "$out/package.json"
 
-raw=$(stat -c %s "$out/bundler/vecgate_bg.wasm")
-gz=$(gzip -9 -c "$out/bundler/vecgate_bg.wasm" | wc -c)
 log "built $out (vecgate $crate_version, wasm-bindgen $bindgen_version)"
-log "vecgate_bg.wasm: $raw bytes raw ($((raw / 1024)) KiB), $gz bytes gzipped ($((gz / 1024)) KiB)"
+for file in vecgate_bg.wasm vecgate_relaxed_bg.wasm; do
+  raw=$(stat -c %s "$out/bundler/$file")
+  gz=$(gzip -9 -c "$out/bundler/$file" | wc -c)
+  case $file in vecgate_bg.wasm) what="simd128" ;; *) what="simd128 + relaxed-simd" ;; esac
+  log "$file ($what): $raw bytes raw ($((raw / 1024)) KiB), $gz bytes gzipped ($((gz / 1024)) KiB)"
+done
 embed_raw=$(stat -c %s "$out/embedder/embedder_bg.wasm")
 embed_gz=$(gzip -9 -c "$out/embedder/embedder_bg.wasm" | wc -c)
 log "embedder/embedder_bg.wasm: $embed_raw bytes raw ($((embed_raw / 1024)) KiB), $embed_gz bytes gzipped ($((embed_gz / 1024)) KiB)"

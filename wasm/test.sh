@@ -4,7 +4,8 @@
 # Chromium tests (page and Web Worker), the client's tests (against `vecgate serve --sample` and
 # against `vecgate serve` on a throwaway PostgreSQL 15 + ruvector cluster; its types against
 # edge/openapi.json), the bundler builds (Vite, webpack, esbuild) and the TypeScript check of the
-# installed .d.ts files.
+# installed .d.ts files. Both .wasm builds (simd128, relaxed SIMD) are tested, in Node (child Nodes
+# with --experimental-wasm-relaxed-simd where needed) and in Chromium.
 # Needs what scripts/install-wasm-deps.sh installs, PostgreSQL 15 with ruvector
 # (.ci/install-ruvector.sh), the movie sample at ../shared/data/movies (or $VECGATE_SAMPLE_DIR),
 # and the model files from scripts/install-model.sh (~/.cache/vecgate/models/all-minilm-l6-v2, or

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use vecgate_tests::data::movies;
 use vecgate_tests::server::{vecgate_release_bin, Server};
 use vecgate_tests::suite::{key_env, Api, READ_KEY};
+use vecgate_tests::synthetic::Rng;
 use vecgate_tests::{assert_ruvector_installed, wrk, PgCluster};
 
 const DIMS: usize = 384;
@@ -56,27 +57,6 @@ struct Dataset {
     selective_filter: Value,
     /// bench/load.lua's filtered searches.
     load_filters: Vec<Value>,
-}
-
-/// xorshift64*: deterministic data without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn unit_near(&mut self, center: &[f32], spread: f32) -> Vec<f32> {
-        let v: Vec<f32> = center
-            .iter()
-            .map(|c| c + spread * self.next_f32())
-            .collect();
-        vecgate_core::kernels::normalize(&v).expect("finite")
-    }
 }
 
 fn movies_dataset() -> Dataset {
@@ -114,9 +94,7 @@ fn movies_dataset() -> Dataset {
 /// Rows around 1,000 random centres: clustered like real embeddings, so the HNSW has work.
 fn synthetic_dataset(rows: usize) -> Dataset {
     let mut rng = Rng(0x5eed);
-    let centers: Vec<Vec<f32>> = (0..1000)
-        .map(|_| (0..DIMS).map(|_| rng.next_f32()).collect())
-        .collect();
+    let centers = rng.centers(1000, DIMS);
     let items = (0..rows)
         .map(|i| Item {
             id: format!("syn-{i}"),

@@ -162,7 +162,14 @@ fn main() {
     let by_binary = rt
         .block_on(direct.prepare("SELECT id FROM content_vectors ORDER BY vector <=> $1 LIMIT 10"))
         .unwrap();
+    // Where the edge's time goes: the server's own histograms (sums and counts), read around the
+    // measured rounds, against the client's round trip and the direct statement.
+    let server_stage = |series: &str| api.metric(series);
+    let mut before = None;
     for round in 0..ROUNDS + 1 {
+        if round == 1 {
+            before = Some(ServerTimes::read(&server_stage));
+        }
         for q in &queries {
             let t = Instant::now();
             api.search(json!({"vector": q, "k": 10}));
@@ -209,6 +216,10 @@ fn main() {
             }
         }
     }
+    let times = ServerTimes::read(&server_stage).minus(&before.expect("read after round 0"));
+    let mean =
+        |d: &[Duration]| d.iter().map(Duration::as_secs_f64).sum::<f64>() * 1e3 / d.len() as f64;
+    let (edge_mean, sql_mean) = (mean(&edge), mean(&sql));
     let n = edge.len();
     let (e50, e99) = (percentile(&mut edge, 0.5), percentile(&mut edge, 0.99));
     let (s50, s99) = (percentile(&mut sql, 0.5), percentile(&mut sql, 0.99));
@@ -243,6 +254,30 @@ fn main() {
         e50 / s50
     );
     println!(
+        "where the edge's time goes (means over the {} measured searches, ms):",
+        times.searches
+    );
+    let request = times.request_ms();
+    let store = times.store_ms();
+    let handler = times.handler_ms();
+    for (part, ms) in [
+        (
+            "client and HTTP (round trip - server request time)",
+            edge_mean - request,
+        ),
+        ("auth, routing, response JSON", request - handler),
+        ("request body, validation, metrics", handler - store),
+        ("store: statement, round trip, rescoring", store),
+        ("  of which the direct statement's round trip", sql_mean),
+        (
+            "  of which the store's own work (store - direct)",
+            store - sql_mean,
+        ),
+        ("edge round trip (mean)", edge_mean),
+    ] {
+        println!("  {part:<52} {ms:>8.3}");
+    }
+    println!(
         "batch upsert through the API: {:.0} items/s ({:.2} s)",
         rate(upsert),
         upsert.as_secs_f64()
@@ -257,4 +292,44 @@ fn main() {
         rate(upsert) / rate(copy)
     );
     drop(server);
+}
+
+/// Sums and counts of the server's search histograms (seconds).
+struct ServerTimes {
+    searches: f64,
+    request: f64,
+    total: f64,
+    store: f64,
+}
+
+impl ServerTimes {
+    fn read(metric: &dyn Fn(&str) -> f64) -> ServerTimes {
+        ServerTimes {
+            searches: metric(r#"vecgate_search_duration_seconds_count{stage="total"}"#),
+            request: metric(r#"vecgate_request_duration_seconds_sum{route="/v1/search"}"#),
+            total: metric(r#"vecgate_search_duration_seconds_sum{stage="total"}"#),
+            store: metric(r#"vecgate_search_duration_seconds_sum{stage="store"}"#),
+        }
+    }
+
+    fn minus(&self, earlier: &ServerTimes) -> ServerTimes {
+        ServerTimes {
+            searches: self.searches - earlier.searches,
+            request: self.request - earlier.request,
+            total: self.total - earlier.total,
+            store: self.store - earlier.store,
+        }
+    }
+
+    fn request_ms(&self) -> f64 {
+        self.request * 1e3 / self.searches
+    }
+
+    fn handler_ms(&self) -> f64 {
+        self.total * 1e3 / self.searches
+    }
+
+    fn store_ms(&self) -> f64 {
+        self.store * 1e3 / self.searches
+    }
 }

@@ -73,6 +73,7 @@ fn main() {
                     storage: Storage::Int8 {
                         keep_f32_for_rescore: false,
                     },
+                    build_threads: None,
                 },
             )
             .expect("open the store");

@@ -7,6 +7,7 @@ pub mod data;
 pub mod embeddings;
 pub mod server;
 pub mod suite;
+pub mod synthetic;
 pub mod timed;
 pub mod wrk;
 

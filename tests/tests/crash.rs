@@ -158,18 +158,6 @@ fn result_ids(body: &Value) -> Vec<String> {
         .collect()
 }
 
-/// One number from `/metrics`.
-fn metric(server: &Server, name: &str) -> f64 {
-    let text = reqwest::blocking::get(server.url("/metrics"))
-        .and_then(|r| r.text())
-        .expect("GET /metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
-        .parse()
-        .unwrap()
-}
-
 /// No backend of the vecgate database is running a statement: none is stuck in the index
 /// (nor waiting on anything). Called while no request is in flight.
 fn assert_no_stuck_backend(pg: &PgCluster) {
@@ -383,9 +371,9 @@ fn ruvector_after_a_crash_searches_stay_exact_writes_wait_and_one_node_rebuilds(
     );
     assert!(refused_for_the_rebuild(&refused), "{refused:?}");
     assert_fast_200_or_503(&refused);
-    assert_eq!(metric(&a, "vecgate_index_suspect"), 1.0);
-    assert!(metric(&a, "vecgate_index_suspect_searches_total") >= 9.0);
-    assert!(metric(&a, "vecgate_index_suspect_writes_refused_total") >= 2.0);
+    assert_eq!(Api::new(&a.base).metric("vecgate_index_suspect"), 1.0);
+    assert!(Api::new(&a.base).metric("vecgate_index_suspect_searches_total") >= 9.0);
+    assert!(Api::new(&a.base).metric("vecgate_index_suspect_writes_refused_total") >= 2.0);
     assert_no_stuck_backend(&pg);
     assert_suspect_statements_avoid_the_index(&url, &vector(7));
 
@@ -430,8 +418,14 @@ fn ruvector_after_a_crash_searches_stay_exact_writes_wait_and_one_node_rebuilds(
     );
     assert_eq!(o.status, 200, "{}", o.body);
     assert_eq!(result_ids(&o.body), exact(&rows, &q, None));
-    assert_eq!(metric(&nodes[0], "vecgate_index_suspect"), 1.0);
-    assert_eq!(metric(&nodes[0], "vecgate_index_rebuilds_total"), 0.0);
+    assert_eq!(
+        Api::new(&nodes[0].base).metric("vecgate_index_suspect"),
+        1.0
+    );
+    assert_eq!(
+        Api::new(&nodes[0].base).metric("vecgate_index_rebuilds_total"),
+        0.0
+    );
     lock("SELECT pg_advisory_unlock($1)");
 
     // One of them rebuilds; A (which never rebuilds) resumes writing when it is done.
@@ -456,16 +450,19 @@ fn ruvector_after_a_crash_searches_stay_exact_writes_wait_and_one_node_rebuilds(
     assert_eq!(written.body["upserted"], BATCH, "{}", written.body);
     let rebuilds: f64 = nodes
         .iter()
-        .map(|n| metric(n, "vecgate_index_rebuilds_total"))
+        .map(|n| Api::new(&n.base).metric("vecgate_index_rebuilds_total"))
         .sum();
     assert_eq!(rebuilds, 1.0, "exactly one node rebuilt the index");
-    assert_eq!(metric(&a, "vecgate_index_rebuilds_total"), 0.0);
-    assert_eq!(metric(&a, "vecgate_index_suspect"), 0.0);
+    assert_eq!(
+        Api::new(&a.base).metric("vecgate_index_rebuilds_total"),
+        0.0
+    );
+    assert_eq!(Api::new(&a.base).metric("vecgate_index_suspect"), 0.0);
     let rebuilder = nodes
         .iter_mut()
-        .find(|n| metric(n, "vecgate_index_rebuilds_total") == 1.0)
+        .find(|n| Api::new(&n.base).metric("vecgate_index_rebuilds_total") == 1.0)
         .unwrap();
-    assert!(metric(rebuilder, "vecgate_index_last_rebuild_seconds") > 0.0);
+    assert!(Api::new(&rebuilder.base).metric("vecgate_index_last_rebuild_seconds") > 0.0);
     let out = rebuilder.output_containing("rebuilt the vector index");
     assert!(
         out.contains("rebuilding the vector index after a database crash"),
@@ -485,11 +482,11 @@ fn ruvector_after_a_crash_searches_stay_exact_writes_wait_and_one_node_rebuilds(
         assert_eq!(status, 200, "{v}");
         assert_eq!(result_ids(&v), [format!("b{last_acked:04}-{i:02}")]);
     }
-    let before = metric(&a, "vecgate_index_suspect_searches_total");
+    let before = Api::new(&a.base).metric("vecgate_index_suspect_searches_total");
     let (status, v) = api.call("POST", "/v1/search", Some(READ_KEY), Some(&search_body(1)));
     assert_eq!(status, 200, "{v}");
     assert_eq!(
-        metric(&a, "vecgate_index_suspect_searches_total"),
+        Api::new(&a.base).metric("vecgate_index_suspect_searches_total"),
         before,
         "the index answered"
     );
@@ -563,9 +560,15 @@ fn native_pgvector_needs_no_rebuild_after_a_crash() {
             .count();
     }
     assert!(found >= 95, "recall@10 {found}/100 after the crash");
-    assert_eq!(metric(&node, "vecgate_index_suspect"), 0.0);
-    assert_eq!(metric(&node, "vecgate_index_rebuilds_total"), 0.0);
-    assert_eq!(metric(&node, "vecgate_index_suspect_searches_total"), 0.0);
+    assert_eq!(Api::new(&node.base).metric("vecgate_index_suspect"), 0.0);
+    assert_eq!(
+        Api::new(&node.base).metric("vecgate_index_rebuilds_total"),
+        0.0
+    );
+    assert_eq!(
+        Api::new(&node.base).metric("vecgate_index_suspect_searches_total"),
+        0.0
+    );
     assert_no_stuck_backend(&pg);
     let out = node.output();
     assert!(!out.contains("rebuild"), "{out}");

@@ -308,20 +308,10 @@ fn a_node_restarts_from_its_snapshot_and_survives_kill_9_while_applying() {
     );
 }
 
-/// The value of an unlabelled metric.
-fn metric(api: &Api, name: &str) -> f64 {
-    let metrics = api.send("GET", "/metrics", None, None).text().unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
-}
-
 /// Waits until the node has written every buffered search-log row.
 fn logs_flushed(api: &Api) {
     time_until("search logs flushed", || {
-        metric(api, "vecgate_search_logs_buffered") == 0.0
+        api.metric("vecgate_search_logs_buffered") == 0.0
     });
 }
 
@@ -380,9 +370,9 @@ fn with_postgres_stopped_nodes_keep_answering_and_catch_up_after() {
             started.elapsed() < Duration::from_secs(15),
             "the 503 came late"
         );
-        assert_eq!(metric(api, "vecgate_search_logs_dropped_total"), 0.0);
+        assert_eq!(api.metric("vecgate_search_logs_dropped_total"), 0.0);
         assert!(
-            metric(api, "vecgate_search_logs_buffered") >= 10.0,
+            api.metric("vecgate_search_logs_buffered") >= 10.0,
             "the outage's rows wait"
         );
     }
@@ -406,7 +396,7 @@ fn with_postgres_stopped_nodes_keep_answering_and_catch_up_after() {
             api.call("GET", "/health", None, None).0 == 200
         });
         logs_flushed(api);
-        assert_eq!(metric(api, "vecgate_search_logs_dropped_total"), 0.0);
+        assert_eq!(api.metric("vecgate_search_logs_dropped_total"), 0.0);
     }
     assert_eq!(
         log_rows(&pg, "outage"),

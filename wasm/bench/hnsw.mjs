@@ -5,7 +5,9 @@
 //   bash wasm/build.sh && (cd wasm/bench && npm ci) && node wasm/bench/hnsw.mjs
 //
 // Data: the movie sample (../shared/data/movies or $VECGATE_SAMPLE_DIR; 3,000 films indexed, the
-// other 200 films and the 12 text queries as queries) and a synthetic clustered set (10,000 × 384,
+// other 200 films and the 12 text queries as queries), a larger real set when
+// bench/real-embeddings.sh has made it (20,000 MiniLM embeddings of Debian package descriptions,
+// $VECGATE_REAL_ROWS, and 1,000 more as queries), and a synthetic clustered set (10,000 × 384,
 // 200 queries from the same clusters). Recall is measured against exact cosine search in plain JS.
 // For each library the beam width (ef) is swept upwards and the first ef reaching the recall is
 // kept: a larger ef only costs time. A library that cannot run in Node gets a row saying why.
@@ -70,6 +72,33 @@ function movies() {
     dims: 384,
     vectors: films.filter((_, i) => !held(i)),
     queries: [...films.filter((_, i) => held(i)), ...texts],
+  };
+}
+
+/**
+ * Real MiniLM embeddings of Debian package descriptions (bench/real-embeddings.sh writes them to
+ * bench/out/debian-minilm.jsonl, or $VECGATE_REAL_EMBEDDINGS): the first `rows` indexed, the next
+ * `queries` as queries. Null when the file is not there (the table then says how to make it).
+ */
+function debian(rows, queries) {
+  const file = resolve(process.env.VECGATE_REAL_EMBEDDINGS ?? join(repo, 'bench', 'out', 'debian-minilm.jsonl'));
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const vectors = text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(0, rows + queries)
+    .map((line) => Float32Array.from(JSON.parse(line).vector));
+  if (vectors.length < rows + queries) throw new Error(`${file} has ${vectors.length} vectors, need ${rows + queries}`);
+  return {
+    name: `Debian package descriptions, MiniLM (${rows} × 384, real embeddings)`,
+    dims: 384,
+    vectors: vectors.slice(0, rows),
+    queries: vectors.slice(rows),
   };
 }
 
@@ -266,7 +295,9 @@ for (const adapter of adapters) {
   }
 }
 
-const datasets = [movies(), clustered(10_000, 384, 100, 200)];
+const real = debian(Number(process.env.VECGATE_REAL_ROWS ?? 20_000), 1_000);
+if (!real) progress('no real-embedding set: run bash bench/real-embeddings.sh for the Debian one');
+const datasets = [movies(), ...(real ? [real] : []), clustered(10_000, 384, 100, 200)];
 console.log(
   `HNSW search, top-${K} by cosine, recall@${K} ≥ ${TARGET_RECALL} against exact search; ` +
     `M ${M}, efConstruction ${EF_CONSTRUCTION} where the library takes them; best of ${ROUNDS} rounds; ` +

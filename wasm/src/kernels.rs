@@ -61,7 +61,8 @@ pub fn top_k(
     Ok(scored_to_js(&hits))
 }
 
-/// The SIMD path the kernels run on: "simd128" in this build.
+/// The SIMD path the kernels run on: "relaxed-simd" in the build with relaxed SIMD (picked at load
+/// time where the engine runs it), else "simd128". Results are the same in both.
 #[wasm_bindgen(js_name = simdBackend)]
 pub fn simd_backend() -> String {
     kernels::active_backend().into()

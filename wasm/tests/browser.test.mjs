@@ -1,6 +1,8 @@
 // The installed package in headless Chromium (Debian's, driven by playwright-core): on a page and
-// in a module Web Worker, reranking the movie sample like exact search. Fails if Chromium does not
-// start; it never skips.
+// in a module Web Worker, reranking the movie sample like exact search; `init()` picking the
+// relaxed-SIMD build (Chromium runs relaxed SIMD), or the simd128 one when told to or where relaxed
+// SIMD does not validate, with bit-identical int8 results. Fails if Chromium does not start; it
+// never skips.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -135,9 +137,9 @@ test('on a page: the candidate set reranks like exact search, Toy Story films in
   const page = await openPage('/browser/page.html');
   const result = await pageValue(page, 'pageResult');
   assert.equal(result.failed, undefined, result.failed);
-  assertMovieResults(result);
+  assertMovieResults(result, 'relaxed-simd');
   assertErrorsAreClean(result);
-  assert.ok(http.served.includes('/node_modules/vecgate/bundler/vecgate_bg.wasm'), 'the .wasm came from the package');
+  assert.ok(http.served.includes('/node_modules/vecgate/bundler/vecgate_relaxed_bg.wasm'), 'the .wasm came from the package');
   await page.close();
 });
 
@@ -146,7 +148,7 @@ test('in a module Web Worker: the same results', async () => {
   const result = await pageValue(page, 'workerResult');
   assert.equal(result.failed, undefined, result.failed);
   assert.equal(result.inWorker, true);
-  assertMovieResults(result);
+  assertMovieResults(result, 'relaxed-simd');
   assertErrorsAreClean(result);
   await page.close();
 });
@@ -155,7 +157,7 @@ test('in a module Web Worker: the same results', async () => {
  * search equal to exact search, filtered or not, after a removal, and through bytes. */
 function assertIndexResults(result) {
   assert.equal(result.failed, undefined, result.failed);
-  assert.equal(result.backend, 'simd128');
+  assert.equal(result.backend, 'relaxed-simd');
   assert.equal(result.len, 3199, 'one film removed');
   assert.equal(result.restoredLen, 3200);
   assert.equal(result.removed, true);
@@ -185,6 +187,78 @@ test('in a module Web Worker: the HNSW Index gives the same results', async () =
   assertIndexResults(result);
   assert.equal(result.inWorker, true);
   await page.close();
+});
+
+/** The int8 checks (page and Worker) with `init()` or `init({ backend })`, and the .wasm files the
+ * page fetched. */
+async function int8Run(backend) {
+  const before = http.served.length;
+  const page = await openPage(`/browser/page.html?checks=int8${backend ? `&backend=${backend}` : ''}`);
+  const [onPage, inWorker] = [await pageValue(page, 'pageResult'), await pageValue(page, 'workerResult')];
+  await page.close();
+  for (const result of [onPage, inWorker]) assert.equal(result.failed, undefined, result.failed);
+  const wasm = http.served.slice(before).filter((path) => path.endsWith('.wasm'));
+  return { onPage, inWorker, wasm };
+}
+
+const INT8_KEYS = ['int8TopK', 'int8Scores', 'f32TopK', 'edge', 'indexSearches', 'indexBytes'];
+
+test('init() picks the relaxed-SIMD build where relaxed SIMD validates, init({ backend: "simd128" }) the simd128 one, and int8 results are bit-identical (page and Worker)', async () => {
+  const relaxed = await int8Run();
+  const simd128 = await int8Run('simd128');
+  assert.equal(relaxed.onPage.validatesRelaxedSimd, true, 'Chromium validates relaxed SIMD');
+  for (const run of [relaxed.onPage, relaxed.inWorker]) assert.equal(run.backend, 'relaxed-simd');
+  for (const run of [simd128.onPage, simd128.inWorker]) assert.equal(run.backend, 'simd128');
+  assert.deepEqual([...new Set(relaxed.wasm)], ['/node_modules/vecgate/bundler/vecgate_relaxed_bg.wasm']);
+  assert.deepEqual([...new Set(simd128.wasm)], ['/node_modules/vecgate/bundler/vecgate_bg.wasm']);
+  assert.equal(simd128.onPage.int8Scores.count, 20 * 3200);
+  assert.equal(simd128.onPage.edge.length, 4);
+  for (const key of INT8_KEYS) {
+    assert.deepEqual(relaxed.onPage[key], simd128.onPage[key], `page: ${key}`);
+    assert.deepEqual(relaxed.inWorker[key], simd128.inWorker[key], `Worker: ${key}`);
+    assert.deepEqual(relaxed.inWorker[key], relaxed.onPage[key], `Worker and page: ${key}`);
+  }
+});
+
+/** An init script making the page an engine without relaxed SIMD: `WebAssembly.validate` says no
+ * to every module holding a relaxed-SIMD opcode (0xfd, then 0x100–0x113 as LEB128: 0x80–0x93, 0x02). */
+function withoutRelaxedSimd() {
+  const validate = WebAssembly.validate;
+  WebAssembly.validate = (source) => {
+    const bytes = ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : new Uint8Array(source);
+    for (let i = 0; i + 2 < bytes.length; i++) {
+      if (bytes[i] === 0xfd && bytes[i + 1] >= 0x80 && bytes[i + 1] <= 0x93 && bytes[i + 2] === 0x02) return false;
+    }
+    return validate(source);
+  };
+}
+
+test('where relaxed SIMD does not validate, init() loads the simd128 build; forcing relaxed-simd there is a clear Error', async () => {
+  const page = await context.newPage();
+  await page.addInitScript(withoutRelaxedSimd);
+  const before = http.served.length;
+  await page.goto(`${http.origin}/browser/empty.html`);
+  const result = await page.evaluate(async () => {
+    const vecgate = await import('vecgate');
+    await vecgate.init();
+    const forced = await import('vecgate/web').then(({ relaxedSimd }) => relaxedSimd());
+    return { backend: vecgate.simdBackend(), relaxedSimd: forced };
+  });
+  assert.deepEqual(result, { backend: 'simd128', relaxedSimd: false });
+  assert.deepEqual(http.served.slice(before).filter((path) => path.endsWith('.wasm')), ['/node_modules/vecgate/bundler/vecgate_bg.wasm']);
+  await page.close();
+
+  const forced = await context.newPage();
+  await forced.addInitScript(withoutRelaxedSimd);
+  await forced.goto(`${http.origin}/browser/empty.html`);
+  const message = await forced.evaluate(() =>
+    import('vecgate').then((vecgate) => vecgate.init({ backend: 'relaxed-simd' })).then(
+      () => 'loaded',
+      (error) => `${error instanceof Error} ${error.message}`,
+    ),
+  );
+  assert.equal(message, 'true vecgate: init({ backend: "relaxed-simd" }): this engine does not run relaxed SIMD');
+  await forced.close();
 });
 
 test('without WebAssembly SIMD, importing the package rejects with a clear Error', async () => {

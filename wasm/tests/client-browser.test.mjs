@@ -61,7 +61,8 @@ function assertClientResult(result) {
   for (const id of TOY_STORY_IDS) assert.ok(result.searchIds.includes(id), `${id} in ${result.searchIds}`);
   assert.ok(result.searchTitles.includes('Toy Story'));
   assert.deepEqual(result.wasmAfterSearch, [], 'JSON calls load no WebAssembly');
-  assert.deepEqual(result.wasmAfterCandidates, ['/pkg/bundler/vecgate_bg.wasm'], 'candidates() loads the packaged .wasm');
+  // Chromium runs relaxed SIMD, so init() fetches the relaxed-SIMD build (browser.test.mjs checks the choice).
+  assert.deepEqual(result.wasmAfterCandidates, ['/pkg/bundler/vecgate_relaxed_bg.wasm'], 'candidates() loads the packaged .wasm');
   assert.equal(result.len, 200);
   assert.equal(result.dims, 384);
   for (const id of TOY_STORY_IDS) assert.ok(result.hitIds.slice(0, 4).includes(id), `${id} in the local rerank ${result.hitIds}`);

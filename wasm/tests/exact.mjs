@@ -132,3 +132,86 @@ export function checkIndex(vecgate, movies, queries) {
     afterRemove,
   };
 }
+
+/**
+ * Whether this engine validates relaxed SIMD: the test's own probe (one
+ * `i16x8.relaxed_dot_i8x16_i7x16_s`), the oracle for which build the package's loaders must pick.
+ */
+export function engineValidatesRelaxedSimd() {
+  // (module (func (result v128) v128.const i64x2 0 0 v128.const i64x2 0 0 i16x8.relaxed_dot_i8x16_i7x16_s))
+  const probe = new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 43, 1, 41, 0, 253, 12, ...Array(16).fill(0),
+    253, 12, ...Array(16).fill(0), 253, 146, 2, 11,
+  ]);
+  return WebAssembly.validate(probe);
+}
+
+/** The backend the package's default loaders must pick on this engine. */
+export const expectedBackend = () => (engineValidatesRelaxedSimd() ? 'relaxed-simd' : 'simd128');
+
+/** FNV-1a (32 bits) of bytes, to compare large outputs between builds. */
+function fnv1a(bytes) {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash;
+}
+
+/** Int8 codes with many −128s (which the quantizer never writes), as `Int8Matrix.fromCodes` can
+ * carry them: rows of several lengths, so each kernel path (32- and 16-lane blocks, scalar tail)
+ * sees them. */
+function edgeCodes(rows, dims, seed) {
+  let state = seed;
+  const codes = new Int8Array(rows * dims);
+  for (let i = 0; i < codes.length; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    const r = state >>> 24;
+    codes[i] = r < 32 ? -128 : r < 48 ? 127 : r < 64 ? -127 : (r % 255) - 127;
+  }
+  // Row 0 all −128, row 1 all 127: the extremes of every product.
+  codes.fill(-128, 0, dims);
+  codes.fill(127, dims, 2 * dims);
+  return codes;
+}
+
+/**
+ * Everything int8 that the two builds must give bit-identically: `Int8Matrix` top-k and every
+ * row's similarity over the films, `Float32Matrix.topK` (pruned by int8 bounds), `fromCodes`
+ * matrices holding −128, and an int8 `Index` (searches and its bytes). Plain data, compared by the
+ * Node test between runs of the two builds (Node processes, pages, Workers).
+ */
+export function int8Results(vecgate, movies, queries) {
+  const dims = movies[0].vector.length;
+  const values = new Float32Array(movies.length * dims);
+  movies.forEach((m, i) => values.set(m.vector, i * dims));
+  const vectors = [...queries.map((q) => q.vector), ...movies.filter((_, i) => i % 400 === 7).map((m) => m.vector)];
+  const hits = (list) => list.map((h) => [h.index ?? h.id, h.score]);
+
+  const int8 = new vecgate.Int8Matrix(values, dims);
+  const f32 = new vecgate.Float32Matrix(values, dims);
+  const allScores = vectors.map((v) => Array.from(int8.similarities(v)));
+
+  const edge = [384, 100, 48, 7].map((n, i) => {
+    const matrix = vecgate.Int8Matrix.fromCodes(edgeCodes(64, n, 17 + i), new Float32Array(64).fill(0.01), n);
+    const query = new Float32Array(n).map((_, j) => Math.sin(j * 1.3 + i) - 0.3);
+    const rowQuery = new Float32Array(n).map((_, j) => (j % 3 === 0 ? -1 : 0.5)); // negative components where rows hold −128
+    return {
+      dims: n,
+      scores: Array.from(matrix.similarities(query)),
+      rowQueryScores: Array.from(matrix.similarities(rowQuery)),
+      top: hits(matrix.topK(query, 10)),
+    };
+  });
+
+  const index = new vecgate.Index({ dims, storage: 'int8', seed: 1, efConstruction: 100 });
+  for (const m of movies) index.add(m.id, m.vector);
+  const bytes = index.toBytes();
+  return {
+    backend: vecgate.simdBackend(),
+    int8TopK: vectors.map((v) => hits(int8.topK(v, 20))),
+    int8Scores: { count: allScores.length * movies.length, hash: fnv1a(new Uint8Array(Float32Array.from(allScores.flat()).buffer)), first: allScores[0] },
+    f32TopK: vectors.map((v) => hits(f32.topK(v, 10))),
+    edge,
+    indexSearches: vectors.map((v) => hits(index.search(v, { k: 10, ef: 64 }))),
+    indexBytes: { length: bytes.length, hash: fnv1a(bytes) },
+  };
+}

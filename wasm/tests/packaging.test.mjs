@@ -1,6 +1,6 @@
-// The installed package's entry points: Node ESM and CommonJS, `vecgate/web` with explicit init,
-// `vecgate/bundler` through Node's WebAssembly ESM integration, and the error on engines without
-// WebAssembly SIMD.
+// The installed package's entry points: Node ESM and CommonJS, `vecgate/web` with explicit init
+// (either build of the .wasm), `vecgate/bundler` through Node's WebAssembly ESM integration, the
+// error on engines without WebAssembly SIMD, and the size of each .wasm.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as esm from 'vecgate';
+import { engineValidatesRelaxedSimd } from './exact.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -36,9 +37,13 @@ function runNode(source, flags = []) {
   return execFileSync(process.execPath, [...flags, '--input-type=module', '-e', source], {
     cwd: here,
     encoding: 'utf8',
+    env: { ...process.env, VECGATE_WASM_BACKEND: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   }).trim();
 }
+
+/** Node flags under which this Node runs relaxed SIMD (Node 20 needs one). */
+const RELAXED_FLAGS = engineValidatesRelaxedSimd() ? [] : ['--experimental-wasm-relaxed-simd'];
 
 test('Node resolves the package to its nodejs build, for import and require alike', () => {
   assert.equal(fileURLToPath(import.meta.resolve('vecgate')), join(packageDir, 'node', 'vecgate.js'));
@@ -53,7 +58,7 @@ test('Node resolves the package to its nodejs build, for import and require alik
   assert.match(pkg.version, /^\d+\.\d+\.\d+/);
 });
 
-test('the tarball holds the three builds, their types and one .wasm', () => {
+test('the tarball holds the three builds, their types and one .wasm of each build (simd128, relaxed SIMD)', () => {
   for (const file of [
     'README.md',
     'simd.js',
@@ -65,14 +70,21 @@ test('the tarball holds the three builds, their types and one .wasm', () => {
     'bundler/index.js',
     'bundler/vecgate_bg.js',
     'bundler/vecgate_bg.wasm',
+    'bundler/vecgate_relaxed_bg.wasm',
+    'node/backend.js',
     'node/vecgate.js',
     'node/vecgate.d.ts',
   ]) {
     assert.ok(existsSync(join(packageDir, file)), `missing ${file}`);
   }
   assert.ok(!existsSync(join(packageDir, 'web', 'vecgate_bg.wasm')), 'the .wasm is shipped once');
+  assert.ok(!existsSync(join(packageDir, 'web', 'vecgate_relaxed_bg.wasm')), 'the relaxed .wasm is shipped once');
   const wasm = readFileSync(require.resolve('vecgate/vecgate_bg.wasm'));
   assert.ok(WebAssembly.validate(wasm));
+  // The relaxed build holds relaxed-SIMD instructions: it validates exactly where they do.
+  const relaxed = readFileSync(require.resolve('vecgate/vecgate_relaxed_bg.wasm'));
+  assert.equal(WebAssembly.validate(relaxed), engineValidatesRelaxedSimd());
+  assert.notDeepEqual(relaxed, wasm);
   const types = readFileSync(join(packageDir, 'web', 'vecgate.d.ts'), 'utf8');
   assert.match(types, /rerank\(options: CandidateRerankOptions\): CandidateHit\[\]/);
 });
@@ -89,6 +101,23 @@ test('vecgate/web initializes explicitly from bytes (initSync)', () => {
     console.log(typeof init, simdBackend(), set.rerank({ query: [1, 0] })[0].id);
   `);
   assert.equal(out, 'function simd128 a');
+});
+
+test('vecgate/web: the relaxed-SIMD .wasm runs under the same glue (initSync), where relaxedSimd() says the engine runs it', () => {
+  const source = `
+    import { readFileSync } from 'node:fs';
+    import { createRequire } from 'node:module';
+    import { initSync, relaxedSimd, simdBackend, Int8Matrix } from 'vecgate/web';
+    const require = createRequire(process.cwd() + '/');
+    console.log(relaxedSimd());
+    initSync({ module: readFileSync(require.resolve('vecgate/vecgate_relaxed_bg.wasm')) });
+    const m = Int8Matrix.fromCodes(new Int8Array([-128, 127, 3, -128, -128, 5]), new Float32Array([1, 1]), 3);
+    console.log(simdBackend(), Array.from(m.similarities([-1, 1, 0.5])).map((s) => s.toFixed(6)).join(' '));
+  `;
+  // Codes [-127, 127, 64] for the query: 32577 / √(36354 · 32522) and 320 / √(36354 · 32793).
+  assert.deepEqual(runNode(source, RELAXED_FLAGS).split('\n'), ['true', 'relaxed-simd 0.947428 0.009268']);
+  const without = runNode(`import { relaxedSimd } from 'vecgate/web'; console.log(relaxedSimd());`, ['--no-experimental-wasm-relaxed-simd']);
+  assert.equal(without, 'false');
 });
 
 test('vecgate/bundler runs where WebAssembly ES modules are supported', () => {
@@ -112,7 +141,7 @@ test('without WebAssembly SIMD the browser entries throw a clear Error', () => {
   }
 });
 
-test('vecgate/embedder: its own .wasm and entries; the main .wasm stays within 90 KB gzipped', () => {
+test('vecgate/embedder: its own .wasm and entries; each main .wasm (simd128, relaxed SIMD) stays within 90 KB gzipped', () => {
   assert.equal(fileURLToPath(import.meta.resolve('vecgate/embedder')), join(packageDir, 'embedder', 'node.js'));
   const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
   assert.deepEqual(pkg.exports['./embedder'], {
@@ -126,8 +155,10 @@ test('vecgate/embedder: its own .wasm and entries; the main .wasm stays within 9
   const embedderWasm = readFileSync(require.resolve('vecgate/embedder_bg.wasm'));
   assert.ok(WebAssembly.validate(embedderWasm));
   const main = readFileSync(require.resolve('vecgate/vecgate_bg.wasm'));
-  const gzipped = gzipSync(main, { level: 9 }).length;
-  assert.ok(gzipped <= 92_160, `vecgate_bg.wasm is ${gzipped} B gzipped, over 90 KB`);
+  for (const file of ['vecgate_bg.wasm', 'vecgate_relaxed_bg.wasm']) {
+    const gzipped = gzipSync(readFileSync(require.resolve(`vecgate/${file}`)), { level: 9 }).length;
+    assert.ok(gzipped <= 92_160, `${file} is ${gzipped} B gzipped, over 90 KB`);
+  }
   assert.ok(embedderWasm.length > 10 * main.length, 'the embedder is not in the main .wasm');
 });
 

@@ -157,6 +157,8 @@ pub struct HnswIndex {
     live: usize,
     /// Reusable search buffers, so a query does not allocate its visited set.
     scratch_pool: Mutex<Vec<Scratch>>,
+    /// Threads a batch build plans with (`parallel` feature); 1 is the classic sequential build.
+    build_threads: usize,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -184,6 +186,7 @@ impl HnswIndex {
             deleted: Vec::new(),
             live: 0,
             scratch_pool: Mutex::new(Vec::new()),
+            build_threads: default_build_threads(),
         })
     }
 
@@ -265,6 +268,22 @@ impl HnswIndex {
         }
     }
 
+    /// Threads [`HnswIndex::upsert_batch`] links new items with. The default is every core with
+    /// the `parallel` feature and 1 without it (where larger values are ignored). With 1, nodes
+    /// are linked one at a time, each seeing all before it: the classic build, deterministic for
+    /// a given seed. Not part of the byte format.
+    pub fn set_build_threads(&mut self, threads: usize) {
+        self.build_threads = if cfg!(feature = "parallel") {
+            threads.max(1)
+        } else {
+            1
+        };
+    }
+
+    pub fn build_threads(&self) -> usize {
+        self.build_threads
+    }
+
     fn take_scratch(&self) -> Scratch {
         let pooled = self
             .scratch_pool
@@ -283,6 +302,16 @@ impl HnswIndex {
     fn is_live(&self, slot: u32) -> bool {
         !self.deleted[slot as usize]
     }
+}
+
+#[cfg(feature = "parallel")]
+fn default_build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(not(feature = "parallel"))]
+fn default_build_threads() -> usize {
+    1
 }
 
 /// Approximate heap bytes of a JSON value (strings, arrays and object entries).

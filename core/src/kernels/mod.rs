@@ -5,7 +5,8 @@
 //!   finiteness and are what adapters call with user input;
 //! - `*_unchecked` functions assume validated input and dispatch to the fastest available path
 //!   (AVX2+FMA detected at run time on x86_64, NEON on aarch64, simd128 on wasm32 when compiled
-//!   with that target feature, scalar otherwise). Indexes and batch scans use these.
+//!   with that target feature — plus relaxed SIMD's int8 dot product with `relaxed-simd`, same
+//!   results —, scalar otherwise). Indexes and batch scans use these.
 
 use crate::{Error, Result};
 
@@ -66,7 +67,7 @@ pub fn active_backend() -> &'static str {
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        return "simd128";
+        return wasm::BACKEND; // "simd128", or "relaxed-simd" where that target feature is on too
     }
     #[allow(unreachable_code)]
     "scalar"
@@ -402,6 +403,6 @@ mod tests {
     #[test]
     fn reports_a_backend() {
         let b = active_backend();
-        assert!(["avx2+fma", "neon", "simd128", "scalar"].contains(&b));
+        assert!(["avx2+fma", "neon", "simd128", "relaxed-simd", "scalar"].contains(&b));
     }
 }

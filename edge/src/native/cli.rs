@@ -85,6 +85,10 @@ pub struct EmbeddedArgs {
     /// Vector storage of the embedded index: f32 (exact) or int8 (4x smaller, approximate scores).
     #[arg(long, env = "VECGATE_EMBEDDED_STORAGE", default_value = "f32", value_parser = ["f32", "int8"])]
     pub embedded_storage: String,
+    /// Threads that link imported and batch-upserted items into the embedded index (default:
+    /// every core; 1 builds one item at a time).
+    #[arg(long, env = "VECGATE_BUILD_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub build_threads: Option<u16>,
 }
 
 impl EmbeddedArgs {
@@ -97,6 +101,7 @@ impl EmbeddedArgs {
                 },
                 _ => Storage::F32,
             },
+            build_threads: self.build_threads.map(usize::from),
         }
     }
 }
@@ -446,7 +451,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                 }
             }
             let handler = Handler::new(config, store, host);
-            import(&handler, &file, batch).await?;
+            super::import::import(&handler, &file, batch).await?;
             if let AnyStore::Embedded(store) = &handler.store {
                 store.snapshot()?;
             }
@@ -503,105 +508,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-/// Sends the file's items through the API handler in-process, so an import is validated exactly
-/// like `POST /v1/content`, batch by batch, each batch all or nothing.
-pub async fn import(handler: &NativeHandler, file: &std::path::Path, batch: usize) -> Fallible<()> {
-    use std::io::BufRead;
-    let batch = batch.clamp(1, crate::api::MAX_BATCH_ITEMS);
-    let total = std::fs::metadata(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
-        .len();
-    let reader = std::io::BufReader::new(std::fs::File::open(file)?);
-    let bar =
-        indicatif::ProgressBar::new(total).with_style(indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-        )?);
-    let mut lines: Vec<String> = Vec::with_capacity(batch);
-    let mut imported = 0usize;
-    let mut line_no = 0usize;
-    let mut embedded = 0usize;
-    let send = async |lines: &mut Vec<String>,
-                      first_line: usize,
-                      embedded: &mut usize|
-           -> Fallible<usize> {
-        *embedded += embed_missing_vectors(handler, lines, first_line).await?;
-        let body = format!("{{\"items\":[{}]}}", lines.join(","));
-        let mut req = Request::new(Method::Post, "/v1/content");
-        req.body = body.into_bytes();
-        let response = handler.handle_internal(req).await;
-        lines.clear();
-        if response.status != 200 {
-            return Err(format!(
-                "batch starting at line {first_line} rejected ({}): {}",
-                response.status,
-                String::from_utf8_lossy(&response.body)
-            )
-            .into());
-        }
-        let v: serde_json::Value = serde_json::from_slice(&response.body)?;
-        Ok(v["upserted"].as_u64().unwrap_or(0) as usize)
-    };
-    let mut batch_start = 1;
-    for line in reader.lines() {
-        let line = line?;
-        line_no += 1;
-        bar.inc(line.len() as u64 + 1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        if lines.is_empty() {
-            batch_start = line_no;
-        }
-        lines.push(line);
-        if lines.len() == batch {
-            imported += send(&mut lines, batch_start, &mut embedded).await?;
-            bar.set_message(format!("{imported} items, {embedded} embedded"));
-        }
-    }
-    if !lines.is_empty() {
-        imported += send(&mut lines, batch_start, &mut embedded).await?;
-    }
-    bar.finish_with_message(format!("{imported} items, {embedded} embedded"));
-    println!(
-        "imported {imported} items from {} ({embedded} embedded from their text)",
-        file.display()
-    );
-    Ok(())
-}
-
-/// Gives every line that has a `text` and no `vector` the embedding of its text (the
-/// configured provider: the local model by default). Returns how many were embedded.
-async fn embed_missing_vectors(
-    handler: &NativeHandler,
-    lines: &mut [String],
-    first_line: usize,
-) -> Fallible<usize> {
-    let mut items = Vec::new();
-    let mut texts = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        let item: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("line {}: not JSON: {e}", first_line + i))?;
-        let needs_vector = item.get("vector").is_none_or(|v| v.is_null());
-        if let (true, Some(text)) = (needs_vector, item["text"].as_str()) {
-            crate::api::check_text("text", text)
-                .map_err(|e| format!("line {}: {}", first_line + i, e.message))?;
-            texts.push(text.to_owned());
-            items.push((i, item));
-        }
-    }
-    if texts.is_empty() {
-        return Ok(0);
-    }
-    let vectors = handler
-        .embedder
-        .embed_many(&texts)
-        .await
-        .map_err(|e| format!("embedding the batch starting at line {first_line}: {e}"))?;
-    for ((i, mut item), vector) in items.into_iter().zip(vectors) {
-        item["vector"] = serde_json::json!(vector);
-        lines[i] = item.to_string();
-    }
-    Ok(texts.len())
 }

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod embed_host;
+pub mod import;
 pub mod local_index;
 pub mod pg;
 pub mod rebuild;

@@ -181,7 +181,7 @@ impl<C: SqlClient> PostgresStore<C> {
                      ORDER BY score DESC, id LIMIT $5::text::int), \
              enough AS (SELECT {enough} AS ok){log_cte} \
              SELECT s.id, s.metadata::text, s.media_type, s.content_id::text, s.vector::text, \
-                    e.ok::text, {logged}::text \
+                    e.ok::text, {logged}::text, s.score::text \
              FROM enough e LEFT JOIN scored s ON TRUE"
         )
     }
@@ -264,38 +264,47 @@ impl<C: SqlClient> PostgresStore<C> {
     fn hits_from(&self, q: &SearchQuery, rows: &[Row]) -> Result<(Vec<Hit>, bool), StoreError> {
         // Always at least one row: the `enough` flag, with a NULL id when nothing matched.
         let enough = rows.first().and_then(|r| text(r, 5)) == Some("true");
-        let mut hits = Vec::with_capacity(rows.len());
-        for row in rows.iter().filter(|r| text(r, 0).is_some()) {
-            hits.push(self.rescore(q, row)?);
-        }
-        hits.retain(|h| q.threshold.is_none_or(|t| h.score >= t));
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        hits.truncate(q.k);
-        for h in &mut hits {
-            if !q.include_vector {
-                h.vector = None;
-            }
-            if !q.include_metadata {
-                h.metadata = None;
+        let rows: Vec<&Row> = rows.iter().filter(|r| text(r, 0).is_some()).collect();
+        let cutoff = rescore_cutoff(&rows, q.k);
+        let mut scored = Vec::with_capacity(rows.len().min(q.k + 8));
+        for row in rows {
+            if sql_score(row) >= cutoff {
+                scored.push(self.rescore(q, row)?);
             }
         }
+        scored.retain(|(_, h)| q.threshold.is_none_or(|t| h.score >= t));
+        scored.sort_by(|(_, a), (_, b)| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        scored.truncate(q.k);
+        let hits = scored
+            .into_iter()
+            .map(|(row, mut hit)| {
+                if !q.include_vector {
+                    hit.vector = None;
+                }
+                if q.include_metadata {
+                    hit.metadata = text(row, 1).and_then(|m| serde_json::from_str(m).ok());
+                }
+                hit
+            })
+            .collect();
         Ok((hits, enough))
     }
 
     /// Exact cosine from the returned vector, so a wrong distance or order from the index
-    /// cannot reach the client.
-    fn rescore(&self, q: &SearchQuery, row: &Row) -> Result<Hit, StoreError> {
+    /// cannot reach the client. The metadata is left for the rows that make the top k.
+    fn rescore<'r>(&self, q: &SearchQuery, row: &'r Row) -> Result<(&'r Row, Hit), StoreError> {
         let id = text(row, 0).ok_or_else(|| internal("search row without id"))?;
         let vector = text(row, 4)
             .and_then(parse_vector_literal)
             .filter(|v| v.len() == self.dims)
             .ok_or_else(|| internal(format!("stored vector of {id} is unreadable")))?;
-        Ok(Hit {
+        let hit = Hit {
             id: id.to_owned(),
             score: cosine_unchecked(&q.vector, &vector),
-            metadata: text(row, 1).and_then(|m| serde_json::from_str(m).ok()),
+            metadata: None,
             vector: Some(vector),
-        })
+        };
+        Ok((row, hit))
     }
 
     /// The log row as a statement of its own, on the primary: for searches on a replica, where
@@ -403,6 +412,29 @@ impl<C: SqlClient> PostgresStore<C> {
 
 fn text(row: &Row, i: usize) -> Option<&str> {
     row.get(i).and_then(|v| v.as_deref())
+}
+
+/// How far below the statement's k-th score a row is still rescored. `<=>` is within 1.2e-7 of
+/// the exact cosine distance on ruvector (sql/RUVECTOR.md) and computed in f32 by pgvector, so a
+/// row further below cannot reach the top k; parsing the vectors of all the over-fetched rows
+/// was the edge's largest cost per search (README, "Edge over ruvector-postgres").
+const RESCORE_MARGIN: f64 = 1e-4;
+
+/// The score the statement computed for a row (`+inf` when absent: such a row is rescored).
+fn sql_score(row: &Row) -> f64 {
+    text(row, 7)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::INFINITY)
+}
+
+/// The lowest statement score worth rescoring: [`RESCORE_MARGIN`] under the k-th best.
+fn rescore_cutoff(rows: &[&Row], k: usize) -> f64 {
+    if rows.len() <= k || k == 0 {
+        return f64::NEG_INFINITY;
+    }
+    let mut scores: Vec<f64> = rows.iter().map(|r| sql_score(r)).collect();
+    scores.sort_by(|a, b| b.total_cmp(a));
+    scores[k - 1] - RESCORE_MARGIN
 }
 
 fn internal(m: impl Into<String>) -> StoreError {

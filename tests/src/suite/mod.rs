@@ -173,6 +173,17 @@ impl Api {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    /// The value of one series of `/metrics`, written as it appears before the value
+    /// (`vecgate_index_suspect`, or with its labels: `name{stage="store"}`).
+    pub fn metric(&self, series: &str) -> f64 {
+        let metrics = self.send("GET", "/metrics", None, None).text().unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{series} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in /metrics:\n{metrics}"))
+    }
+
     pub fn search(&self, body: Value) -> Value {
         let (status, v) = self.call("POST", "/v1/search", Some(READ_KEY), Some(&body));
         let mut shown = body.clone();

@@ -6,7 +6,13 @@
 // turn into an emitted asset). Where that URL cannot be had or does not serve the module (esbuild,
 // which copies no assets; a dev server's pre-bundled copy; Node), it instantiates the copy inlined
 // in `vecgate_bg.inline.js` instead, imported only then (bundlers split it off).
-import '../simd.js';
+//
+// Two builds of the module ship, with the same exports and identical results: simd128, and
+// simd128 + relaxed SIMD (int8 dot products 16 lanes per instruction). `init()` fetches the relaxed
+// one where the engine runs relaxed SIMD (`relaxedSimd()` in simd.js), else, or where it is not
+// served, the simd128 one; the inlined copy is the simd128 build only (one copy in a bundle).
+// `init({ backend: 'simd128' })` forces the simd128 build.
+import { relaxedSimd } from '../simd.js';
 import initWasm, { initSync as initWasmSync } from './vecgate.js';
 
 export * from './vecgate.js';
@@ -15,8 +21,9 @@ let ready = null;
 
 /**
  * Instantiates the WebAssembly module, once: later calls return the same promise. With no
- * argument it finds the module itself; pass `{ module_or_path }` (a URL, a Response, bytes or a
- * WebAssembly.Module) to load it from elsewhere, e.g. a CDN.
+ * argument it finds the module itself (the relaxed-SIMD build where the engine runs it); pass
+ * `{ module_or_path }` (a URL, a Response, bytes or a WebAssembly.Module) to load it from
+ * elsewhere, e.g. a CDN, or `{ backend: 'simd128' | 'relaxed-simd' }` to pick the packaged build.
  */
 export function init(input) {
   if (ready === null) {
@@ -37,9 +44,22 @@ export function initSync(input) {
   return output;
 }
 
+const BACKENDS = ['simd128', 'relaxed-simd'];
+
 async function load(input) {
-  if (input !== undefined) return initWasm(input);
-  const packaged = await fetchPackaged();
+  const backend = input?.backend;
+  if (input !== undefined && backend === undefined) return initWasm(input);
+  if (backend !== undefined && !BACKENDS.includes(backend)) {
+    throw new Error(`vecgate: init({ backend }) takes "simd128" or "relaxed-simd", not ${JSON.stringify(backend)}`);
+  }
+  if (Object.keys(input ?? {}).some((key) => key !== 'backend')) {
+    throw new Error('vecgate: init() takes either { module_or_path } or { backend }, not both');
+  }
+  if (backend === 'relaxed-simd' && !relaxedSimd()) {
+    throw new Error('vecgate: init({ backend: "relaxed-simd" }): this engine does not run relaxed SIMD');
+  }
+  const relaxed = backend === undefined ? relaxedSimd() : backend === 'relaxed-simd';
+  const packaged = await fetchPackaged(relaxed);
   if (packaged !== null) return initWasm({ module_or_path: packaged });
   const { default: inlineBytes } = await import('./vecgate_bg.inline.js');
   return initWasm({ module_or_path: inlineBytes() });
@@ -47,14 +67,25 @@ async function load(input) {
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
-/** The packaged .wasm as a Response (streaming compile) or bytes, or null where it is not served. */
-async function fetchPackaged() {
-  let url;
+/** The packaged .wasm (the relaxed-SIMD build if `relaxed`, falling back to the simd128 one) as a
+ * Response (streaming compile) or bytes, or null where neither is served. */
+async function fetchPackaged(relaxed) {
+  let urls;
   try {
-    url = new URL('../bundler/vecgate_bg.wasm', import.meta.url);
+    // Literal `new URL(…, import.meta.url)` expressions: Vite and webpack emit both files.
+    const simd128 = new URL('../bundler/vecgate_bg.wasm', import.meta.url);
+    urls = relaxed ? [new URL('../bundler/vecgate_relaxed_bg.wasm', import.meta.url), simd128] : [simd128];
   } catch {
     return null; // no import.meta.url: an IIFE bundle (esbuild's default) or a classic script
   }
+  for (const url of urls) {
+    const module = await fetchModule(url);
+    if (module !== null) return module;
+  }
+  return null;
+}
+
+async function fetchModule(url) {
   let response;
   try {
     response = await fetch(url);

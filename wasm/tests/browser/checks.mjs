@@ -1,6 +1,6 @@
 // What the page and the Worker both run: the movie candidate set served by the test (built in Node
 // with the package), reranked here and compared with a plain-JS exact search over the raw sample.
-import { TOYS_QUERY, checkIndex, checkMovies } from '../exact.mjs';
+import { TOYS_QUERY, checkIndex, checkMovies, engineValidatesRelaxedSimd, int8Results } from '../exact.mjs';
 
 async function fetchOk(path) {
   const response = await fetch(path);
@@ -70,4 +70,11 @@ export async function runChecks(vecgate) {
 export async function runIndexChecks(vecgate) {
   const { movies, queries } = await loadSample();
   return { backend: vecgate.simdBackend(), ...checkIndex(vecgate, movies, queries) };
+}
+
+/** The int8 results that must be bit-identical between the two builds (exact.mjs, `int8Results`),
+ * and whether this engine validates relaxed SIMD (the test's own probe). */
+export async function runInt8Checks(vecgate) {
+  const { movies, queries } = await loadSample();
+  return { validatesRelaxedSimd: engineValidatesRelaxedSimd(), ...int8Results(vecgate, movies, queries) };
 }

@@ -32,6 +32,9 @@ pub struct EmbeddedOptions {
     pub dims: usize,
     /// f32 keeps vectors exact; int8 is 4× smaller with approximate scores.
     pub storage: Storage,
+    /// Threads that link a batch of new items into the index (`None`: every core; 1: the
+    /// classic one-at-a-time build).
+    pub build_threads: Option<usize>,
 }
 
 struct State {
@@ -87,6 +90,9 @@ impl EmbeddedStore {
                 }
             }
         };
+        if let Some(threads) = options.build_threads {
+            state.index.set_build_threads(threads);
+        }
         let (wal, records) = Wal::open(&dir.join("wal.log"), options.dims)?;
         for (seq, record) in records {
             if seq > state.seq {

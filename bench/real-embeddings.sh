@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A larger set of real 384-d MiniLM embeddings, for the HNSW benchmarks (wasm/bench/hnsw.mjs):
+# the unique one-line descriptions of Debian bookworm's main packages ("name: description",
+# ~60,000 texts from the apt lists every Debian machine has, in a fixed shuffled order, so the
+# first rows and the next ones are alike), embedded by vecgate's own
+# all-MiniLM-L6-v2 through `vecgate serve` (`POST /v1/embed`, 64 texts per request).
+#
+# Writes bench/out/debian-minilm.jsonl ({"text", "vector"} per line); kept when already there.
+# Needs the release binary (cargo build --release -p vecgate-edge) and the model
+# (scripts/install-model.sh). Usage: bash bench/real-embeddings.sh [MAX_TEXTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=bench/out/debian-minilm.jsonl
+max=${1:-60000}
+if [ -s "$out" ]; then
+  echo "[real-embeddings] $out exists ($(wc -l <"$out") vectors)"
+  exit 0
+fi
+mkdir -p bench/out
+lists=$(ls /var/lib/apt/lists/*_dists_bookworm_main_binary-*_Packages* 2>/dev/null | head -1)
+[ -n "$lists" ] || { echo "[real-embeddings] no bookworm Packages list in /var/lib/apt/lists: run apt-get update" >&2; exit 1; }
+
+texts=$(mktemp)
+data=$(mktemp -d)
+cleanup() {
+  [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
+  rm -rf "$texts" "$data"
+}
+trap cleanup EXIT
+# apt-helper decompresses whatever apt stored (.lz4, .gz, plain).
+/usr/lib/apt/apt-helper cat-file "$lists" |
+  awk '/^Package: /{p=$2} /^Description: /{sub(/^Description: /,""); print p ": " $0}' |
+  sort -u | shuf --random-source=<(yes vecgate) | head -n "$max" >"$texts"
+echo "[real-embeddings] $(wc -l <"$texts") texts from $lists"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+VECGATE_DIMENSIONS=384 target/release/vecgate serve --addr "127.0.0.1:$port" --data-dir "$data" \
+  >"$data/serve.log" 2>&1 &
+server=$!
+python3 - "$port" "$texts" "$out.tmp" <<'PY'
+import json, sys, time, urllib.request
+port, texts_file, out_file = sys.argv[1:]
+base = f"http://127.0.0.1:{port}"
+for _ in range(300):
+    try:
+        urllib.request.urlopen(base + "/health", timeout=1)
+        break
+    except Exception:
+        time.sleep(0.2)
+else:
+    sys.exit("vecgate serve did not come up")
+texts = [line.rstrip("\n") for line in open(texts_file, encoding="utf-8")]
+start = time.time()
+with open(out_file, "w", encoding="utf-8") as out:
+    for i in range(0, len(texts), 64):
+        batch = texts[i:i + 64]
+        req = urllib.request.Request(base + "/v1/embed", data=json.dumps({"texts": batch}).encode(),
+                                     headers={"content-type": "application/json"}, method="POST")
+        vectors = json.load(urllib.request.urlopen(req, timeout=600))["vectors"]
+        for text, vector in zip(batch, vectors):
+            out.write(json.dumps({"text": text, "vector": [round(x, 6) for x in vector]}) + "\n")
+        done = i + len(batch)
+        if done % 6400 < 64 or done == len(texts):
+            rate = done / (time.time() - start)
+            print(f"[real-embeddings] {done}/{len(texts)} embedded ({rate:.0f}/s)", file=sys.stderr)
+PY
+mv "$out.tmp" "$out"
+echo "[real-embeddings] wrote $out ($(wc -l <"$out") vectors)"
