@@ -104,6 +104,8 @@ fn fixture() -> &'static Fixture {
             EmbeddedOptions {
                 dims: DIMS,
                 storage: Storage::F32,
+                // One thread: a crash then replays the same way.
+                build_threads: Some(1),
             },
         )
         .expect("open the embedded store");
