@@ -25,13 +25,15 @@ texts=$(mktemp)
 data=$(mktemp -d)
 cleanup() {
   [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
-  rm -rf "$texts" "$data"
+  rm -rf "$texts" "$texts.all" "$data"
 }
 trap cleanup EXIT
 # apt-helper decompresses whatever apt stored (.lz4, .gz, plain).
 /usr/lib/apt/apt-helper cat-file "$lists" |
   awk '/^Package: /{p=$2} /^Description: /{sub(/^Description: /,""); print p ": " $0}' |
-  sort -u | shuf --random-source=<(yes vecgate) | head -n "$max" >"$texts"
+  sort -u | shuf --random-source=<(yes vecgate) >"$texts.all"
+# Not `| head`: it would close the pipe early, and pipefail would stop the script.
+sed -n "1,${max}p" "$texts.all" >"$texts"
 echo "[real-embeddings] $(wc -l <"$texts") texts from $lists"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
