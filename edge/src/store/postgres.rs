@@ -264,11 +264,15 @@ impl<C: SqlClient> PostgresStore<C> {
     fn hits_from(&self, q: &SearchQuery, rows: &[Row]) -> Result<(Vec<Hit>, bool), StoreError> {
         // Always at least one row: the `enough` flag, with a NULL id when nothing matched.
         let enough = rows.first().and_then(|r| text(r, 5)) == Some("true");
-        let rows: Vec<&Row> = rows.iter().filter(|r| text(r, 0).is_some()).collect();
-        let cutoff = rescore_cutoff(&rows, q.k);
+        let rows: Vec<(&Row, f64)> = rows
+            .iter()
+            .filter(|r| text(r, 0).is_some())
+            .map(|r| (r, sql_score(r)))
+            .collect();
+        let cutoff = rescore_cutoff(rows.iter().map(|&(_, score)| score), q.k);
         let mut scored = Vec::with_capacity(rows.len().min(q.k + 8));
-        for row in rows {
-            if sql_score(row) >= cutoff {
+        for (row, score) in rows {
+            if score >= cutoff {
                 scored.push(self.rescore(q, row)?);
             }
         }
@@ -428,11 +432,11 @@ fn sql_score(row: &Row) -> f64 {
 }
 
 /// The lowest statement score worth rescoring: [`RESCORE_MARGIN`] under the k-th best.
-fn rescore_cutoff(rows: &[&Row], k: usize) -> f64 {
-    if rows.len() <= k || k == 0 {
+fn rescore_cutoff(scores: impl Iterator<Item = f64>, k: usize) -> f64 {
+    let mut scores: Vec<f64> = scores.collect();
+    if scores.len() <= k || k == 0 {
         return f64::NEG_INFINITY;
     }
-    let mut scores: Vec<f64> = rows.iter().map(|r| sql_score(r)).collect();
     scores.sort_by(|a, b| b.total_cmp(a));
     scores[k - 1] - RESCORE_MARGIN
 }
