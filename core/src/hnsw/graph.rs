@@ -138,7 +138,7 @@ impl Graph {
         node
     }
 
-    #[inline]
+    #[inline(always)]
     fn list_offset(&self, node: u32, level: u8) -> usize {
         if level == 0 {
             node as usize * (2 * self.m + 1)
@@ -147,7 +147,7 @@ impl Graph {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn storage(&self, level: u8) -> &[u32] {
         if level == 0 {
             &self.level0
@@ -157,7 +157,7 @@ impl Graph {
     }
 
     /// The neighbours of `node` at `level` (which must be ≤ the node's level).
-    #[inline]
+    #[inline(always)]
     pub fn neighbors(&self, node: u32, level: u8) -> &[u32] {
         let at = self.list_offset(node, level);
         let list = self.storage(level);

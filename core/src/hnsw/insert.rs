@@ -18,7 +18,7 @@ use crate::{Error, Result};
 
 use super::graph::draw_level;
 use super::neighbors::select_neighbors;
-use super::search::{descend, search_layer, Candidate, Walk};
+use super::search::{descend, search_layer, Candidate, Walk, WalkTarget};
 use super::vectors::check_magnitude;
 use super::HnswIndex;
 
@@ -35,6 +35,27 @@ pub struct HnswItem {
     pub id: String,
     pub vector: Vec<f32>,
     pub metadata: Option<Value>,
+}
+
+/// Linking a stored node: its neighbours are searched for with its own vector, among live nodes.
+struct NodeTarget<'a> {
+    index: &'a HnswIndex,
+    node: u32,
+}
+
+impl WalkTarget for NodeTarget<'_> {
+    #[inline(always)]
+    fn score(&self, other: u32) -> f32 {
+        self.index.vectors.score_between(self.node, other)
+    }
+    #[inline(always)]
+    fn prefetch(&self, other: u32) {
+        self.index.vectors.prefetch(other)
+    }
+    #[inline(always)]
+    fn accept(&self, other: u32) -> bool {
+        self.index.is_live(other)
+    }
 }
 
 /// The planned lists of one new node: `links[level]` for each level it shares with the graph.
@@ -208,15 +229,12 @@ impl HnswIndex {
     fn plan_node(&self, walk: &mut Walk, node: u32, entry: u32) -> Plan {
         let max_level = self.graph.max_level();
         let top = self.graph.level(node).min(max_level);
-        let score = |other: u32| self.vectors.score_between(node, other);
-        let mut start = descend(&self.graph, entry, max_level, top, score);
+        let target = NodeTarget { index: self, node };
+        let mut start = descend(&self.graph, entry, max_level, top, &target);
         let mut links = vec![Vec::new(); top as usize + 1];
         for level in (0..=top).rev() {
             let ef = self.config.ef_construction;
-            let prefetch = |n| self.vectors.prefetch(n);
-            search_layer(&self.graph, walk, start, ef, level, score, prefetch, |n| {
-                self.is_live(n)
-            });
+            search_layer(&self.graph, walk, start, ef, level, &target);
             select_neighbors(
                 &walk.found,
                 self.config.m,

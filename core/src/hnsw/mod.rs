@@ -299,6 +299,7 @@ impl HnswIndex {
         }
     }
 
+    #[inline(always)]
     fn is_live(&self, slot: u32) -> bool {
         !self.deleted[slot as usize]
     }

@@ -65,9 +65,20 @@ pub struct Candidate {
 
 impl Candidate {
     /// Best first: higher score, then lower node id (so ties are deterministic).
+    #[inline(always)]
     pub fn best_first(a: &Candidate, b: &Candidate) -> Ordering {
-        b.score.total_cmp(&a.score).then(a.node.cmp(&b.node))
+        total_order(b.score)
+            .cmp(&total_order(a.score))
+            .then(a.node.cmp(&b.node))
     }
+}
+
+/// `f32::total_cmp`'s order as an integer key, written out so that it is inlined into the walk's
+/// comparisons in the npm package too (built for size, where LLVM leaves `total_cmp` a call).
+#[inline(always)]
+fn total_order(x: f32) -> i32 {
+    let bits = x.to_bits() as i32;
+    bits ^ (((bits >> 31) as u32) >> 1) as i32
 }
 
 /// Max-heap wrapper whose top is the best candidate.
@@ -80,15 +91,34 @@ struct Worst(Candidate);
 
 macro_rules! heap_order {
     ($t:ident, |$a:ident, $b:ident| $cmp:expr) => {
+        // Every comparison the heaps make is inlined (see `total_order`).
         impl Ord for $t {
+            #[inline(always)]
             fn cmp(&self, other: &Self) -> Ordering {
                 let ($a, $b) = (&self.0, &other.0);
                 $cmp
             }
         }
         impl PartialOrd for $t {
+            #[inline(always)]
             fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
                 Some(self.cmp(other))
+            }
+            #[inline(always)]
+            fn lt(&self, other: &Self) -> bool {
+                self.cmp(other) == Ordering::Less
+            }
+            #[inline(always)]
+            fn le(&self, other: &Self) -> bool {
+                self.cmp(other) != Ordering::Greater
+            }
+            #[inline(always)]
+            fn gt(&self, other: &Self) -> bool {
+                self.cmp(other) == Ordering::Greater
+            }
+            #[inline(always)]
+            fn ge(&self, other: &Self) -> bool {
+                self.cmp(other) != Ordering::Less
             }
         }
         impl PartialEq for $t {
@@ -122,7 +152,7 @@ impl Visited {
     }
 
     /// True when `node` had not been seen in this walk.
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, node: u32) -> bool {
         let stamp = &mut self.stamps[node as usize];
         let fresh = *stamp != self.current;
@@ -150,6 +180,40 @@ pub struct Scratch {
     pub walk: Walk,
 }
 
+/// What a walk asks of the index about a node. A trait, not closures, so that its methods are
+/// `#[inline(always)]` in the walk: the npm build is optimized for size, and there LLVM leaves
+/// every closure call a call (~15% of a search's time).
+pub trait WalkTarget {
+    /// The node's score against what is being searched for (higher is better).
+    fn score(&self, node: u32) -> f32;
+    /// Called on a node shortly before it is scored.
+    fn prefetch(&self, node: u32);
+    /// Whether the node may enter the results (it is walked through either way).
+    fn accept(&self, node: u32) -> bool;
+}
+
+/// A search for a query vector, with the search's filter and predicate.
+struct QueryTarget<'a> {
+    index: &'a HnswIndex,
+    query: &'a PreparedQuery,
+    options: &'a SearchOptions<'a>,
+}
+
+impl WalkTarget for QueryTarget<'_> {
+    #[inline(always)]
+    fn score(&self, node: u32) -> f32 {
+        self.index.vectors.score(self.query, node)
+    }
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        self.index.vectors.prefetch(node)
+    }
+    #[inline(always)]
+    fn accept(&self, node: u32) -> bool {
+        self.index.matches(node, self.options)
+    }
+}
+
 /// Greedy descent from `entry` at `from_level` down to (not including) `to_level`, moving to a
 /// better neighbour until none is better; returns the node reached with its score.
 pub fn descend(
@@ -157,10 +221,10 @@ pub fn descend(
     entry: u32,
     from_level: u8,
     to_level: u8,
-    score: impl Fn(u32) -> f32,
+    target: &impl WalkTarget,
 ) -> Candidate {
     let mut best = Candidate {
-        score: score(entry),
+        score: target.score(entry),
         node: entry,
     };
     for level in (to_level + 1..=from_level).rev() {
@@ -168,7 +232,7 @@ pub fn descend(
         while improved {
             improved = false;
             for &nb in graph.neighbors(best.node, level) {
-                let s = score(nb);
+                let s = target.score(nb);
                 if s > best.score {
                     best = Candidate { score: s, node: nb };
                     improved = true;
@@ -180,18 +244,14 @@ pub fn descend(
 }
 
 /// Beam search of width `ef` on `level` from `start`. Every reached node is expanded, but only
-/// nodes for which `accept` holds enter the results, left best first in `walk.found`.
-/// `prefetch(node)` is called on a node shortly before it is scored.
-#[allow(clippy::too_many_arguments)]
+/// nodes the target accepts enter the results, left best first in `walk.found`.
 pub fn search_layer(
     graph: &Graph,
     walk: &mut Walk,
     start: Candidate,
     ef: usize,
     level: u8,
-    score: impl Fn(u32) -> f32,
-    prefetch: impl Fn(u32),
-    mut accept: impl FnMut(u32) -> bool,
+    target: &impl WalkTarget,
 ) {
     let Walk {
         visited,
@@ -205,7 +265,7 @@ pub fn search_layer(
     results.clear();
     visited.insert(start.node);
     candidates.push(Best(start));
-    if accept(start.node) {
+    if target.accept(start.node) {
         results.push(Worst(start));
     }
     while let Some(Best(current)) = candidates.pop() {
@@ -217,28 +277,28 @@ pub fn search_layer(
             break;
         }
         fresh.clear();
-        fresh.extend(
-            graph
-                .neighbors(current.node, level)
-                .iter()
-                .copied()
-                .filter(|&nb| visited.insert(nb)),
-        );
+        // A plain loop, not `extend(filter(..))`: the size-optimized npm build keeps iterator
+        // adapters as calls.
+        for &nb in graph.neighbors(current.node, level) {
+            if visited.insert(nb) {
+                fresh.push(nb);
+            }
+        }
         if let Some(&first) = fresh.first() {
-            prefetch(first);
+            target.prefetch(first);
         }
         for (i, &nb) in fresh.iter().enumerate() {
             if let Some(&next) = fresh.get(i + 1) {
-                prefetch(next);
+                target.prefetch(next);
             }
-            let s = score(nb);
+            let s = target.score(nb);
             let full = results.len() >= ef;
             if full && s <= results.peek().map_or(f32::NEG_INFINITY, |w| w.0.score) {
                 continue;
             }
             let c = Candidate { score: s, node: nb };
             candidates.push(Best(c));
-            if accept(nb) {
+            if target.accept(nb) {
                 results.push(Worst(c));
                 if results.len() > ef {
                     results.pop();
@@ -306,6 +366,7 @@ impl HnswIndex {
     }
 
     /// Whether `slot` is live and passes the search's filter and predicate.
+    #[inline(always)]
     fn matches(&self, slot: u32, options: &SearchOptions<'_>) -> bool {
         let metadata = self.metadata[slot as usize].as_ref();
         self.is_live(slot)
@@ -331,7 +392,7 @@ impl HnswIndex {
         let selective = filtered && self.estimated_match_fraction(&matches) < EXACT_SCAN_FRACTION;
         if k < self.live
             && !selective
-            && self.walk(scratch, ef, &matches)
+            && self.walk(scratch, ef, options)
             && scratch.walk.found.len() >= k
         {
             return Ok(self.hits(scratch.walk.found[..k].iter().copied()));
@@ -341,15 +402,18 @@ impl HnswIndex {
 
     /// Graph walk leaving the best `ef` matching nodes in `scratch.walk.found`, rescored exactly
     /// when int8 rows have f32 copies. False when the graph has no entry point.
-    fn walk(&self, scratch: &mut Scratch, ef: usize, matches: &impl Fn(u32) -> bool) -> bool {
+    fn walk(&self, scratch: &mut Scratch, ef: usize, options: &SearchOptions<'_>) -> bool {
         let Some(entry) = self.graph.entry() else {
             return false;
         };
         let Scratch { query, walk } = scratch;
-        let score = |node: u32| self.vectors.score(query, node);
-        let start = descend(&self.graph, entry, self.graph.max_level(), 0, score);
-        let prefetch = |n| self.vectors.prefetch(n);
-        search_layer(&self.graph, walk, start, ef, 0, score, prefetch, matches);
+        let target = QueryTarget {
+            index: self,
+            query,
+            options,
+        };
+        let start = descend(&self.graph, entry, self.graph.max_level(), 0, &target);
+        search_layer(&self.graph, walk, start, ef, 0, &target);
         if self.rescores() {
             for c in &mut walk.found {
                 c.score = self.vectors.exact_score(query, c.node);
@@ -435,6 +499,32 @@ mod tests {
             .collect();
         let order: Vec<u32> = std::iter::from_fn(|| worst.pop().map(|w| w.0.node)).collect();
         assert_eq!(order, vec![1, 3, 7, 2]);
+    }
+
+    #[test]
+    fn total_order_is_total_cmp() {
+        let values = [
+            f32::NEG_INFINITY,
+            -1.5,
+            -f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f32::MIN_POSITIVE,
+            0.25,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NAN,
+            -f32::NAN,
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(
+                    total_order(a).cmp(&total_order(b)),
+                    a.total_cmp(&b),
+                    "{a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

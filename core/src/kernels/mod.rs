@@ -209,7 +209,7 @@ fn finite_or(fast: f32, exact: impl FnOnce() -> f32) -> f32 {
 }
 
 /// Inner product of two equal-length slices.
-#[inline]
+#[inline(always)]
 pub fn dot_unchecked(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
@@ -232,7 +232,7 @@ pub fn dot_unchecked(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Squared Euclidean distance of two equal-length slices.
-#[inline]
+#[inline(always)]
 pub fn l2_squared_unchecked(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
@@ -296,7 +296,7 @@ pub fn cosine_from_parts(ab: f32, aa: f32, bb: f32) -> f32 {
 }
 
 /// Integer inner product of two equal-length int8 slices (exact for up to 131,072 dimensions).
-#[inline]
+#[inline(always)]
 pub fn dot_i8_unchecked(a: &[i8], b: &[i8]) -> i32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
