@@ -29,4 +29,4 @@ pub mod topk;
 #[cfg(test)]
 mod test_util;
 
-pub use error::{Error, Result};
+pub use error::{Error, Quoted, Result};

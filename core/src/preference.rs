@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kernels::{normalize_in_place, FloatText};
 use crate::rerank::{about, check_unit_interval, check_vector};
-use crate::{Error, Result};
+use crate::{Error, Quoted, Result};
 
 /// Confidence of a user with no stored preference. Neutral, so their first event's α is
 /// mid-range; that event then moves it as usual (to 0.55 for a strong signal, 0.475 otherwise).
@@ -145,7 +145,7 @@ impl UserPreference {
         check_unit_interval("confidence", self.confidence)?;
         for (genre, &affinity) in &self.genre_affinities {
             check_unit_interval("affinity", affinity)
-                .map_err(|e| about(format_args!("genre {genre:?}"), e))?;
+                .map_err(|e| about(format_args!("genre {}", Quoted(genre)), e))?;
         }
         Ok(())
     }

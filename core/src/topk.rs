@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::kernels::{check_dims, check_finite, cosine_from_parts, scalar, Metric};
-use crate::quant::{norm_squared_i8, quantize_into};
+use crate::quant::{norm_squared_i8, quantize_into, I8Query};
 use crate::{Error, Result};
 
 /// A row index with its score (higher is better).
@@ -321,27 +321,26 @@ impl I8Matrix {
     ) -> Result<()> {
         check_dims(self.dims, query.len())?;
         check_finite(query)?;
-        let mut q = vec![0i8; self.dims];
-        let q_scale = quantize_into(query, &mut q);
-        let q_norm = (norm_squared_i8(&q) as f32).sqrt();
-        let dot = crate::kernels::dot_i8_unchecked;
+        let q = I8Query::quantize(query);
+        let (q_scale, q_norm) = (q.scale(), (norm_squared_i8(q.codes()) as f32).sqrt());
         for (i, row) in self.codes.chunks_exact(self.dims).enumerate() {
+            let product = q.dot(row) as f32;
             let score = match metric {
                 Metric::Cosine => {
                     let denom = q_norm * self.norms[i];
                     if denom > 0.0 {
-                        (dot(&q, row) as f32 / denom).clamp(-1.0, 1.0)
+                        (product / denom).clamp(-1.0, 1.0)
                     } else {
                         0.0
                     }
                 }
-                Metric::Dot => dot(&q, row) as f32 * q_scale * self.scales[i],
+                Metric::Dot => product * q_scale * self.scales[i],
                 Metric::L2 => {
                     // |q|² + |r|² − 2 q·r, all from integer sums.
                     let (qs, rs) = (q_scale, self.scales[i]);
                     let qq = (q_norm * qs).powi(2);
                     let rr = (self.norms[i] * rs).powi(2);
-                    -(qq + rr - 2.0 * dot(&q, row) as f32 * qs * rs).max(0.0)
+                    -(qq + rr - 2.0 * product * qs * rs).max(0.0)
                 }
             };
             sink(i, score);

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::{
     CompareOp, Filter, Scalar, MAX_DEPTH, MAX_KEY_BYTES, MAX_LIST_LEN, MAX_NODES, MAX_STRING_BYTES,
 };
-use crate::{Error, Result};
+use crate::{Error, Quoted, Result};
 
 const FIELD_OPERATORS: &str = "$eq, $ne, $in, $nin, $lt, $lte, $gt, $gte";
 
@@ -202,8 +202,9 @@ impl Parser {
                 return Err(error(
                     path,
                     format!(
-                        "expected operators such as $eq or $gt, found key {op:?}; \
-                         address nested fields with a dotted key"
+                        "expected operators such as $eq or $gt, found key {}; \
+                         address nested fields with a dotted key",
+                        Quoted(op)
                     ),
                 ))
             }

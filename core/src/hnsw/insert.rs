@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::kernels::{check_dims, check_finite};
-use crate::{Error, Result};
+use crate::{Error, Quoted, Result};
 
 use super::graph::draw_level;
 use super::neighbors::select_neighbors;
@@ -70,7 +70,8 @@ impl HnswIndex {
     pub fn insert(&mut self, id: &str, vector: &[f32], metadata: Option<Value>) -> Result<()> {
         if self.contains(id) {
             return Err(Error::InvalidArgument(format!(
-                "id {id:?} is already in the index"
+                "id {} is already in the index",
+                Quoted(id)
             )));
         }
         self.upsert(id, vector, metadata)
@@ -124,8 +125,8 @@ impl HnswIndex {
             }
             if !seen.insert(item.id.as_str()) {
                 return Err(Error::InvalidArgument(format!(
-                    "id {:?} appears twice in the batch",
-                    item.id
+                    "id {} appears twice in the batch",
+                    Quoted(&item.id)
                 )));
             }
             check_dims(self.config.dims, item.vector.len())?;

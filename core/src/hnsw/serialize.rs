@@ -29,7 +29,7 @@ use crate::json::{JsonCodec, SerdeJson};
 
 use crate::bytes::{Reader, Writer};
 use crate::kernels::Metric;
-use crate::{Error, Result};
+use crate::{Error, Quoted, Result};
 
 use super::graph::{Graph, MAX_LEVEL};
 use super::vectors::Vectors;
@@ -242,7 +242,7 @@ fn load_body(r: &mut Reader<'_>, json: &dyn JsonCodec) -> Result<HnswIndex> {
             )));
         }
         if !gone && id_slots.insert(id.to_string(), slot as u32).is_some() {
-            return Err(format_error(format!("duplicate id {id:?}")));
+            return Err(format_error(format!("duplicate id {}", Quoted(id))));
         }
         ids.push(id.to_string());
     }

@@ -4,7 +4,7 @@
 
 use crate::kernels::{dot_i8_unchecked, dot_unchecked, l2_squared_unchecked, normalize_in_place};
 use crate::kernels::{FloatText, Metric};
-use crate::quant::{norm_squared_i8, quantize_into};
+use crate::quant::{norm_squared_i8, quantize_into, I8Query};
 use crate::{Error, Result};
 
 use super::Storage;
@@ -44,8 +44,7 @@ pub struct Vectors {
 #[derive(Debug, Clone, Default)]
 pub struct PreparedQuery {
     f32: Vec<f32>,
-    codes: Vec<i8>,
-    scale: f32,
+    int8: I8Query,
     sq_norm: f32,
 }
 
@@ -232,9 +231,8 @@ impl Vectors {
             normalize_in_place(&mut out.f32)?;
         }
         if self.is_int8() {
-            out.codes.resize(self.dims, 0);
-            out.scale = quantize_into(&out.f32, &mut out.codes);
-            out.sq_norm = dequantized_sq_norm(&out.codes, out.scale);
+            out.int8 = I8Query::quantize(&out.f32);
+            out.sq_norm = dequantized_sq_norm(out.int8.codes(), out.int8.scale());
         }
         Ok(())
     }
@@ -244,9 +242,8 @@ impl Vectors {
     pub fn score(&self, query: &PreparedQuery, node: u32) -> f32 {
         let i = node as usize;
         if self.is_int8() {
-            let product = dot_i8_unchecked(&query.codes, self.code_row(i)) as f32
-                * query.scale
-                * self.scales[i];
+            let product =
+                query.int8.dot(self.code_row(i)) as f32 * query.int8.scale() * self.scales[i];
             match self.metric {
                 Metric::L2 => -(query.sq_norm + self.sq_norms[i] - 2.0 * product).max(0.0),
                 _ => product,

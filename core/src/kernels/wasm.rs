@@ -1,6 +1,7 @@
 //! wasm32 simd128 kernels, compiled in when the `simd128` target feature is on. With the
-//! `relaxed-simd` target feature too (the npm package's second .wasm), `dot_i8` uses relaxed
-//! SIMD's int8 dot product; every other kernel, and every result, is the same in both builds.
+//! `relaxed-simd` target feature too (the npm package's second .wasm), a query's int8 dot
+//! product against rows uses relaxed SIMD's (`dot_i8_query`); every other kernel, and every
+//! result, is the same in both builds.
 
 use core::arch::wasm32::*;
 
@@ -120,14 +121,10 @@ pub fn cosine_parts(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
     }
 }
 
-/// The integer dot product in the build without relaxed SIMD: each half of the 16 lanes
-/// sign-extended to i16, then `i32x4.dot_i16x8_s`. Exact for every i8 input.
-#[cfg(not(target_feature = "relaxed-simd"))]
+/// The integer dot product: each half of the 16 lanes sign-extended to i16, then
+/// `i32x4.dot_i16x8_s`. Exact for every i8 input. (The relaxed-SIMD build uses it too, for
+/// everything but a query against rows: see [`QueryLayout`].)
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    dot_i8_simd128(a, b)
-}
-
-fn dot_i8_simd128(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
     // SAFETY: as in `dot`.
     unsafe {
@@ -160,71 +157,63 @@ fn hsum_i32(v: v128) -> i32 {
         .wrapping_add(i32x4_extract_lane::<3>(v))
 }
 
-/// The integer dot product with relaxed SIMD (the npm package's second .wasm): 16 products per
-/// `i16x8.relaxed_dot_i8x16_i7x16_s`, whose result is the same on every engine only when the
-/// second operand's bytes are 7-bit (0..=127). So it computes Σ a·b as Σ (a·sign(b))·|b|:
-///
-/// - `|b|` is 7-bit for every b except −128;
-/// - `a·sign(b)` is `a` or `−a`, picked by the mask `b < 0` (all ones or all zeros per lane, so
-///   `relaxed_laneselect` is deterministic too), and fits i8 for every a except −128 (−(−128)
-///   wraps);
-/// - a pair of products fits the instruction's i16 intermediate (2·127·127 < 2¹⁵), so it never
-///   saturates or wraps, and `i32x4.dot_i16x8_s` with ones widens the pairs exactly.
-///
-/// The quantizer never writes −128, but codes from outside can (`Int8Matrix.fromCodes`, an
-/// `Index` read from bytes), so the loop keeps the minimum of both inputs and, when a −128 was
-/// seen, returns [`dot_i8_simd128`]'s result instead. Either way the result is the exact integer
-/// sum, identical to the simd128 build's. (The i16x8 form plus `i32x4.dot_i16x8_s`, not
-/// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: Node 20's experimental V8 returns twice the sum from
-/// the latter.)
+/// A query's codes split once into two 7-bit halves, `max(q, 0)` and `max(−q, 0)`, 16 lanes of
+/// each in turn, so that a row needs no per-lane work before `i16x8.relaxed_dot_i8x16_i7x16_s`:
+/// the row is the signed operand (any i8, −128 included) and a half the 7-bit one, whose result
+/// is the same on every engine. For each pair of lanes the two halves' dots differ by exactly the
+/// pair's Σ q·r (one half is zero per lane), which fits i16 (|Σ| ≤ 2·127·128), so the wrapping
+/// subtraction is exact. The codes are in [-127, 127] (see `I8QueryLayout`).
 #[cfg(target_feature = "relaxed-simd")]
-pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let n = a.len().min(b.len());
-    // SAFETY: simd128 and relaxed-simd are enabled at compile time; every load stays below `n`.
-    unsafe {
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        // Opaque to LLVM, so that `b < 0` stays one `i8x16.lt_s` against a register: with a
-        // constant zero LLVM rewrites it as `i8x16.shr_s 7`, which V8 expands to five
-        // instructions on x86.
-        let zero = core::hint::black_box(i8x16_splat(0));
-        let ones = i16x8_splat(1);
-        let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
-        let mut low = zero;
-        let mut i = 0;
-        while i + 32 <= n {
-            let x0 = v128_load(pa.add(i) as *const v128);
-            let y0 = v128_load(pb.add(i) as *const v128);
-            let x1 = v128_load(pa.add(i + 16) as *const v128);
-            let y1 = v128_load(pb.add(i + 16) as *const v128);
-            low = i8x16_min(low, i8x16_min(i8x16_min(x0, y0), i8x16_min(x1, y1)));
-            acc0 = i32x4_add(acc0, relaxed_step(x0, y0, zero, ones));
-            acc1 = i32x4_add(acc1, relaxed_step(x1, y1, zero, ones));
-            i += 32;
+#[derive(Debug, Clone, Default)]
+pub struct QueryHalves(Vec<i8>);
+
+#[cfg(target_feature = "relaxed-simd")]
+impl QueryHalves {
+    pub fn new(codes: &[i8]) -> Self {
+        let mut halves = Vec::with_capacity(2 * codes.len());
+        for block in codes.chunks_exact(16) {
+            halves.extend(block.iter().map(|&c| c.max(0)));
+            halves.extend(block.iter().map(|&c| (-c).max(0)));
         }
-        if i + 16 <= n {
-            let x = v128_load(pa.add(i) as *const v128);
-            let y = v128_load(pb.add(i) as *const v128);
-            low = i8x16_min(low, i8x16_min(x, y));
-            acc0 = i32x4_add(acc0, relaxed_step(x, y, zero, ones));
+        QueryHalves(halves)
+    }
+}
+
+#[cfg(target_feature = "relaxed-simd")]
+pub fn dot_i8_query(halves: &QueryHalves, codes: &[i8], row: &[i8]) -> i32 {
+    let n = codes.len().min(row.len());
+    // SAFETY: simd128 and relaxed-simd are enabled at compile time; the halves hold 32 lanes per
+    // whole block of 16 codes, and every load stays below `n` (row) or `2 * n` (halves).
+    unsafe {
+        let (ph, pr) = (halves.0.as_ptr(), row.as_ptr());
+        let ones = i16x8_splat(1);
+        let mut acc = i32x4_splat(0);
+        let mut i = 0;
+        while i + 16 <= n {
+            let y = v128_load(pr.add(i) as *const v128);
+            acc = i32x4_add(
+                acc,
+                i32x4_dot_i16x8(relaxed_pair_sums(y, ph.add(2 * i)), ones),
+            );
             i += 16;
         }
-        if v128_any_true(i8x16_eq(low, i8x16_splat(i8::MIN))) {
-            return dot_i8_simd128(a, b);
-        }
-        let mut s = hsum_i32(i32x4_add(acc0, acc1));
+        let mut s = hsum_i32(acc);
         while i < n {
-            s += *pa.add(i) as i32 * *pb.add(i) as i32;
+            s += codes[i] as i32 * *pr.add(i) as i32;
             i += 1;
         }
         s
     }
 }
 
-/// Σ x·y of 16 lanes as four i32 pair-of-pairs sums, for `dot_i8` with relaxed SIMD (exact when
-/// neither input holds −128).
+/// Σ q·r of each pair of lanes of one block, as i16x8, from the block's two query halves at `h`.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-fn relaxed_step(x: v128, y: v128, zero: v128, ones: v128) -> v128 {
-    let signed = i8x16_relaxed_laneselect(i8x16_neg(x), x, i8x16_lt(y, zero));
-    i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(signed, i8x16_abs(y)), ones)
+unsafe fn relaxed_pair_sums(row: v128, h: *const i8) -> v128 {
+    let positive = v128_load(h as *const v128);
+    let negative = v128_load(h.add(16) as *const v128);
+    i16x8_sub(
+        i16x8_relaxed_dot_i8x16_i7x16(row, positive),
+        i16x8_relaxed_dot_i8x16_i7x16(row, negative),
+    )
 }
