@@ -184,7 +184,9 @@ mod tests {
         // Every length class (whole blocks of 16, a tail) against rows holding both extremes.
         for n in [0, 5, 16, 31, 48, 384, 389] {
             let v: Vec<f32> = (0..n).map(|i| ((i * 37) % 255) as f32 - 127.0).collect();
-            let row: Vec<i8> = (0..n).map(|i| ((i * 91) % 256 - 128) as i8).collect();
+            let row: Vec<i8> = (0..n as i32)
+                .map(|i| ((i * 91) % 256 - 128) as i8)
+                .collect();
             let query = I8Query::quantize(&v);
             let expect: i32 = query
                 .codes()
