@@ -123,7 +123,7 @@ pub fn cosine_parts(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
 
 /// The integer dot product: each half of the 16 lanes sign-extended to i16, then
 /// `i32x4.dot_i16x8_s`. Exact for every i8 input. (The relaxed-SIMD build uses it too, for
-/// everything but a query against rows: see [`QueryLayout`].)
+/// everything but a query against rows: see `QueryHalves`.)
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
     // SAFETY: as in `dot`.
