@@ -19,6 +19,16 @@ pub const NAMES: &[&str] = &[
     "local_model",
     "embedding_fallback",
     "recall_sample_rate",
+    "jwt_secret",
+    "jwt_jwks",
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_leeway_s",
+    "jwt_role_claim",
+    "cors_origins",
+    "insecure_open",
+    "metrics_public",
+    "log_retention_days",
 ];
 
 /// Settings that hold secrets; never logged or exported.
@@ -29,12 +39,15 @@ pub const SECRET_NAMES: &[&str] = &[
     "api_keys_write",
     "api_keys_admin",
     "embedding_api_key",
+    "jwt_secret",
 ];
 
 pub const DEFAULT_DIMENSIONS: usize = 768;
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_RECALL_SAMPLE_RATE: f64 = 0.01;
+pub const DEFAULT_JWT_LEEWAY_S: u64 = 30;
+pub const DEFAULT_LOG_RETENTION_DAYS: f64 = 30.0;
 
 /// An API key and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +62,46 @@ pub struct ApiKey {
 pub enum Role {
     Read,
     Write,
-    /// Write, plus reading any user's preference vector.
+    /// Write, plus acting for any user (their preference, events, logs and erasure).
     Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "read" => Some(Role::Read),
+            "write" => Some(Role::Write),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// How user tokens (JWTs) are verified.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TokenConfig {
+    /// `jwt_secret`: HS256 tokens are accepted, signed with this.
+    pub hs256_secret: Option<String>,
+    /// `jwt_issuer`: required `iss`.
+    pub issuer: Option<String>,
+    /// `jwt_audience`: required `aud`.
+    pub audience: Option<String>,
+    /// `jwt_leeway_s`: clock skew allowed on `exp` and `nbf`.
+    pub leeway_s: u64,
+    /// `jwt_role_claim`: the claim (a name, or a dotted path) holding `read`, `write` or `admin`;
+    /// without it, or with another value, a token's role is read.
+    pub role_claim: Option<String>,
+}
+
+/// Where the JWKS of RS256/ES256/EdDSA tokens comes from (`jwt_jwks`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum JwksSource {
+    /// The JSON document itself (every host).
+    Inline(String),
+    /// A file (native only).
+    File(String),
+    /// An `https://` (or `http://`) URL, fetched and refreshed on an unknown `kid` (native only).
+    Url(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +124,18 @@ pub struct Config {
     /// `recall_sample_rate`: the share of searches re-run exactly, off the request path, to
     /// measure recall (0 turns the monitor off).
     pub recall_sample_rate: f64,
+    pub tokens: TokenConfig,
+    pub jwks: Option<JwksSource>,
+    /// `cors_origins`: exact origins (`https://app.example.com`) allowed to call from a
+    /// browser, or `*`. Empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// `insecure_open`: with no keys or tokens configured, serve anyone on any address (without
+    /// it an open server answers on loopback only, and a Spin component refuses).
+    pub insecure_open: bool,
+    /// `metrics_public`: `/metrics` without a key.
+    pub metrics_public: bool,
+    /// `log_retention_days`: search-log rows older than this are deleted (0 keeps them).
+    pub log_retention_days: f64,
 }
 
 impl Default for Config {
@@ -90,6 +153,15 @@ impl Default for Config {
             local_model: true,
             embedding_fallback_local: false,
             recall_sample_rate: DEFAULT_RECALL_SAMPLE_RATE,
+            tokens: TokenConfig {
+                leeway_s: DEFAULT_JWT_LEEWAY_S,
+                ..TokenConfig::default()
+            },
+            jwks: None,
+            cors_origins: Vec::new(),
+            insecure_open: false,
+            metrics_public: false,
+            log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
         }
     }
 }
@@ -108,6 +180,14 @@ fn list(value: Option<String>) -> Vec<String> {
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn flag(name: &str, value: Option<String>) -> Result<bool, String> {
+    match non_empty(value).as_deref() {
+        None | Some("off" | "false" | "0") => Ok(false),
+        Some("on" | "true" | "1") => Ok(true),
+        Some(v) => Err(format!("{name} must be true or false, got {v:?}")),
+    }
 }
 
 impl Config {
@@ -168,6 +248,55 @@ impl Config {
                     format!("recall_sample_rate must be a number in 0..=1, got {r:?}")
                 })?;
         }
+        c.tokens.hs256_secret = non_empty(get("jwt_secret"));
+        if c.tokens.hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err("jwt_secret must be at least 32 characters (RFC 7518: HS256 keys of 256 bits)".into());
+        }
+        c.tokens.issuer = non_empty(get("jwt_issuer"));
+        c.tokens.audience = non_empty(get("jwt_audience"));
+        c.tokens.role_claim = non_empty(get("jwt_role_claim"));
+        if let Some(l) = non_empty(get("jwt_leeway_s")) {
+            c.tokens.leeway_s = l
+                .parse()
+                .ok()
+                .filter(|l| *l <= 600)
+                .ok_or_else(|| format!("jwt_leeway_s must be an integer in 0..=600, got {l:?}"))?;
+        }
+        c.jwks = non_empty(get("jwt_jwks")).map(|v| {
+            if v.starts_with('{') {
+                JwksSource::Inline(v)
+            } else if v.starts_with("https://") || v.starts_with("http://") {
+                JwksSource::Url(v)
+            } else {
+                JwksSource::File(v)
+            }
+        });
+        if let Some(JwksSource::Inline(doc)) = &c.jwks {
+            crate::api::token::parse_jwks(doc)?;
+        }
+        c.cors_origins = list(get("cors_origins"));
+        for origin in &c.cors_origins {
+            let ok = origin == "*"
+                || ((origin.starts_with("https://") || origin.starts_with("http://"))
+                    && !origin.trim_end_matches('/').contains(|ch: char| ch.is_whitespace())
+                    && !origin[origin.find("://").unwrap_or(0) + 3..].contains('/'));
+            if !ok {
+                return Err(format!(
+                    "cors_origins: {origin:?} is not an origin (scheme://host[:port], or *)"
+                ));
+            }
+        }
+        c.insecure_open = flag("insecure_open", get("insecure_open"))?;
+        c.metrics_public = flag("metrics_public", get("metrics_public"))?;
+        if let Some(d) = non_empty(get("log_retention_days")) {
+            c.log_retention_days = d
+                .parse()
+                .ok()
+                .filter(|d: &f64| d.is_finite() && *d >= 0.0)
+                .ok_or_else(|| {
+                    format!("log_retention_days must be a number of days ≥ 0, got {d:?}")
+                })?;
+        }
         if c.embedding_fallback_local && c.embedding_url.is_none() {
             return Err(
                 "embedding_fallback needs embedding_url (the local model is already the default)"
@@ -193,10 +322,16 @@ impl Config {
         Ok(c)
     }
 
-    /// Whether requests must carry a key. With no keys configured the API is open, which
-    /// `vecgate serve` warns about at start.
+    /// Whether requests must carry a key or token. With neither configured the API is open:
+    /// on loopback only for `vecgate serve`, refused by the Spin component, unless
+    /// `insecure_open` says otherwise.
     pub fn auth_required(&self) -> bool {
-        !self.api_keys.is_empty()
+        !self.api_keys.is_empty() || self.tokens_configured()
+    }
+
+    /// Whether user tokens (JWTs) are accepted.
+    pub fn tokens_configured(&self) -> bool {
+        self.tokens.hs256_secret.is_some() || self.jwks.is_some()
     }
 }
 
@@ -258,6 +393,13 @@ mod tests {
             ("embedding_fallback", "remote"),
             ("recall_sample_rate", "1.5"),
             ("recall_sample_rate", "often"),
+            ("jwt_secret", "short"),
+            ("jwt_leeway_s", "-3"),
+            ("jwt_jwks", "{not json"),
+            ("cors_origins", "example.com"),
+            ("cors_origins", "https://example.com/path"),
+            ("insecure_open", "yes please"),
+            ("log_retention_days", "-1"),
         ] {
             let err = Config::from_lookup(lookup(&[(k, v)])).unwrap_err();
             assert!(err.contains(k), "{err}");

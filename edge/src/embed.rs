@@ -205,9 +205,13 @@ impl<H: EmbedHost> Embedder<H> {
             )
             .await?;
         if !(200..300).contains(&status) {
-            return Err(EmbedError::Unavailable(format!(
-                "HTTP {status}: {}",
+            // The provider's own words go to the server log, not to clients.
+            eprintln!(
+                "vecgate: the embedding provider answered HTTP {status}: {}",
                 provider_message(&bytes)
+            );
+            return Err(EmbedError::Unavailable(format!(
+                "the embedding provider answered HTTP {status}"
             )));
         }
         parse_embeddings(&bytes, texts.len())
@@ -423,7 +427,7 @@ mod tests {
         ]);
         let err = block_on(e.embed("a")).unwrap_err();
         assert!(
-            matches!(&err, EmbedError::Unavailable(m) if m.contains("overloaded")),
+            matches!(&err, EmbedError::Unavailable(m) if m.contains("HTTP 500") && !m.contains("overloaded")),
             "{err}"
         );
         let err = block_on(e.embed("b")).unwrap_err();

@@ -8,6 +8,7 @@ pub enum Method {
     Post,
     Put,
     Delete,
+    Options,
     Other,
 }
 
@@ -18,6 +19,7 @@ impl Method {
             "POST" => Method::Post,
             "PUT" => Method::Put,
             "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
             _ => Method::Other,
         }
     }

@@ -9,6 +9,7 @@ pub mod server;
 pub mod suite;
 pub mod synthetic;
 pub mod timed;
+pub mod tokens;
 pub mod wrk;
 
 use std::fs;

@@ -20,13 +20,24 @@ fn api_suite_on_embedded_store() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = Server::start(&[], &env);
     load_movies(&Api::new(&server.base));
-    let log_path = dir.join("search-log.jsonl");
+    // One file per UTC day (sealed ones carry their count): read them all, oldest day first.
+    let log_dir = dir.join("search-logs");
     let logs = || {
-        std::fs::read_to_string(&log_path)
-            .unwrap_or_default()
-            .lines()
+        let mut files: Vec<_> = std::fs::read_dir(&log_dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .map(|l| {
-                let v: Value = serde_json::from_str(l).expect("a JSON line");
+                let v: Value = serde_json::from_str(&l).expect("a JSON line");
                 LogRow {
                     result_ids: serde_json::from_value(v["result_ids"].clone()).unwrap(),
                     user_id: v["user_id"].as_str().map(str::to_owned),

@@ -27,8 +27,8 @@ use spin_sdk::llm;
 use spin_sdk::pg::{self, DbValue, ParameterValue, PgError, QueryError};
 use spin_sdk::wasip3::clocks::monotonic_clock;
 use vecgate_edge::api::error::ApiError;
-use vecgate_edge::api::{Handler, MAX_BODY_BYTES};
-use vecgate_edge::config::{Config, NAMES};
+use vecgate_edge::api::{Handler, OpenPolicy, MAX_BODY_BYTES};
+use vecgate_edge::config::{Config, JwksSource, NAMES};
 use vecgate_edge::embed::{EmbedError, EmbedHost};
 use vecgate_edge::http::{self as edge_http, Method};
 use vecgate_edge::sql::migrate::detect_dialect;
@@ -93,8 +93,17 @@ async fn read_config() -> Result<Config, ApiError> {
             }
         }
     }
-    Config::from_lookup(|name| values.get(name).cloned())
-        .map_err(|e| ApiError::new(500, "configuration", e))
+    let config = Config::from_lookup(|name| values.get(name).cloned())
+        .map_err(|e| ApiError::new(500, "configuration", e))?;
+    match config.jwks {
+        None | Some(JwksSource::Inline(_)) => Ok(config),
+        // A Spin instance lives for one request: no file to read, no cache to refresh.
+        Some(_) => Err(ApiError::new(
+            500,
+            "configuration",
+            "jwt_jwks must be the JWKS JSON itself in the Spin component",
+        )),
+    }
 }
 
 async fn build_handler(
@@ -126,7 +135,10 @@ async fn build_handler(
     };
     let has_replicas = client.replica.is_some();
     let store = PostgresStore::new(client, dialect, config.dimensions, has_replicas);
-    Ok(Handler::new(config, store, SpinEmbedHost))
+    let mut handler = Handler::new(config, store, SpinEmbedHost);
+    // Open to the internet unless the operator said so: refuse instead.
+    handler.open_policy = OpenPolicy::Refuse;
+    Ok(handler)
 }
 
 /// One replica per request, chosen at random, spreads reads across the replicas.

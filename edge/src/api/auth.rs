@@ -1,26 +1,110 @@
-//! Bearer-key authentication. Keys are compared in constant time, against every configured key,
-//! so neither a key's content nor its position is revealed by timing.
+//! Who is asking, and what they may do: one rule for every route.
+//!
+//! Every request is authenticated into a [`Caller`] before any handler runs: a static API key
+//! (compared in constant time against every configured key) or a signed user token (a JWT,
+//! [`super::token`]). Then every place a request names a user (a path `{id}`, `user_id` or
+//! `personalize` in a search, `user_id` in candidates, `user_ids` in recommend) goes through
+//! [`Caller::act_for`]: a caller acts for its own user, an admin for anyone, nobody else for
+//! anybody. Handlers receive the user that check returned, never the raw id a client sent.
 
 use crate::config::{ApiKey, Config, Role};
 use crate::http::Request;
 
 use super::error::ApiError;
+use super::token::{looks_like_jwt, TokenError, TokenVerifier};
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// Anyone (`/health`, `/openapi.json`).
     Public,
+    /// `/metrics`: a key, unless `metrics_public`.
+    Metrics,
     Read,
+    /// Content writes: a write or admin role.
     Write,
-    /// The preference of user `{id}`: an admin key, or a key scoped to that user.
-    UserPreference,
+    /// User `{id}`'s own data: that user's key or token, or an admin.
+    User,
+}
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// No keys or tokens are configured (loopback or `insecure_open`).
+    Open,
+    Key,
+    Token,
+    /// The process itself (`serve --sample`, `import`).
+    Internal,
+    /// Nobody in particular, on a public route.
+    Anonymous,
 }
 
 /// The caller, once authenticated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caller {
     pub role: Role,
+    /// The user a token's `sub` or a `key@user` key belongs to.
     pub user: Option<String>,
+    pub via: Via,
+}
+
+fn forbidden(message: &str) -> ApiError {
+    ApiError::new(403, "forbidden", message)
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(401, "unauthorized", message)
+}
+
+impl Caller {
+    pub fn admin(via: Via) -> Caller {
+        Caller {
+            role: Role::Admin,
+            user: None,
+            via,
+        }
+    }
+
+    pub fn anonymous() -> Caller {
+        Caller {
+            role: Role::Read,
+            user: None,
+            via: Via::Anonymous,
+        }
+    }
+
+    /// The user this request acts for. `asked` is a user the request names; without one, a
+    /// user's own credential acts for that user. Allowed for the user's own key or token and
+    /// for admins; a service key acts for no user.
+    pub fn act_for(&self, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+        match asked {
+            None => Ok(self.user.clone()),
+            Some(u) if self.role == Role::Admin || self.user.as_deref() == Some(u) => {
+                Ok(Some(u.to_owned()))
+            }
+            Some(_) => Err(forbidden(
+                "this credential may not act for that user: only the user's own key or token, \
+                 or an admin key, may",
+            )),
+        }
+    }
+
+    /// [`Caller::act_for`] for a request that must name (or be) a user.
+    pub fn user_required(&self, asked: Option<&str>, what: &str) -> Result<String, ApiError> {
+        self.act_for(asked)?
+            .ok_or_else(|| ApiError::bad_request(format!("{what} needs user_id")))
+    }
+
+    /// Whether the route's access rule admits this caller; `path_user` is a user route's `{id}`.
+    pub fn check(&self, access: Access, path_user: Option<&str>) -> Result<(), ApiError> {
+        match access {
+            Access::Public | Access::Metrics | Access::Read => Ok(()),
+            Access::Write if self.role >= Role::Write => Ok(()),
+            Access::Write => Err(forbidden("this endpoint needs a write or admin role")),
+            Access::User => self.act_for(path_user).map(|_| ()),
+        }
+    }
 }
 
 /// Constant-time equality: the time depends only on the lengths.
@@ -45,67 +129,67 @@ fn find_key<'a>(keys: &'a [ApiKey], presented: &str) -> Option<&'a ApiKey> {
     found
 }
 
-/// Checks the request's key against what the route needs. `user` is the `{id}` of user routes.
-pub fn authorize(
-    config: &Config,
-    req: &Request,
-    access: Access,
-    user: Option<&str>,
-) -> Result<Option<Caller>, ApiError> {
-    if access == Access::Public {
-        return Ok(None);
-    }
-    if !config.auth_required() {
-        return Ok(Some(Caller {
-            role: Role::Admin,
-            user: None,
-        }));
-    }
-    let header = req.header("authorization").ok_or_else(|| {
-        ApiError::new(
-            401,
-            "unauthorized",
-            "missing Authorization: Bearer <key> header",
-        )
-    })?;
-    let presented = header
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                401,
-                "unauthorized",
-                "malformed Authorization header; expected: Bearer <key>",
-            )
-        })?;
-    let key = find_key(&config.api_keys, presented)
-        .ok_or_else(|| ApiError::new(401, "unauthorized", "unknown API key"))?;
-    let forbidden = |m: &str| Err(ApiError::new(403, "forbidden", m));
-    let scoped_elsewhere = key.user.is_some() && key.user.as_deref() != user;
-    match access {
-        Access::Public => unreachable!("handled above"),
-        Access::Read => {}
-        Access::Write if key.role < Role::Write => {
-            return forbidden("this endpoint needs a write key");
-        }
-        Access::Write if key.user.is_some() && (user.is_none() || scoped_elsewhere) => {
-            return forbidden("this key is scoped to one user's routes");
-        }
-        Access::Write => {}
-        Access::UserPreference => {
-            let own = key.user.is_some() && !scoped_elsewhere;
-            if !(own || key.role == Role::Admin) {
-                return forbidden(
-                    "reading a user's preference needs an admin key or that user's key",
-                );
-            }
+/// Turns credentials into callers: the configured keys, and the token verifier when tokens are
+/// configured.
+pub struct Authenticator {
+    open: bool,
+    keys: Vec<ApiKey>,
+    pub tokens: Option<TokenVerifier>,
+}
+
+/// Why authentication failed; an unknown `kid` is worth a JWKS refresh and one more try.
+pub enum AuthFailure {
+    UnknownKey,
+    Refused(ApiError),
+}
+
+impl Authenticator {
+    pub fn new(config: &Config, tokens: Option<TokenVerifier>) -> Authenticator {
+        Authenticator {
+            open: !config.auth_required(),
+            keys: config.api_keys.clone(),
+            tokens,
         }
     }
-    Ok(Some(Caller {
-        role: key.role,
-        user: key.user.clone(),
-    }))
+
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// The caller behind the request's `Authorization` header.
+    pub fn authenticate(&self, req: &Request) -> Result<Caller, AuthFailure> {
+        if self.open {
+            return Ok(Caller::admin(Via::Open));
+        }
+        let refused = |m: &str| AuthFailure::Refused(unauthorized(m));
+        let header = req
+            .header("authorization")
+            .ok_or_else(|| refused("missing Authorization: Bearer <key or token> header"))?;
+        let presented = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| refused("malformed Authorization header; expected: Bearer <key or token>"))?;
+        if let Some(key) = find_key(&self.keys, presented) {
+            return Ok(Caller {
+                role: key.role,
+                user: key.user.clone(),
+                via: Via::Key,
+            });
+        }
+        match &self.tokens {
+            Some(verifier) if looks_like_jwt(presented) => match verifier.verify(presented) {
+                Ok(claims) => Ok(Caller {
+                    role: claims.role,
+                    user: Some(claims.user),
+                    via: Via::Token,
+                }),
+                Err(TokenError::UnknownKey) => Err(AuthFailure::UnknownKey),
+                Err(e) => Err(refused(e.message())),
+            },
+            _ => Err(refused("unknown API key")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,12 +227,18 @@ mod tests {
     #[test]
     fn matrix() {
         let c = config();
-        let status = |auth: Option<&str>, access, user| {
-            authorize(&c, &req(auth), access, user)
+        let auth = Authenticator::new(&c, None);
+        let status = |key: Option<&str>, access, user| {
+            let caller = match auth.authenticate(&req(key)) {
+                Ok(caller) => caller,
+                Err(AuthFailure::Refused(e)) => return e.status,
+                Err(AuthFailure::UnknownKey) => return 0,
+            };
+            caller
+                .check(access, user)
                 .map(|_| 200)
                 .unwrap_or_else(|e| e.status)
         };
-        assert_eq!(status(None, Access::Public, None), 200);
         assert_eq!(status(None, Access::Read, None), 401);
         assert_eq!(status(Some("Basic abc"), Access::Read, None), 401);
         assert_eq!(status(Some("Bearer "), Access::Read, None), 401);
@@ -156,23 +246,39 @@ mod tests {
         assert_eq!(status(Some("Bearer read-key-1"), Access::Read, None), 200);
         assert_eq!(status(Some("Bearer read-key-1"), Access::Write, None), 403);
         assert_eq!(status(Some("Bearer write-key-1"), Access::Write, None), 200);
-        let pref = Access::UserPreference;
-        assert_eq!(status(Some("Bearer read-key-1"), pref, Some("user-7")), 403);
-        assert_eq!(
-            status(Some("Bearer write-key-1"), pref, Some("user-7")),
-            403
-        );
-        assert_eq!(status(Some("Bearer user-key-7"), pref, Some("user-7")), 200);
-        assert_eq!(status(Some("Bearer user-key-7"), pref, Some("user-8")), 403);
-        assert_eq!(
-            status(Some("Bearer admin-key-1"), pref, Some("user-8")),
-            200
-        );
+        let user = Access::User;
+        assert_eq!(status(Some("Bearer read-key-1"), user, Some("user-7")), 403);
+        assert_eq!(status(Some("Bearer write-key-1"), user, Some("user-7")), 403);
+        assert_eq!(status(Some("Bearer user-key-7"), user, Some("user-7")), 200);
+        assert_eq!(status(Some("Bearer user-key-7"), user, Some("user-8")), 403);
+        assert_eq!(status(Some("Bearer admin-key-1"), user, Some("user-8")), 200);
+    }
+
+    #[test]
+    fn acting_for_a_user() {
+        let own = Caller {
+            role: Role::Read,
+            user: Some("user-7".into()),
+            via: Via::Token,
+        };
+        assert_eq!(own.act_for(None).unwrap().as_deref(), Some("user-7"));
+        assert_eq!(own.act_for(Some("user-7")).unwrap().as_deref(), Some("user-7"));
+        assert_eq!(own.act_for(Some("user-8")).unwrap_err().status, 403);
+        let service = Caller {
+            role: Role::Write,
+            user: None,
+            via: Via::Key,
+        };
+        assert_eq!(service.act_for(None).unwrap(), None);
+        assert_eq!(service.act_for(Some("user-7")).unwrap_err().status, 403);
+        let admin = Caller::admin(Via::Key);
+        assert_eq!(admin.act_for(Some("user-8")).unwrap().as_deref(), Some("user-8"));
     }
 
     #[test]
     fn open_when_no_keys_are_configured() {
-        let c = Config::default();
-        assert!(authorize(&c, &req(None), Access::Write, None).is_ok());
+        let auth = Authenticator::new(&Config::default(), None);
+        assert!(auth.is_open());
+        assert!(matches!(auth.authenticate(&req(None)), Ok(c) if c.role == Role::Admin));
     }
 }

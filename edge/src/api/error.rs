@@ -13,6 +13,9 @@ pub struct ApiError {
     pub message: String,
     /// The `Allow` header of a 405: the route's methods.
     pub allow: Option<String>,
+    /// What went wrong underneath (driver or provider text): for the server log only, under the
+    /// request id the client is given.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -22,6 +25,15 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            detail: None,
+        }
+    }
+
+    /// A 5xx whose cause is logged, not shown.
+    pub fn hidden(status: u16, code: &'static str, message: &str, detail: String) -> ApiError {
+        ApiError {
+            detail: Some(detail),
+            ..ApiError::new(status, code, message)
         }
     }
 
@@ -43,6 +55,26 @@ impl ApiError {
             None => response,
         }
     }
+
+    /// The response, and for a server-side failure a request id that names it in the server
+    /// log, where the detail goes (never to the client).
+    pub fn into_logged_response(self) -> Response {
+        if self.status < 500 {
+            return self.into_response();
+        }
+        let id = request_id();
+        eprintln!(
+            "vecgate: request {id}: {} {}: {}",
+            self.status,
+            self.code,
+            self.detail.as_deref().unwrap_or(&self.message)
+        );
+        Response::json(
+            self.status,
+            &json!({"error": {"code": self.code, "message": self.message, "request_id": id}}),
+        )
+        .with_header("x-request-id", id)
+    }
 }
 
 impl From<vecgate_core::Error> for ApiError {
@@ -55,14 +87,18 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => ApiError::new(503, "unavailable", m),
+            StoreError::Backend(m) => ApiError::hidden(
+                503,
+                "unavailable",
+                "the database could not answer; retry later (the server log has the cause under \
+                 this request id)",
+                m,
+            ),
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::new(409, "conflict", m),
             StoreError::Invalid(m) => ApiError::bad_request(m),
             // Internal details go to the server log, not to clients.
-            StoreError::Internal(m) => {
-                eprintln!("vecgate: internal store error: {m}");
-                ApiError::new(500, "internal", "internal error")
-            }
+            StoreError::Internal(m) => ApiError::hidden(500, "internal", "internal error", m),
         }
     }
 }
@@ -76,4 +112,17 @@ impl From<EmbedError> for ApiError {
             EmbedError::Unavailable(_) => ApiError::new(502, "embedding_unavailable", message),
         }
     }
+}
+
+/// 16 hex digits, unpredictable enough to name one request in the log.
+fn request_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{:016x}", h.finish())
 }

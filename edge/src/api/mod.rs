@@ -3,14 +3,19 @@
 
 pub mod auth;
 pub mod error;
+mod cors;
 pub mod recall;
 mod recommend;
 mod requests;
+pub mod token;
 
 pub use requests::check_text;
 mod routes;
 
-use std::time::Instant;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::embed::{EmbedHost, Embedder};
@@ -18,7 +23,7 @@ use crate::http::{Method, Request, Response};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-use auth::Access;
+use auth::{Access, AuthFailure, Authenticator, Caller, Via};
 use error::ApiError;
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -38,6 +43,28 @@ pub struct Handler<S, H> {
     pub embedder: Embedder<H>,
     pub metrics: Metrics,
     pub recall: recall::RecallMonitor,
+    pub auth: Authenticator,
+    /// What an open server (no keys, no tokens, no `insecure_open`) does with a request.
+    pub open_policy: OpenPolicy,
+    /// Fetches the JWKS document again (a `jwt_jwks` URL), on a token with an unknown `kid`.
+    pub jwks_refresh: Option<JwksRefresh>,
+    last_jwks_refresh: Mutex<Option<Instant>>,
+}
+
+/// Fetches the JWKS document (native: from its URL).
+pub type JwksRefresh =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
+
+/// An unknown `kid` refreshes the JWKS at most this often, so forged kids can't hammer the issuer.
+const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How a server with no credentials configured answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenPolicy {
+    /// `vecgate serve`: only requests whose `Host` is a loopback name (no DNS rebinding).
+    LoopbackHosts,
+    /// The Spin component: 503, it would be open to the internet.
+    Refuse,
 }
 
 /// [`OPENAPI_JSON`] with `dimensions` as the `Vector` schema's exact length, so clients and
@@ -58,6 +85,8 @@ struct Route {
     access: Access,
     id: Option<String>,
     action: Action,
+    /// A preflight's answer: the route's methods.
+    allow: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +106,20 @@ enum Action {
     RecordEvent,
     Embed,
     Recommend,
+    EraseUser,
+    /// A CORS preflight (`OPTIONS`) of any route.
+    Preflight,
+}
+
+impl Action {
+    /// Whether the request carries a JSON body (and so must say `Content-Type: application/json`).
+    fn takes_json(self) -> bool {
+        use Action::*;
+        matches!(
+            self,
+            Search | Candidates | Embed | Recommend | UpsertContent | PutPreference | RecordEvent
+        )
+    }
 }
 
 type Methods = &'static [(Method, Access, Action)];
@@ -88,7 +131,7 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let (template, id, methods): (&'static str, Option<&str>, Methods) = match segments.as_slice() {
         ["health"] => ("/health", None, &[(Get, Public, Health)]),
-        ["metrics"] => ("/metrics", None, &[(Get, Public, Metrics)]),
+        ["metrics"] => ("/metrics", None, &[(Get, Access::Metrics, Action::Metrics)]),
         ["openapi.json"] => ("/openapi.json", None, &[(Get, Public, OpenApi)]),
         ["v1", "stats"] => ("/v1/stats", None, &[(Get, Read, Stats)]),
         ["v1", "search"] => ("/v1/search", None, &[(Post, Read, Search)]),
@@ -106,33 +149,41 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
             Some(id),
             &[(Get, Read, Similar)],
         ),
+        ["v1", "users", id] => ("/v1/users/{id}", Some(id), &[(Delete, User, EraseUser)]),
         ["v1", "users", id, "preference"] => (
             "/v1/users/{id}/preference",
             Some(id),
-            &[
-                (Get, UserPreference, GetPreference),
-                (Put, Write, PutPreference),
-            ],
+            &[(Get, User, GetPreference), (Put, User, PutPreference)],
         ),
         ["v1", "users", id, "events"] => (
             "/v1/users/{id}/events",
             Some(id),
-            &[(Post, Write, RecordEvent)],
+            &[(Post, User, RecordEvent)],
         ),
         _ => return Err(ApiError::not_found("no such route")),
     };
+    let allowed = || {
+        methods
+            .iter()
+            .map(|(m, _, _)| method_name(*m))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if method == Method::Options {
+        return Ok(Route {
+            template,
+            access: Access::Public,
+            id: None,
+            action: Preflight,
+            allow: Some(allowed()),
+        });
+    }
     let &(_, access, action) = methods
         .iter()
         .find(|(m, _, _)| *m == method)
         .ok_or_else(|| ApiError {
             // RFC 9110: a 405 lists the methods the route does allow.
-            allow: Some(
-                methods
-                    .iter()
-                    .map(|(m, _, _)| method_name(*m))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            allow: Some(allowed()),
             ..ApiError::new(
                 405,
                 "method_not_allowed",
@@ -148,6 +199,7 @@ fn route(method: Method, path: &str) -> Result<Route, ApiError> {
         access,
         id,
         action,
+        allow: None,
     })
 }
 
@@ -157,7 +209,7 @@ fn method_name(method: Method) -> &'static str {
         Method::Post => "POST",
         Method::Put => "PUT",
         Method::Delete => "DELETE",
-        Method::Other => "",
+        Method::Options | Method::Other => "",
     }
 }
 
@@ -179,8 +231,22 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             (Some(_), Some(crate::sql::Dialect::Pgvector)) => "pgvector",
             (Some(_), None) => "postgres",
         };
+        let tokens = config.tokens_configured().then(|| {
+            let jwks = match &config.jwks {
+                Some(crate::config::JwksSource::Inline(doc)) => token::parse_jwks(doc).ok(),
+                _ => None,
+            };
+            token::TokenVerifier::new(
+                config.tokens.clone(),
+                jwks.unwrap_or(jsonwebtoken::jwk::JwkSet { keys: Vec::new() }),
+            )
+        });
         Handler {
             recall: recall::RecallMonitor::new(config.recall_sample_rate, backend),
+            auth: Authenticator::new(&config, tokens),
+            open_policy: OpenPolicy::LoopbackHosts,
+            jwks_refresh: None,
+            last_jwks_refresh: Mutex::new(None),
             config,
             store,
             embedder,
@@ -205,10 +271,87 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             Ok(r) => (r.template, self.dispatch(&req, r, internal).await),
             Err(e) => ("other", Err(e)),
         };
-        let response = result.unwrap_or_else(ApiError::into_response);
+        let response = result.unwrap_or_else(|e| e.into_logged_response());
+        let response = cors::decorate(&self.config.cors_origins, &req, response);
         self.metrics
             .record_request(template, response.status, start.elapsed().as_secs_f64());
         response
+    }
+
+    /// The caller behind `req`: open, internal, a key, or a token (refreshing the JWKS once on
+    /// an unknown `kid`).
+    async fn caller(&self, req: &Request, internal: bool) -> Result<Caller, ApiError> {
+        if internal {
+            return Ok(Caller::admin(Via::Internal));
+        }
+        if self.auth.is_open() && !self.config.insecure_open {
+            self.check_open(req)?;
+        }
+        match self.auth.authenticate(req) {
+            Ok(caller) => Ok(caller),
+            Err(AuthFailure::Refused(e)) => Err(e),
+            Err(AuthFailure::UnknownKey) => {
+                self.refresh_jwks().await;
+                match self.auth.authenticate(req) {
+                    Ok(caller) => Ok(caller),
+                    Err(AuthFailure::Refused(e)) => Err(e),
+                    Err(AuthFailure::UnknownKey) => Err(ApiError::new(
+                        401,
+                        "unauthorized",
+                        token::TokenError::UnknownKey.message(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// An open server answers only what a browser on another site can't reach.
+    fn check_open(&self, req: &Request) -> Result<(), ApiError> {
+        match self.open_policy {
+            OpenPolicy::Refuse => Err(ApiError::new(
+                503,
+                "not_configured",
+                "no API keys or user tokens are configured, so this server would be open to \
+                 anyone: set api_keys_read/api_keys_write/api_keys_admin or jwt_secret/jwt_jwks \
+                 (or insecure_open = true to serve everyone)",
+            )),
+            OpenPolicy::LoopbackHosts => {
+                let host = req.header("host").unwrap_or_default();
+                let name = match host.rsplit_once(':') {
+                    Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                    _ => host,
+                };
+                if matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
+                    Ok(())
+                } else {
+                    Err(ApiError::new(
+                        403,
+                        "host_not_allowed",
+                        "this server has no keys configured and answers only requests for \
+                         localhost, 127.0.0.1 or [::1]",
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn refresh_jwks(&self) {
+        let (Some(fetch), Some(verifier)) = (&self.jwks_refresh, &self.auth.tokens) else {
+            return;
+        };
+        {
+            let Ok(mut last) = self.last_jwks_refresh.lock() else {
+                return;
+            };
+            if last.is_some_and(|t| t.elapsed() < JWKS_REFRESH_INTERVAL) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        match fetch().await.and_then(|doc| token::parse_jwks(&doc)) {
+            Ok(jwks) => verifier.set_jwks(jwks),
+            Err(e) => eprintln!("vecgate: WARNING could not refresh jwt_jwks: {e}"),
+        }
     }
 
     async fn dispatch(
@@ -217,6 +360,23 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         r: Route,
         internal: bool,
     ) -> Result<Response, ApiError> {
+        if r.action == Action::Preflight {
+            return Ok(cors::preflight(
+                &self.config.cors_origins,
+                req,
+                r.allow.as_deref().unwrap_or_default(),
+            ));
+        }
+        let public = r.access == Access::Public
+            || (r.access == Access::Metrics && self.config.metrics_public);
+        let caller = if public {
+            if !internal && self.auth.is_open() && !self.config.insecure_open {
+                self.check_open(req)?;
+            }
+            Caller::anonymous()
+        } else {
+            self.caller(req, internal).await?
+        };
         let limit = match r.action {
             Action::UpsertContent => MAX_BODY_BYTES,
             _ => MAX_SMALL_BODY_BYTES,
@@ -228,17 +388,17 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 format!("request body over {limit} bytes"),
             ));
         }
-        let user = matches!(
-            r.action,
-            Action::GetPreference | Action::PutPreference | Action::RecordEvent
-        )
-        .then_some(r.id.as_deref())
-        .flatten();
-        if !internal {
-            auth::authorize(&self.config, req, r.access, user)?;
+        if r.action.takes_json() && !internal && !is_json(req) {
+            return Err(ApiError::new(
+                415,
+                "unsupported_media_type",
+                "the body must be JSON, sent with Content-Type: application/json",
+            ));
         }
+        caller.check(r.access, r.id.as_deref())?;
         let id = r.id.as_deref().unwrap_or_default();
         match r.action {
+            Action::Preflight => unreachable!("answered above"),
             Action::Health => self.health().await,
             Action::Metrics => {
                 let mut text = self.metrics.render();
@@ -256,19 +416,29 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 openapi_for(self.config.dimensions),
             )),
             Action::Stats => self.stats().await,
-            Action::Search => self.search(req).await,
-            Action::Candidates => self.candidates(req).await,
-            Action::Similar => self.similar(req, id).await,
+            Action::Search => self.search(req, &caller).await,
+            Action::Candidates => self.candidates(req, &caller).await,
+            Action::Similar => self.similar(req, id, &caller).await,
             Action::GetContent => self.get_content(id).await,
             Action::DeleteContent => self.delete_content(id).await,
             Action::UpsertContent => self.upsert_content(req).await,
             Action::GetPreference => self.get_preference(id).await,
             Action::PutPreference => self.put_preference(req, id).await,
             Action::RecordEvent => self.record_event(req, id).await,
+            Action::EraseUser => self.erase_user(id).await,
             Action::Embed => self.embed(req).await,
-            Action::Recommend => self.recommend(req).await,
+            Action::Recommend => self.recommend(req, &caller).await,
         }
     }
+}
+
+/// `Content-Type: application/json`, with or without parameters (`; charset=utf-8`).
+fn is_json(req: &Request) -> bool {
+    req.header("content-type").is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 use vecgate_core::recommend::{Objective, Recommendation, Strategy};
 
-use super::auth::{self, Access};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::requests::*;
 use super::Handler;
@@ -28,7 +28,11 @@ fn probe_size(body: &RecommendBody, k: usize, examples: usize) -> usize {
 }
 
 impl<S: Store, H: EmbedHost> Handler<S, H> {
-    pub(super) async fn recommend(&self, req: &Request) -> Result<Response, ApiError> {
+    pub(super) async fn recommend(
+        &self,
+        req: &Request,
+        caller: &Caller,
+    ) -> Result<Response, ApiError> {
         let start = Instant::now();
         let body: RecommendBody = parse_body(&req.body)?;
         body.check()?;
@@ -36,10 +40,11 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         let threshold = check_threshold(body.threshold)?;
         let filter = parse_filter(body.filter.as_ref())?;
         let members = body.user_ids.as_deref().unwrap_or_default();
-        // A group reads its members' preferences: the preference rule applies to each.
+        // A group reads its members' preferences: each must be the caller's to use.
         for user in members {
-            auth::authorize(&self.config, req, Access::UserPreference, Some(user))?;
+            caller.act_for(Some(user))?;
         }
+        let logged_user = caller.act_for(None)?;
 
         let positive = self.example_vectors(&body.positive).await?;
         let negative = self.example_vectors(&body.negative).await?;
@@ -146,9 +151,11 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             include_metadata,
             include_vector,
             log: Some(SearchLog {
-                user_id: None,
+                user_id: logged_user,
                 search_type: "recommend",
                 filter: body.filter,
+                // A group's query is made of its members' preferences: never logged.
+                query_vector: members.is_empty().then(|| objective.query().to_vec()),
             }),
         };
         self.store.log_search(&logged, &results, store_ms).await?;

@@ -7,6 +7,7 @@ use vecgate_core::candidates::CandidateSet;
 use vecgate_core::preference::UserPreference;
 use vecgate_core::rerank::personalize;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::requests::*;
 use super::Handler;
@@ -17,9 +18,21 @@ use crate::store::{SearchLog, SearchOutcome, SearchQuery, Store};
 type Reply = Result<Response, ApiError>;
 
 impl<S: Store, H: EmbedHost> Handler<S, H> {
+    /// ok, or degraded with our own reason: never the driver's words.
     pub(super) async fn health(&self) -> Reply {
-        self.store.health().await?;
-        Ok(Response::json(200, &json!({"status": "ok"})))
+        match self.store.health().await {
+            Ok(()) => Ok(Response::json(200, &json!({"status": "ok"}))),
+            Err(e) => {
+                let e = ApiError::from(e);
+                if let Some(detail) = &e.detail {
+                    eprintln!("vecgate: /health degraded: {detail}");
+                }
+                Ok(Response::json(
+                    503,
+                    &json!({"status": "degraded", "error": {"code": e.code, "message": e.message}}),
+                ))
+            }
+        }
     }
 
     pub(super) async fn stats(&self) -> Reply {
@@ -29,26 +42,22 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         Ok(Response::json(200, &stats))
     }
 
-    /// The query vector of a search: given, or embedded from text; personalized on request.
-    async fn query_vector(
-        &self,
-        source: QuerySource,
-        user_id: Option<&str>,
-        personalized: bool,
-    ) -> Result<Vec<f32>, ApiError> {
-        let vector = match source {
-            QuerySource::Vector(v) => v,
-            QuerySource::Text(t) => self.embedder.embed(&t).await.inspect_err(|_| {
+    /// The query vector of a search: given, or embedded from text.
+    async fn query_vector(&self, source: QuerySource) -> Result<Vec<f32>, ApiError> {
+        match source {
+            QuerySource::Vector(v) => Ok(v),
+            QuerySource::Text(t) => Ok(self.embedder.embed(&t).await.inspect_err(|_| {
                 self.metrics.record_embedding_error();
-            })?,
-        };
-        if !personalized {
-            return Ok(vector);
+            })?),
         }
-        let user = user_id.ok_or_else(|| ApiError::bad_request("personalize needs user_id"))?;
+    }
+
+    /// `query` moved toward the (authorized) user's preference.
+    async fn personalized(&self, query: &[f32], user: Option<&str>) -> Result<Vec<f32>, ApiError> {
+        let user = user.ok_or_else(|| ApiError::bad_request("personalize needs user_id"))?;
         match self.store.get_preference(user).await? {
-            Some(p) => Ok(personalize(&vector, &p.vector, p.confidence)?),
-            None => Ok(vector),
+            Some(p) => Ok(personalize(query, &p.vector, p.confidence)?),
+            None => Ok(query.to_vec()),
         }
     }
 
@@ -67,7 +76,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         Ok(outcome)
     }
 
-    pub(super) async fn search(&self, req: &Request) -> Reply {
+    pub(super) async fn search(&self, req: &Request, caller: &Caller) -> Reply {
         let start = Instant::now();
         let body: SearchBody = parse_body(&req.body)?;
         let k = check_k(body.k, DEFAULT_K, MAX_K, "k")?;
@@ -76,15 +85,19 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         if let Some(u) = &body.user_id {
             check_id("user_id", u)?;
         }
+        let user = caller.act_for(body.user_id.as_deref())?;
         let search_type = if body.text.is_some() {
             "text"
         } else {
             "vector"
         };
         let source = query_source(body.vector, body.text, self.config.dimensions)?;
-        let vector = self
-            .query_vector(source, body.user_id.as_deref(), body.personalize)
-            .await?;
+        let asked = self.query_vector(source).await?;
+        let vector = if body.personalize {
+            self.personalized(&asked, user.as_deref()).await?
+        } else {
+            asked.clone()
+        };
         let query = SearchQuery {
             vector,
             k,
@@ -94,9 +107,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             include_metadata: body.include.contains(&Include::Metadata),
             include_vector: body.include.contains(&Include::Vector),
             log: Some(SearchLog {
-                user_id: body.user_id,
+                user_id: user,
                 search_type,
                 filter: body.filter,
+                query_vector: Some(asked),
             }),
         };
         let outcome = self.run_search(query, start).await?;
@@ -125,16 +139,17 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         ))
     }
 
-    pub(super) async fn similar(&self, req: &Request, id: &str) -> Reply {
+    pub(super) async fn similar(&self, req: &Request, id: &str, caller: &Caller) -> Reply {
         let start = Instant::now();
         let k = check_k(query_int(req, "k")?, DEFAULT_K, MAX_K, "k")?;
         let threshold = check_threshold(query_f64(req, "threshold")?)?;
         let filter_json = query_filter(req)?;
         let filter = parse_filter(filter_json.as_ref())?;
-        let user_id = req.query_param("user_id");
-        if let Some(u) = &user_id {
+        let asked = req.query_param("user_id");
+        if let Some(u) = &asked {
             check_id("user_id", u)?;
         }
+        let user_id = caller.act_for(asked.as_deref())?;
         let item = self
             .store
             .get(id)
@@ -152,6 +167,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 user_id,
                 search_type: "similar",
                 filter: filter_json,
+                query_vector: Some(item.vector.clone()),
             }),
         };
         let outcome = self.run_search(query, start).await?;
@@ -161,7 +177,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         ))
     }
 
-    pub(super) async fn candidates(&self, req: &Request) -> Reply {
+    pub(super) async fn candidates(&self, req: &Request, caller: &Caller) -> Reply {
         let start = Instant::now();
         let body: CandidatesBody = parse_body(&req.body)?;
         let n = check_k(body.n, DEFAULT_CANDIDATES, MAX_CANDIDATES, "n")?;
@@ -169,16 +185,22 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         if let Some(u) = &body.user_id {
             check_id("user_id", u)?;
         }
-        let vector = match (body.vector, body.text, &body.user_id) {
-            (None, None, Some(user)) => {
+        let user = caller.act_for(body.user_id.as_deref())?;
+        let (vector, logged_vector) = match (body.vector, body.text, &body.user_id) {
+            (None, None, Some(_)) => {
+                let user = user.as_deref().unwrap_or_default();
                 let pref = self.store.get_preference(user).await?.ok_or_else(|| {
-                    ApiError::not_found(format!("user {user:?} has no preference vector yet"))
+                    ApiError::not_found("this user has no preference vector yet")
                 })?;
-                check_vector("preference vector", &pref.vector, self.config.dimensions)?
+                let vector =
+                    check_vector("preference vector", &pref.vector, self.config.dimensions)?;
+                // A preference is never written to the search log.
+                (vector, None)
             }
             (vector, text, _) => {
                 let source = query_source(vector, text, self.config.dimensions)?;
-                self.query_vector(source, None, false).await?
+                let vector = self.query_vector(source).await?;
+                (vector.clone(), Some(vector))
             }
         };
         let query = SearchQuery {
@@ -190,9 +212,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             include_metadata: true,
             include_vector: true,
             log: Some(SearchLog {
-                user_id: body.user_id,
+                user_id: user,
                 search_type: "candidates",
                 filter: body.filter,
+                query_vector: logged_vector,
             }),
         };
         let outcome = self.run_search(query, start).await?;
@@ -248,10 +271,21 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
     }
 
     pub(super) async fn get_preference(&self, user: &str) -> Reply {
-        let pref = self.store.get_preference(user).await?.ok_or_else(|| {
-            ApiError::not_found(format!("user {user:?} has no preference vector"))
-        })?;
+        let pref = self
+            .store
+            .get_preference(user)
+            .await?
+            .ok_or_else(|| ApiError::not_found("this user has no preference vector"))?;
         Ok(Response::json(200, &pref))
+    }
+
+    /// `DELETE /v1/users/{id}`: the preference and the user's search-log rows, everywhere.
+    pub(super) async fn erase_user(&self, user: &str) -> Reply {
+        let erased = self.store.erase_user(user).await?;
+        Ok(Response::json(
+            200,
+            &json!({"user_id": user, "deleted": erased}),
+        ))
     }
 
     pub(super) async fn put_preference(&self, req: &Request, user: &str) -> Reply {

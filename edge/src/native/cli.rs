@@ -161,6 +161,37 @@ pub struct ConfigArgs {
     /// Share of searches re-run exactly in the background to measure recall (default 0.01; 0: off).
     #[arg(long, env = "VECGATE_RECALL_SAMPLE_RATE")]
     pub recall_sample_rate: Option<String>,
+    /// HS256 user tokens: the shared secret (at least 32 characters).
+    #[arg(long, env = "VECGATE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256/ES256/EdDSA user tokens: the JWKS, as inline JSON, a file, or an https:// URL
+    /// (fetched at start and again on an unknown kid).
+    #[arg(long, env = "VECGATE_JWT_JWKS")]
+    pub jwt_jwks: Option<String>,
+    /// Required `iss` of user tokens.
+    #[arg(long, env = "VECGATE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of user tokens.
+    #[arg(long, env = "VECGATE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Clock skew allowed on exp/nbf, in seconds (default 30).
+    #[arg(long, env = "VECGATE_JWT_LEEWAY_S")]
+    pub jwt_leeway_s: Option<String>,
+    /// The claim holding a token's role (read, write or admin); default: every token reads.
+    #[arg(long, env = "VECGATE_JWT_ROLE_CLAIM")]
+    pub jwt_role_claim: Option<String>,
+    /// Comma-separated origins browsers may call from (https://app.example.com), or *.
+    #[arg(long, env = "VECGATE_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// With no keys or tokens configured: serve anyone, on any address. Insecure.
+    #[arg(long, env = "VECGATE_INSECURE_OPEN", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_open: Option<String>,
+    /// /metrics without a key.
+    #[arg(long, env = "VECGATE_METRICS_PUBLIC", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics_public: Option<String>,
+    /// Days search-log rows are kept (default 30; 0 keeps them).
+    #[arg(long, env = "VECGATE_LOG_RETENTION_DAYS")]
+    pub log_retention_days: Option<String>,
     /// Where the local model's model.onnx and tokenizer.json are
     /// (default ~/.cache/vecgate/models/all-minilm-l6-v2; `bash scripts/install-model.sh`).
     #[arg(long, env = "VECGATE_MODEL_DIR")]
@@ -185,6 +216,16 @@ impl ConfigArgs {
                 "local_model" => &self.local_model,
                 "embedding_fallback" => &self.embedding_fallback,
                 "recall_sample_rate" => &self.recall_sample_rate,
+                "jwt_secret" => &self.jwt_secret,
+                "jwt_jwks" => &self.jwt_jwks,
+                "jwt_issuer" => &self.jwt_issuer,
+                "jwt_audience" => &self.jwt_audience,
+                "jwt_leeway_s" => &self.jwt_leeway_s,
+                "jwt_role_claim" => &self.jwt_role_claim,
+                "cors_origins" => &self.cors_origins,
+                "insecure_open" => &self.insecure_open,
+                "metrics_public" => &self.metrics_public,
+                "log_retention_days" => &self.log_retention_days,
                 _ => return None,
             }
             .clone()
@@ -322,6 +363,55 @@ async fn load_sample(handler: &NativeHandler) -> Fallible<usize> {
     Ok(items.len())
 }
 
+/// A server without keys or tokens stays on loopback, and says so loudly, unless the operator
+/// asked for `insecure_open`.
+fn check_open_bind(config: &Config, addr: SocketAddr) -> Fallible<()> {
+    if config.auth_required() {
+        return Ok(());
+    }
+    if config.insecure_open {
+        eprintln!(
+            "vecgate: WARNING insecure_open: no API keys or user tokens are configured and the API \
+             is open to anyone who can reach {addr}"
+        );
+        return Ok(());
+    }
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "no API keys or user tokens are configured, so vecgate serves only on loopback \
+             (127.0.0.1 or [::1]), not {addr}: configure api_keys_* or jwt_*, or pass \
+             --insecure-open to serve everyone"
+        )
+        .into());
+    }
+    eprintln!(
+        "vecgate: WARNING OPEN MODE: no API keys or user tokens are configured; anyone on this \
+         machine can read and write everything (loopback only, Host must be localhost)"
+    );
+    Ok(())
+}
+
+/// How often search-log retention runs.
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes search-log rows past `log_retention_days`, at start and every ten minutes.
+fn spawn_log_retention(handler: Arc<NativeHandler>) {
+    let days = handler.config.log_retention_days;
+    if days <= 0.0 {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            match handler.store.prune_search_logs(days).await {
+                Ok(0) => {}
+                Ok(n) => eprintln!("vecgate: retention deleted {n} search-log rows older than {days} days"),
+                Err(e) => eprintln!("vecgate: WARNING search-log retention failed: {e}"),
+            }
+            tokio::time::sleep(RETENTION_INTERVAL).await;
+        }
+    });
+}
+
 pub async fn run(cli: Cli) -> Fallible<()> {
     match cli.command {
         Command::Serve {
@@ -349,13 +439,13 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             } else {
                 open_store(&mut config, &embedded).await?
             };
-            if !config.auth_required() {
-                eprintln!(
-                    "vecgate: WARNING no API keys configured; the API is open to anyone who can reach {addr}"
-                );
-            }
+            check_open_bind(&config, addr)?;
+            let jwks = super::jwks::load(&config).await?;
             let backend = store.describe();
-            let handler = Arc::new(Handler::new(config, store, host));
+            let mut handler = Handler::new(config, store, host);
+            super::jwks::install(&mut handler, jwks);
+            let handler = Arc::new(handler);
+            spawn_log_retention(handler.clone());
             watch_index(&handler, index_rebuild == "auto");
             if handler.config.recall_sample_rate > 0.0 {
                 spawn_recall_worker(handler.clone());

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod embed_host;
 pub mod import;
+pub mod jwks;
 pub mod local_index;
 pub mod pg;
 pub mod rebuild;

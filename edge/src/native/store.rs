@@ -8,7 +8,9 @@ use super::local_index::LocalIndexStore;
 use super::pg::PgClient;
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::postgres::PostgresStore;
-use crate::store::{ContentItem, Hit, SearchOutcome, SearchQuery, Stats, Store, StoreError};
+use crate::store::{
+    ContentItem, Erased, Hit, SearchOutcome, SearchQuery, Stats, Store, StoreError,
+};
 
 pub enum AnyStore {
     Postgres(PostgresStore<PgClient>),
@@ -84,6 +86,12 @@ impl Store for AnyStore {
     }
     async fn health(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.health())
+    }
+    async fn erase_user(&self, user_id: &str) -> Result<Erased, StoreError> {
+        delegate!(self, s => s.erase_user(user_id))
+    }
+    async fn prune_search_logs(&self, max_age_days: f64) -> Result<u64, StoreError> {
+        delegate!(self, s => s.prune_search_logs(max_age_days))
     }
     fn render_metrics(&self, out: &mut String) {
         match self {

@@ -82,6 +82,17 @@ pub struct SearchLog {
     pub search_type: &'static str,
     /// The filter as the client sent it.
     pub filter: Option<Value>,
+    /// The query as the client gave it (or its text's embedding), before personalization;
+    /// `None` when the query came from a user's preference, which is never logged.
+    pub query_vector: Option<Vec<f32>>,
+}
+
+/// What erasing a user removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    /// Preference vectors (0 or 1). Watch events are folded into it and not kept apart.
+    pub preferences: u64,
+    pub search_logs: u64,
 }
 
 /// A validated search.
@@ -154,8 +165,11 @@ pub struct Stats {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreError {
-    /// The backend can't be reached or timed out (HTTP 503).
+    /// The backend can't serve this now, for a reason of ours the client may read (HTTP 503).
     Unavailable(String),
+    /// The database driver failed or could not connect (HTTP 503); its text is for the server
+    /// log only, never for clients.
+    Backend(String),
     /// A referenced item does not exist (HTTP 404).
     NotFound(String),
     /// A concurrent update won (HTTP 409).
@@ -170,6 +184,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            StoreError::Backend(m) => write!(f, "database error: {m}"),
             StoreError::NotFound(m) => write!(f, "not found: {m}"),
             StoreError::Conflict(m) => write!(f, "conflict: {m}"),
             StoreError::Invalid(m) => write!(f, "invalid: {m}"),
@@ -183,7 +198,7 @@ impl std::error::Error for StoreError {}
 impl From<crate::sql::DbError> for StoreError {
     fn from(e: crate::sql::DbError) -> Self {
         match e {
-            crate::sql::DbError::Unavailable(m) => StoreError::Unavailable(m),
+            crate::sql::DbError::Unavailable(m) => StoreError::Backend(m),
             crate::sql::DbError::Rejected(m) => StoreError::Internal(m),
         }
     }
@@ -220,6 +235,10 @@ pub trait Store {
     async fn stats(&self) -> Result<Stats, StoreError>;
     /// Err when the backend can't serve requests.
     async fn health(&self) -> Result<(), StoreError>;
+    /// Deletes the user's preference and every search-log row of theirs.
+    async fn erase_user(&self, user_id: &str) -> Result<Erased, StoreError>;
+    /// Deletes search-log rows older than `max_age_days`, in batches; returns how many.
+    async fn prune_search_logs(&self, max_age_days: f64) -> Result<u64, StoreError>;
     /// The store's own lines for `/metrics`, if it has any.
     fn render_metrics(&self, _out: &mut String) {}
 }

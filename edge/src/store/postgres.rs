@@ -19,7 +19,7 @@ use vecgate_core::kernels::cosine_unchecked;
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    ContentItem, Hit, MediaType, SearchLog, SearchOutcome, SearchPath, SearchQuery, Stats, Store,
+    ContentItem, Erased, Hit, MediaType, SearchLog, SearchOutcome, SearchPath, SearchQuery, Stats, Store,
     StoreError,
 };
 use crate::metrics::IndexHealth;
@@ -37,6 +37,8 @@ const OVERFETCH_FACTOR: usize = 2;
 const OVERFETCH_MIN_EXTRA: usize = 20;
 /// ruvector's scan yields at most 1,000 rows whatever the LIMIT.
 const MAX_INDEX_FETCH: usize = 1000;
+/// Search-log rows deleted per retention statement.
+const PRUNE_BATCH: usize = 5_000;
 /// Compare-and-swap attempts for a preference update before answering 409.
 const EVENT_RETRIES: usize = 5;
 
@@ -118,7 +120,8 @@ impl<C: SqlClient> PostgresStore<C> {
 
     /// One search statement. `exact` scans the filtered rows instead of walking the index.
     /// Parameters: $1 query, $2 excluded id, $3 rows to fetch, $4 threshold, $5 k, $6 user,
-    /// $7 search type, $8 filter JSON, then the filter's own.
+    /// $7 search type, $8 filter JSON, $9 the logged query (before personalization), then the
+    /// filter's own.
     ///
     /// The query is written as `$1::text::<type>` wherever it is used: the index is only chosen
     /// for `ORDER BY vector <=> <constant or parameter>` (see `sql/RUVECTOR.md`).
@@ -158,12 +161,13 @@ impl<C: SqlClient> PostgresStore<C> {
                 ", log AS (\
                    INSERT INTO vector_search_logs \
                      (query_vector, result_ids, scores, user_id, search_type, filter, k, took_ms) \
-                   SELECT {q}, \
+                   SELECT $9::text::{vt}, \
                      coalesce((SELECT array_agg(id ORDER BY score DESC, id) FROM top), '{{}}'), \
                      coalesce((SELECT array_agg(score::real ORDER BY score DESC, id) FROM top), '{{}}'), \
                      $6::text, $7::text, $8::text::jsonb, $5::text::int, \
                      (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::real \
-                   WHERE (SELECT ok FROM enough) RETURNING 1)"
+                   WHERE (SELECT ok FROM enough) RETURNING 1)",
+                vt = self.dialect.vector_type()
             )
         } else {
             String::new()
@@ -209,12 +213,13 @@ impl<C: SqlClient> PostgresStore<C> {
             q.threshold.map(|t| t.to_string()),
             Some(q.k.to_string()),
         ];
-        // $6..$8 only when the statement uses them: a server may refuse unused parameters.
+        // $6..$9 only when the statement uses them: a server may refuse unused parameters.
         if let (true, Some(l)) = (log, &q.log) {
             params.extend([
                 l.user_id.clone(),
                 Some(l.search_type.to_owned()),
                 l.filter.as_ref().map(Value::to_string),
+                l.query_vector.as_deref().map(vector_literal),
             ]);
         }
         let filter_sql = match &q.filter {
@@ -331,7 +336,7 @@ impl<C: SqlClient> PostgresStore<C> {
             vt = self.dialect.vector_type()
         );
         let params = vec![
-            Some(vector_literal(&q.vector)),
+            log.query_vector.as_deref().map(vector_literal),
             Some(serde_json::to_string(&ids).unwrap_or_default()),
             Some(serde_json::to_string(&scores).unwrap_or_default()),
             log.user_id.clone(),
@@ -701,6 +706,53 @@ impl<C: SqlClient> Store for PostgresStore<C> {
             .query(Route::Read, "SELECT 1::text", &[])
             .await?;
         Ok(())
+    }
+
+    async fn erase_user(&self, user_id: &str) -> Result<Erased, StoreError> {
+        // One statement, so one transaction: both or neither.
+        let rows = self
+            .client
+            .query(
+                Route::Write,
+                "WITH p AS (DELETE FROM user_preference_vectors WHERE user_id = $1::text \
+                            RETURNING 1), \
+                      l AS (DELETE FROM vector_search_logs WHERE user_id = $1::text RETURNING 1) \
+                 SELECT (SELECT count(*) FROM p)::text, (SELECT count(*) FROM l)::text",
+                &[Some(user_id.to_owned())],
+            )
+            .await?;
+        Ok(Erased {
+            preferences: count(&rows, 0),
+            search_logs: count(&rows, 1),
+        })
+    }
+
+    async fn prune_search_logs(&self, max_age_days: f64) -> Result<u64, StoreError> {
+        // Small batches by primary key: each DELETE is short and locks only its own rows.
+        let mut total = 0;
+        loop {
+            let rows = self
+                .client
+                .query(
+                    Route::Write,
+                    "WITH old AS (SELECT id FROM vector_search_logs \
+                                  WHERE \"timestamp\" < now() - make_interval(secs => $1::text::float8) \
+                                  ORDER BY id LIMIT $2::text::int), \
+                          gone AS (DELETE FROM vector_search_logs l USING old \
+                                   WHERE l.id = old.id RETURNING 1) \
+                     SELECT count(*)::text FROM gone",
+                    &[
+                        Some((max_age_days * 86_400.0).to_string()),
+                        Some(PRUNE_BATCH.to_string()),
+                    ],
+                )
+                .await?;
+            let n = count(&rows, 0);
+            total += n;
+            if n < PRUNE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use crate::data::{movies, Movies};
 
+mod access;
 mod recommend;
 
 pub const READ_KEY: &str = "read-key-0001";
@@ -19,17 +20,29 @@ pub const WRITE_KEY: &str = "write-key-0001";
 pub const ADMIN_KEY: &str = "admin-key-0001";
 /// A read key scoped to user-7.
 pub const USER7_KEY: &str = "user7-key-0001";
+/// A read key scoped to user-8.
+pub const USER8_KEY: &str = "user8-key-0001";
+/// The origin the suite servers allow browsers to call from.
+pub const ALLOWED_ORIGIN: &str = "http://allowed.vecgate.test";
 
-/// The key settings a suite server is started with.
+/// The credential settings a suite server is started with: keys, user tokens and CORS.
 pub fn key_env() -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         (
             "VECGATE_API_KEYS_READ",
-            format!("{READ_KEY},{USER7_KEY}@user-7"),
+            format!("{READ_KEY},{USER7_KEY}@user-7,{USER8_KEY}@user-8"),
         ),
         ("VECGATE_API_KEYS_WRITE", WRITE_KEY.to_owned()),
         ("VECGATE_API_KEYS_ADMIN", ADMIN_KEY.to_owned()),
-    ]
+        ("VECGATE_CORS_ORIGINS", ALLOWED_ORIGIN.to_owned()),
+    ];
+    env.extend(crate::tokens::env());
+    env
+}
+
+/// A valid RS256 user token for `user` (read role).
+pub fn user_token(user: &str) -> String {
+    crate::tokens::sign(crate::tokens::Signer::Rs256, &crate::tokens::claims(user))
 }
 
 /// The embedding API key every suite target is configured with.
@@ -46,13 +59,15 @@ pub fn with_db_password(url: &str) -> String {
     format!("{scheme}://{user}:{DB_PASSWORD}@{host}")
 }
 
-const SECRETS: [&str; 6] = [
+const SECRETS: [&str; 8] = [
     EMBEDDING_KEY,
     READ_KEY,
     WRITE_KEY,
     ADMIN_KEY,
     USER7_KEY,
+    USER8_KEY,
     DB_PASSWORD,
+    crate::tokens::HS256_SECRET,
 ];
 
 /// Fails if `output` (what a server printed or replied) contains any configured secret.
@@ -176,7 +191,10 @@ impl Api {
     /// The value of one series of `/metrics`, written as it appears before the value
     /// (`vecgate_index_suspect`, or with its labels: `name{stage="store"}`).
     pub fn metric(&self, series: &str) -> f64 {
-        let metrics = self.send("GET", "/metrics", None, None).text().unwrap();
+        let metrics = self
+            .send("GET", "/metrics", Some(READ_KEY), None)
+            .text()
+            .unwrap();
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{series} ")))
@@ -185,7 +203,12 @@ impl Api {
     }
 
     pub fn search(&self, body: Value) -> Value {
-        let (status, v) = self.call("POST", "/v1/search", Some(READ_KEY), Some(&body));
+        self.search_as(READ_KEY, body)
+    }
+
+    /// A search with `credential` (a key or a user token).
+    pub fn search_as(&self, credential: &str, body: Value) -> Value {
+        let (status, v) = self.call("POST", "/v1/search", Some(credential), Some(&body));
         let mut shown = body.clone();
         shown["vector"] = json!("…");
         assert_eq!(status, 200, "search {shown}: {v}");
@@ -276,7 +299,9 @@ pub fn run(target: &Target) {
         ("text queries", text_queries),
         ("validation errors", validation_errors),
         ("SQL injection is harmless", injection),
-        ("auth matrix", auth_matrix),
+        ("auth matrix: every operation and user field × every caller", access::auth_matrix),
+        ("CORS and content types", access::cors_and_content_types),
+        ("erasing a user", access::erasure),
         ("stats and metrics", stats_and_metrics),
     ];
     for (name, check) in checks {
@@ -557,8 +582,10 @@ fn batch_all_or_nothing(api: &Api, _: &Target) {
 fn search_log(api: &Api, target: &Target) {
     let m = movies();
     let before = (target.logs)().len();
-    let v = api.search(
-        json!({"vector": m.query("romantic comedy in new york"), "k": 7, "user_id": "log-user"}),
+    // The log's user is the one the token proved, without the body naming it.
+    let v = api.search_as(
+        &user_token("log-user"),
+        json!({"vector": m.query("romantic comedy in new york"), "k": 7}),
     );
     let logs = (target.logs)();
     assert_eq!(logs.len(), before + 1, "exactly one log row per search");
@@ -566,6 +593,11 @@ fn search_log(api: &Api, target: &Target) {
     assert_eq!(last.result_ids, ids(&v));
     assert_eq!(last.user_id.as_deref(), Some("log-user"));
     assert_eq!(last.search_type, "vector");
+    // A service key logs no user.
+    api.search(json!({"vector": m.query("romantic comedy in new york"), "k": 3}));
+    let logs = (target.logs)();
+    assert_eq!(logs.len(), before + 2);
+    assert_eq!(logs.last().unwrap().user_id, None);
 }
 
 fn close(a: &[f32], b: &[f32]) -> bool {
@@ -584,7 +616,7 @@ fn preference_events(api: &Api, _: &Target) {
     let (status, v) = api.call(
         "PUT",
         "/v1/users/user-5/preference",
-        Some(WRITE_KEY),
+        Some(ADMIN_KEY),
         Some(&serde_json::to_value(&start).unwrap()),
     );
     assert_eq!(status, 200, "{v}");
@@ -598,7 +630,7 @@ fn preference_events(api: &Api, _: &Target) {
     let (status, v) = api.call(
         "POST",
         "/v1/users/user-5/events",
-        Some(WRITE_KEY),
+        Some(ADMIN_KEY),
         Some(&body),
     );
     assert_eq!(status, 200, "{v}");
@@ -621,7 +653,7 @@ fn preference_events(api: &Api, _: &Target) {
     let (status, v) = api.call(
         "POST",
         "/v1/users/user-6/events",
-        Some(WRITE_KEY),
+        Some(ADMIN_KEY),
         Some(&body),
     );
     assert_eq!(status, 200, "{v}");
@@ -632,22 +664,25 @@ fn preference_events(api: &Api, _: &Target) {
     let (status, v) = api.call(
         "POST",
         "/v1/users/user-6/events",
-        Some(WRITE_KEY),
+        Some(ADMIN_KEY),
         Some(&json!({"content_id": "no-such-item", "completion": 0.5})),
     );
     assert_error(status, &v, 404, "event for a missing item");
     let (status, v) = api.call(
         "POST",
         "/v1/users/user-6/events",
-        Some(WRITE_KEY),
+        Some(ADMIN_KEY),
         Some(&json!({"content_id": m.ids[watched], "completion": 1.5})),
     );
     assert_error(status, &v, 400, "completion out of range");
     // Personalized search uses the stored preference.
     let q = m.query("gangster crime drama");
     let plain = api.search(json!({"vector": q, "k": 10}));
-    let personal =
-        api.search(json!({"vector": q, "k": 10, "user_id": "user-5", "personalize": true}));
+    // The user's own token personalizes without naming the user.
+    let personal = api.search_as(
+        &user_token("user-5"),
+        json!({"vector": q, "k": 10, "personalize": true}),
+    );
     let expected_q =
         vecgate_core::rerank::personalize(q, &stored.vector, stored.confidence).unwrap();
     let exact: Vec<String> = m
@@ -918,145 +953,6 @@ fn injection(api: &Api, _: &Target) {
     assert_eq!(ids(&api.search(json!({"vector": q, "k": 3}))).len(), 3);
 }
 
-fn auth_matrix(api: &Api, _: &Target) {
-    let m = movies();
-    let q = json!({"vector": m.query("animated film for kids about toys"), "k": 1});
-    let cand = json!({"vector": m.query("animated film for kids about toys"), "n": 1});
-    let item =
-        json!({"items": [{"id": "auth-probe", "media_type": "movie", "vector": m.vector(3)}]});
-    let pref = json!({"vector": m.vector(3), "confidence": 0.5, "genre_affinities": {}});
-    let event = json!({"content_id": "movie-17", "completion": 0.5});
-    // (method, path, body, [no key, malformed, read, write, admin])
-    type Row<'a> = (&'a str, &'a str, Option<Value>, [u16; 5]);
-    let rows: Vec<Row> = vec![
-        ("GET", "/health", None, [200; 5]),
-        ("GET", "/metrics", None, [200; 5]),
-        ("GET", "/openapi.json", None, [200; 5]),
-        ("GET", "/v1/stats", None, [401, 401, 200, 200, 200]),
-        (
-            "POST",
-            "/v1/search",
-            Some(q.clone()),
-            [401, 401, 200, 200, 200],
-        ),
-        (
-            "POST",
-            "/v1/candidates",
-            Some(cand),
-            [401, 401, 200, 200, 200],
-        ),
-        (
-            "GET",
-            "/v1/content/movie-17",
-            None,
-            [401, 401, 200, 200, 200],
-        ),
-        (
-            "POST",
-            "/v1/embed",
-            Some(json!({"texts": ["animated film for kids about toys"]})),
-            [401, 401, 200, 200, 200],
-        ),
-        (
-            "GET",
-            "/v1/content/movie-17/similar",
-            None,
-            [401, 401, 200, 200, 200],
-        ),
-        (
-            "POST",
-            "/v1/recommend",
-            Some(json!({"positive": ["movie-17"], "k": 1})),
-            [401, 401, 200, 200, 200],
-        ),
-        (
-            "POST",
-            "/v1/recommend",
-            Some(json!({"user_ids": ["user-5", "user-6"], "k": 1})),
-            [401, 401, 403, 403, 200],
-        ),
-        ("POST", "/v1/content", Some(item), [401, 401, 403, 200, 200]),
-        (
-            "DELETE",
-            "/v1/content/auth-probe",
-            None,
-            [401, 401, 403, 200, 404],
-        ),
-        (
-            "PUT",
-            "/v1/users/user-9/preference",
-            Some(pref.clone()),
-            [401, 401, 403, 200, 200],
-        ),
-        (
-            "GET",
-            "/v1/users/user-9/preference",
-            None,
-            [401, 401, 403, 403, 200],
-        ),
-        (
-            "POST",
-            "/v1/users/user-9/events",
-            Some(event),
-            [401, 401, 403, 200, 200],
-        ),
-    ];
-    for (method, path, body, expected) in rows {
-        for (i, key) in [
-            None,
-            Some("malformed"),
-            Some(READ_KEY),
-            Some(WRITE_KEY),
-            Some(ADMIN_KEY),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut req = api
-                .client
-                .request(method.parse().unwrap(), format!("{}{path}", api.base));
-            req = match (i, key) {
-                (1, _) => req.header("authorization", "Token read-key-0001"),
-                (_, Some(k)) => req.bearer_auth(k),
-                _ => req,
-            };
-            if let Some(b) = &body {
-                req = req.json(b);
-            }
-            let status = req.send().unwrap().status().as_u16();
-            assert_eq!(status, expected[i], "{method} {path} with key #{i}");
-        }
-    }
-    // A user-scoped key reads its own preference only.
-    let (status, _) = api.call(
-        "PUT",
-        "/v1/users/user-7/preference",
-        Some(WRITE_KEY),
-        Some(&pref),
-    );
-    assert_eq!(status, 200);
-    assert_eq!(
-        api.call("GET", "/v1/users/user-7/preference", Some(USER7_KEY), None)
-            .0,
-        200
-    );
-    assert_eq!(
-        api.call("GET", "/v1/users/user-9/preference", Some(USER7_KEY), None)
-            .0,
-        403
-    );
-    assert_eq!(
-        api.call(
-            "PUT",
-            "/v1/users/user-7/preference",
-            Some(USER7_KEY),
-            Some(&pref)
-        )
-        .0,
-        403
-    );
-}
-
 fn stats_and_metrics(api: &Api, target: &Target) {
     let (status, s) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
     assert_eq!(status, 200, "{s}");
@@ -1069,7 +965,15 @@ fn stats_and_metrics(api: &Api, target: &Target) {
         s["search_log_count"].as_u64(),
         Some((target.logs)().len() as u64)
     );
-    let metrics = api.send("GET", "/metrics", None, None).text().unwrap();
+    assert_eq!(
+        api.send("GET", "/metrics", None, None).status().as_u16(),
+        401,
+        "/metrics needs a key unless metrics_public"
+    );
+    let metrics = api
+        .send("GET", "/metrics", Some(READ_KEY), None)
+        .text()
+        .unwrap();
     assert!(
         metrics.contains("# TYPE vecgate_requests_total counter"),
         "{metrics}"

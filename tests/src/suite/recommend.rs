@@ -7,7 +7,7 @@ use vecgate_core::preference::UserPreference;
 use vecgate_core::recommend::{Objective, Recommendation, Strategy};
 
 use super::{
-    assert_error, ids, scores, title_ids, Api, Target, ADMIN_KEY, READ_KEY, USER7_KEY, WRITE_KEY,
+    assert_error, ids, scores, title_ids, Api, Target, ADMIN_KEY, READ_KEY, USER7_KEY,
 };
 use crate::data::{movies, Movies};
 
@@ -187,7 +187,7 @@ pub(super) fn groups(api: &Api, target: &Target) {
         let (status, v) = api.call(
             "PUT",
             &format!("/v1/users/{user}/preference"),
-            Some(WRITE_KEY),
+            Some(ADMIN_KEY),
             Some(&serde_json::to_value(&pref).unwrap()),
         );
         assert_eq!(status, 200, "{v}");

@@ -18,7 +18,9 @@ use vecgate_core::preference::{UserPreference, WatchEvent};
 use super::pg::PgClient;
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::postgres::PostgresStore;
-use crate::store::{ContentItem, Hit, SearchOutcome, SearchQuery, Stats, Store, StoreError};
+use crate::store::{
+    ContentItem, Erased, Hit, SearchOutcome, SearchQuery, Stats, Store, StoreError,
+};
 use feed::{FeedState, Position};
 use search_log::SearchLogBuffer;
 
@@ -261,6 +263,18 @@ impl Store for LocalIndexStore {
         event: &WatchEvent,
     ) -> Result<UserPreference, StoreError> {
         self.remote.record_event(user_id, content_id, event).await
+    }
+
+    async fn erase_user(&self, user_id: &str) -> Result<Erased, StoreError> {
+        let _paused = self.logs.pause().await;
+        let queued = self.logs.forget_user(user_id);
+        let mut erased = self.remote.erase_user(user_id).await?;
+        erased.search_logs += queued;
+        Ok(erased)
+    }
+
+    async fn prune_search_logs(&self, max_age_days: f64) -> Result<u64, StoreError> {
+        self.remote.prune_search_logs(max_age_days).await
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {

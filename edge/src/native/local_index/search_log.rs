@@ -25,7 +25,8 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// One row, kept as values: the text forms are made by the flusher, off the request path.
 #[derive(Serialize)]
 struct Row {
-    q: Vec<f32>,
+    /// The query before personalization; `None` for a preference, which is never logged.
+    q: Option<Vec<f32>>,
     ids: Vec<String>,
     scores: Vec<f32>,
     user_id: Option<String>,
@@ -44,6 +45,8 @@ pub struct SearchLogBuffer {
     dropped: AtomicU64,
     written: AtomicU64,
     full: Notify,
+    /// Held while a batch is written, so an erasure sees no batch half-way to the database.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl SearchLogBuffer {
@@ -57,7 +60,7 @@ impl SearchLogBuffer {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let row = Row {
-            q: q.vector.clone(),
+            q: log.query_vector.clone(),
             ids: hits.iter().map(|h| h.id.clone()).collect(),
             scores: hits.iter().map(|h| h.score).collect(),
             user_id: log.user_id.clone(),
@@ -87,6 +90,22 @@ impl SearchLogBuffer {
         queued + self.in_flight.load(Ordering::Acquire)
     }
 
+    /// Stops batches from being written while the guard lives (an erasure holds it, so no row
+    /// of the user is on its way to the database while its DELETE runs).
+    pub async fn pause(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writing.lock().await
+    }
+
+    /// Drops the queued rows of `user_id` (an erasure, under [`Self::pause`]).
+    pub fn forget_user(&self, user_id: &str) -> u64 {
+        let Ok(mut rows) = self.rows.lock() else {
+            return 0;
+        };
+        let before = rows.len();
+        rows.retain(|r| r.user_id.as_deref() != Some(user_id));
+        (before - rows.len()) as u64
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -101,7 +120,7 @@ impl SearchLogBuffer {
             "INSERT INTO vector_search_logs \
                (query_vector, result_ids, scores, user_id, search_type, filter, k, took_ms, \
                 \"timestamp\") \
-             SELECT (r->'q')::text::{vt}, \
+             SELECT nullif(r->'q', 'null'::jsonb)::text::{vt}, \
                ARRAY(SELECT jsonb_array_elements_text(r->'ids')), \
                ARRAY(SELECT x::real FROM jsonb_array_elements_text(r->'scores') x), \
                r->>'user_id', r->>'search_type', nullif(r->'filter', 'null'::jsonb), \
@@ -114,6 +133,7 @@ impl SearchLogBuffer {
         loop {
             let _ = tokio::time::timeout(FLUSH_INTERVAL, self.full.notified()).await;
             loop {
+                let _writing = self.writing.lock().await;
                 let batch: Vec<Row> = match self.rows.lock() {
                     Ok(mut rows) => {
                         let n = rows.len().min(FLUSH_ROWS);

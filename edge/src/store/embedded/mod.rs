@@ -1,15 +1,15 @@
 //! The embedded store: the core HNSW index in memory, made durable by a write-ahead log
 //! (`wal.log`, fsynced per write) and snapshots (`snapshot.bin`, the core byte format, written to
-//! a temp file, fsynced and renamed). Search logs append to `search-log.jsonl`.
+//! a temp file, fsynced and renamed). Search logs append to daily files (`search_log`).
 
+mod files;
+mod search_log;
 mod snapshot;
 mod wal;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
@@ -18,9 +18,10 @@ use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchHit, SearchOptio
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    filter_document, ContentItem, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery, Stats,
+    filter_document, ContentItem, Erased, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery, Stats,
     Store, StoreError,
 };
+use search_log::SearchLogFiles;
 use wal::{Record, Wal};
 
 /// A snapshot is taken when the log grows past this.
@@ -50,8 +51,7 @@ pub struct EmbeddedStore {
     state: RwLock<State>,
     /// Held for every write, so log order is apply order.
     wal: Mutex<Wal>,
-    search_log: Mutex<File>,
-    search_log_count: AtomicU64,
+    search_log: Mutex<SearchLogFiles>,
     /// Holds an exclusive lock on the data directory for the life of the store.
     _lock: File,
 }
@@ -60,8 +60,9 @@ fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
     format!("{what} {}: {e}", path.display())
 }
 
+/// File and lock failures: 503, with the detail in the server log only.
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("embedded store: {e}"))
+    StoreError::Backend(format!("embedded store: {e}"))
 }
 
 impl EmbeddedStore {
@@ -100,20 +101,13 @@ impl EmbeddedStore {
                 state.seq = seq;
             }
         }
-        let search_log_path = dir.join("search-log.jsonl");
-        let counted = count_lines(&search_log_path)?;
-        let search_log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&search_log_path)
-            .map_err(|e| io("cannot open", &search_log_path, e))?;
+        let search_log = SearchLogFiles::open(dir)?;
         Ok(EmbeddedStore {
             dir: dir.to_owned(),
             dims: options.dims,
             state: RwLock::new(state),
             wal: Mutex::new(wal),
             search_log: Mutex::new(search_log),
-            search_log_count: AtomicU64::new(counted),
             _lock: lock,
         })
     }
@@ -245,14 +239,10 @@ fn apply(state: &mut State, record: &Record) -> Result<(), String> {
             state.preferences.insert(user.clone(), pref.clone());
             Ok(())
         }
-    }
-}
-
-fn count_lines(path: &Path) -> Result<u64, String> {
-    match std::fs::read(path) {
-        Ok(data) => Ok(data.iter().filter(|&&b| b == b'\n').count() as u64),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(io("cannot read", path, e)),
+        Record::ErasePreference(user) => {
+            state.preferences.remove(user);
+            Ok(())
+        }
     }
 }
 
@@ -310,12 +300,8 @@ impl Store for EmbeddedStore {
             "k": q.k,
             "took_ms": took_ms,
         });
-        let mut file = self.search_log.lock().map_err(unavailable)?;
-        // One write per line: a killed process leaves whole lines in the page cache.
-        file.write_all(format!("{line}\n").as_bytes())
-            .map_err(|e| unavailable(format!("writing the search log: {e}")))?;
-        self.search_log_count.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        let mut files = self.search_log.lock().map_err(unavailable)?;
+        files.append(&line.to_string()).map_err(unavailable)
     }
 
     async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
@@ -427,12 +413,45 @@ impl Store for EmbeddedStore {
             dimensions: self.dims,
             content_count: state.index.len() as u64,
             user_count: state.preferences.len() as u64,
-            search_log_count: self.search_log_count.load(Ordering::Relaxed),
+            search_log_count: self.search_log.lock().map_err(unavailable)?.total(),
             local_index: None,
         })
     }
 
     async fn health(&self) -> Result<(), StoreError> {
         self.state.read().map(|_| ()).map_err(unavailable)
+    }
+
+    async fn erase_user(&self, user_id: &str) -> Result<Erased, StoreError> {
+        let search_logs = self
+            .search_log
+            .lock()
+            .map_err(unavailable)?
+            .erase_user(user_id)
+            .map_err(unavailable)?;
+        let mut wal = self.wal.lock().map_err(unavailable)?;
+        let had = self
+            .state
+            .read()
+            .map_err(unavailable)?
+            .preferences
+            .contains_key(user_id);
+        if had {
+            self.commit(&mut wal, Record::ErasePreference(user_id.to_owned()))?;
+            // The log still holds the old preference records: a snapshot drops them from disk.
+            self.snapshot_locked(&mut wal).map_err(unavailable)?;
+        }
+        Ok(Erased {
+            preferences: had as u64,
+            search_logs,
+        })
+    }
+
+    async fn prune_search_logs(&self, max_age_days: f64) -> Result<u64, StoreError> {
+        self.search_log
+            .lock()
+            .map_err(unavailable)?
+            .prune(max_age_days)
+            .map_err(unavailable)
     }
 }

@@ -1,8 +1,7 @@
-//! Snapshots of the embedded store: the core HNSW byte format plus the preferences, written to a
-//! temp file, fsynced, renamed over the old one, and the directory fsynced.
+//! Snapshots of the embedded store: the core HNSW byte format plus the preferences, written
+//! atomically (`files::write_atomic`).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use vecgate_core::bytes::{Reader, Writer};
@@ -32,19 +31,7 @@ pub fn write(
     w.u64(prefs.len() as u64);
     w.bytes(&prefs);
     let bytes = w.finish_with_crc();
-    let tmp = path.with_extension("tmp");
-    let fail = |what: &str, e: std::io::Error| format!("snapshot: {what} {}: {e}", tmp.display());
-    let mut file = std::fs::File::create(&tmp).map_err(|e| fail("create", e))?;
-    file.write_all(&bytes).map_err(|e| fail("write", e))?;
-    file.sync_all().map_err(|e| fail("fsync", e))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| fail("rename", e))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| format!("snapshot: fsync {}: {e}", dir.display()))?;
-    }
-    Ok(())
+    super::files::write_atomic(path, &bytes).map_err(|e| format!("snapshot: {e}"))
 }
 
 /// The state in the snapshot at `path`, or None when there is none. A damaged snapshot is an

@@ -25,11 +25,14 @@ pub enum Record {
     Upsert(Vec<ContentItem>),
     Delete(String),
     Preference(String, UserPreference),
+    /// A user's preference erased (`DELETE /v1/users/{id}`).
+    ErasePreference(String),
 }
 
 const KIND_UPSERT: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_PREFERENCE: u8 = 3;
+const KIND_ERASE_PREFERENCE: u8 = 4;
 
 pub struct Wal {
     path: PathBuf,
@@ -140,6 +143,10 @@ fn encode(seq: u64, record: &Record) -> Vec<u8> {
             w.blob(user.as_bytes());
             w.blob(serde_json::to_string(pref).unwrap_or_default().as_bytes());
         }
+        Record::ErasePreference(user) => {
+            w.u8(KIND_ERASE_PREFERENCE);
+            w.blob(user.as_bytes());
+        }
     }
     w.buf
 }
@@ -187,6 +194,7 @@ fn decode(body: &[u8], dims: usize) -> vecgate_core::Result<(u64, Record)> {
                 serde_json::from_str(r.str()?).map_err(|e| r.error(format!("preference: {e}")))?;
             Record::Preference(user, pref)
         }
+        KIND_ERASE_PREFERENCE => Record::ErasePreference(r.str()?.to_owned()),
         k => return Err(r.error(format!("unknown record kind {k}"))),
     };
     r.finish()?;
