@@ -187,6 +187,7 @@ fn main() {
                     user_id: None,
                     search_type: "vector",
                     filter: None,
+                    query_vector: Some(q.clone()),
                 }),
             };
             let (statement, params) = store.search_statement(&query, false);

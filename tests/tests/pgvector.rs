@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use vecgate_core::filter::Filter;
 use vecgate_tests::data::movies;
 use vecgate_tests::server::Server;
-use vecgate_tests::suite::{key_env, load_movies, Api};
+use vecgate_tests::suite::{key_env, load_movies, Api, READ_KEY};
 use vecgate_tests::PgCluster;
 
 /// The sample's 12 queries and 20 blends of two films: none of them is a stored vector.
@@ -27,7 +27,7 @@ fn queries() -> Vec<Vec<f32>> {
 }
 
 fn path_count(api: &Api, path: &str) -> u64 {
-    let text = api.send("GET", "/metrics", None, None).text().unwrap();
+    let text = api.send("GET", "/metrics", Some(READ_KEY), None).text().unwrap();
     let needle = format!("vecgate_search_path_total{{path=\"{path}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&needle))

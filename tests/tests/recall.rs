@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use vecgate_tests::data::movies;
 use vecgate_tests::server::Server;
-use vecgate_tests::suite::{key_env, load_movies, Api};
+use vecgate_tests::suite::{key_env, load_movies, Api, READ_KEY};
 use vecgate_tests::{assert_ruvector_installed, empty_temp_dir, PgCluster};
 
 /// `/v1/stats`' recall once `samples` checks are done (at most 60 s).
@@ -64,7 +64,7 @@ fn every_search_checked_on_the_embedded_store_reports_full_recall() {
     assert_eq!(recall["sample_rate"], 1.0);
     assert!(recall["mean"].as_f64().unwrap() >= 0.99, "{recall}");
     assert_eq!(recall["skipped"], 0, "{recall}");
-    let metrics = api.send("GET", "/metrics", None, None).text().unwrap();
+    let metrics = api.send("GET", "/metrics", Some(READ_KEY), None).text().unwrap();
     for filtered in ["false", "true"] {
         assert!(
             metrics.contains(&format!(

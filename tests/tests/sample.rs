@@ -21,8 +21,14 @@ fn serve_sample_prints_a_working_example() {
         .and_then(|(_, b)| b.strip_suffix('\''))
         .expect("a body");
     assert!(url.starts_with(&server.base), "{url}");
+    let content_type = example
+        .split_once("-H '")
+        .and_then(|(_, h)| h.split_once('\''))
+        .and_then(|(h, _)| h.split_once(": "))
+        .expect("a Content-Type header in the example");
     let reply: Value = reqwest::blocking::Client::new()
         .post(url)
+        .header(content_type.0, content_type.1)
         .body(body.to_owned())
         .send()
         .unwrap()

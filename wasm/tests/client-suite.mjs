@@ -167,6 +167,16 @@ export function registerMethodTests(name, context) {
     await rejectsWith(client.getPreference('nobody-here'), { status: 404, code: 'not_found' });
   });
 
+  t('deleteUser: the preference and the search-log rows are erased', async () => {
+    const { client } = context();
+    const toyStory = await client.getContent('movie-993');
+    await client.putPreference('erased-user', { vector: Float32Array.from(toyStory.vector), confidence: 0.5 });
+    const erased = await client.deleteUser('erased-user');
+    assert.deepEqual(erased, { user_id: 'erased-user', deleted: { preferences: 1, search_logs: 0 } });
+    await rejectsWith(client.getPreference('erased-user'), { status: 404, code: 'not_found' });
+    assert.deepEqual((await client.deleteUser('erased-user')).deleted, { preferences: 0, search_logs: 0 });
+  });
+
   t('candidates: a CandidateSet ready to rerank, revalidated with If-None-Match (304)', async () => {
     const { client, fetchLog } = context();
     const request = { text: TOYS_QUERY, n: 300, encoding: 'int8' };

@@ -433,13 +433,13 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             if local_index.local_index && config.database_url.is_none() {
                 return Err(LOCAL_INDEX_NEEDS_DATABASE.into());
             }
+            check_open_bind(&config, addr)?;
             let host = embed_host(&config, &args)?;
             let store = if local_index.local_index {
                 open_local_index(&mut config, &embedded, &local_index).await?
             } else {
                 open_store(&mut config, &embedded).await?
             };
-            check_open_bind(&config, addr)?;
             let jwks = super::jwks::load(&config).await?;
             let backend = store.describe();
             let mut handler = Handler::new(config, store, host);
@@ -462,7 +462,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             println!("vecgate listening on http://{local} ({backend})");
             if sample {
                 println!(
-                    "try: curl -s http://{local}/v1/search -d '{{\"text\": \"animated film for kids about toys\", \"k\": 4, \"include\": [\"metadata\"]}}'"
+                    "try: curl -s http://{local}/v1/search -H 'Content-Type: application/json' -d '{{\"text\": \"animated film for kids about toys\", \"k\": 4, \"include\": [\"metadata\"]}}'"
                 );
                 println!("demo page: http://{local}/");
             } else {

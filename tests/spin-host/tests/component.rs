@@ -167,3 +167,26 @@ fn the_component_imports_only_wasi_and_the_spin_interfaces_it_uses() {
         assert!(!import.contains("wasi:sockets"), "{import}");
     }
 }
+
+/// With no keys or tokens the component would be open to the internet: it refuses every
+/// request with a JSON 503, unless `insecure_open` says otherwise. No database is reached.
+#[test]
+fn an_open_component_refuses_unless_told_to_be_open() {
+    let base = [
+        ("database_url", "postgres://postgres@127.0.0.1:9/vecgate"),
+        ("dialect", "ruvector"),
+        ("dimensions", "384"),
+    ];
+    let host = SpinHost::start_with_ai_models(&base, &[]);
+    for path in ["/openapi.json", "/health", "/v1/stats"] {
+        let (status, body) = Api::new(&host.base).call("GET", path, None, None);
+        assert_eq!(status, 503, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_configured", "{body}");
+    }
+    drop(host);
+    let mut open = base.to_vec();
+    open.push(("insecure_open", "true"));
+    let host = SpinHost::start_with_ai_models(&open, &[]);
+    let (status, body) = Api::new(&host.base).call("GET", "/openapi.json", None, None);
+    assert_eq!(status, 200, "{body}");
+}

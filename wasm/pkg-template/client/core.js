@@ -29,6 +29,7 @@ export const OPERATIONS = Object.freeze({
   getContent: op('GET', '/v1/content/{id}', true),
   deleteContent: op('DELETE', '/v1/content/{id}', true),
   similar: op('GET', '/v1/content/{id}/similar', true),
+  deleteUser: op('DELETE', '/v1/users/{id}', true),
   getPreference: op('GET', '/v1/users/{id}/preference', true),
   putPreference: op('PUT', '/v1/users/{id}/preference', true),
   recordEvent: op('POST', '/v1/users/{id}/events', false),
@@ -571,6 +572,15 @@ export class VecgateClient {
       query: { ...rest, filter: filter === undefined || typeof filter === 'string' ? filter : toJson(filter) },
       options,
     });
+  }
+
+  /**
+   * `DELETE /v1/users/{id}`: erases the user's preference and search-log rows, and says how many
+   * of each went. Needs that user's own key or token, or an admin key. Idempotent: a second
+   * call finds nothing and reports zeros.
+   */
+  async deleteUser(userId, options) {
+    return this.#json('deleteUser', { pathParams: { id: checkId('deleteUser', 'userId', userId) }, options });
   }
 
   /** `GET /v1/users/{id}/preference`: `{vector, confidence, genre_affinities}`. */

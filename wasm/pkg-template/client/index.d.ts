@@ -129,6 +129,16 @@ export interface DeleteContentResponse {
   deleted: string;
 }
 
+/** `DELETE /v1/users/{id}`: what erasing the user removed. */
+export interface EraseUserResponse {
+  user_id: Id;
+  deleted: {
+    /** 0 or 1: watch events are folded into the preference and not kept apart. */
+    preferences: number;
+    search_logs: number;
+  };
+}
+
 /** The query string of `GET /v1/content/{id}/similar` (`filter` is JSON text there). */
 export interface SimilarQuery {
   k?: number;
@@ -179,6 +189,7 @@ export type OperationId =
   | 'getContent'
   | 'deleteContent'
   | 'similar'
+  | 'deleteUser'
   | 'getPreference'
   | 'putPreference'
   | 'recordEvent';
@@ -374,6 +385,8 @@ export declare class VecgateClient {
   deleteContent(id: Id, options?: CallOptions): Promise<DeleteContentResponse>;
   /** `GET /v1/content/{id}/similar`. */
   similar(id: Id, query?: SimilarOptions, options?: CallOptions): Promise<SearchResponse>;
+  /** `DELETE /v1/users/{id}`: erases the user's preference and search-log rows (that user's key or token, or an admin key). */
+  deleteUser(userId: Id, options?: CallOptions): Promise<EraseUserResponse>;
   /** `GET /v1/users/{id}/preference`. */
   getPreference(userId: Id, options?: CallOptions): Promise<UserPreference>;
   /** `PUT /v1/users/{id}/preference`. */
