@@ -34,6 +34,7 @@ const ROUTES: &[(Method, &str)] = &[
     (Method::Post, "/v1/content/movie-1"),
     (Method::Post, "/v1/embed"),
     (Method::Post, "/v1/recommend"),
+    (Method::Delete, "/v1/users/u1"),
 ];
 
 const KEYS: &[Option<&str>] = &[

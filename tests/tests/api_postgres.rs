@@ -48,6 +48,13 @@ fn run_suite(name: &'static str, database_url: &str, dialect: &str, provider: bo
         keeps_state: true,
     });
     suite::assert_no_secrets(&server.output());
+
+    // Retention: rows past log_retention_days (default 30) go when a node starts, in batches.
+    drop(server);
+    let younger = logs().len() as i64;
+    suite::plant_old_search_logs(&rt, &client, 12_000);
+    let _server = Server::start(&[], &env);
+    suite::assert_old_search_logs_pruned(&rt, &client, younger);
 }
 
 #[test]

@@ -435,6 +435,13 @@ fn the_api_suite_passes_on_a_local_index_node() {
         text: suite::TextSource::LocalModel,
         keeps_state: true,
     });
+
+    // Retention runs on local-index nodes too (on the central table).
+    let younger = logs().len() as i64;
+    drop(node);
+    suite::plant_old_search_logs(&rt, &client, 3_000);
+    let _node = start_node(&url, "ruvector", &empty_temp_dir("li-suite"));
+    suite::assert_old_search_logs_pruned(&rt, &client, younger);
 }
 
 #[test]

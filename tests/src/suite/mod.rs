@@ -96,6 +96,47 @@ pub fn postgres_logs(rt: &tokio::runtime::Runtime, client: &tokio_postgres::Clie
     .collect()
 }
 
+/// Plants `n` search-log rows dated 40 days ago (user `retention-probe`), for a retention check.
+pub fn plant_old_search_logs(rt: &tokio::runtime::Runtime, client: &tokio_postgres::Client, n: i64) {
+    rt.block_on(client.execute(
+        "INSERT INTO vector_search_logs (search_type, k, user_id, \"timestamp\") \
+         SELECT 'vector', 1, 'retention-probe', now() - interval '40 days' \
+         FROM generate_series(1, $1::bigint)",
+        &[&n],
+    ))
+    .expect("plant old search-log rows");
+}
+
+/// Waits until a node's retention (30 days) has deleted every planted row, and checks that it
+/// kept every younger one.
+pub fn assert_old_search_logs_pruned(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    younger: i64,
+) {
+    let count = |sql: &str| -> i64 {
+        rt.block_on(client.query_one(sql, &[]))
+            .expect("count search logs")
+            .get(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let old = count(
+            "SELECT count(*) FROM vector_search_logs WHERE \"timestamp\" < now() - interval '30 days'",
+        );
+        if old == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{old} rows past retention remain");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        count("SELECT count(*) FROM vector_search_logs"),
+        younger,
+        "retention deleted only rows past it"
+    );
+}
+
 /// One search-log row, as the backend stored it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRow {
