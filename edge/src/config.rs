@@ -250,17 +250,19 @@ impl Config {
         }
         c.tokens.hs256_secret = non_empty(get("jwt_secret"));
         if c.tokens.hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
-            return Err("jwt_secret must be at least 32 characters (RFC 7518: HS256 keys of 256 bits)".into());
+            return Err(
+                "jwt_secret must be at least 32 characters (RFC 7518: HS256 keys of 256 bits)"
+                    .into(),
+            );
         }
         c.tokens.issuer = non_empty(get("jwt_issuer"));
         c.tokens.audience = non_empty(get("jwt_audience"));
         c.tokens.role_claim = non_empty(get("jwt_role_claim"));
         if let Some(l) = non_empty(get("jwt_leeway_s")) {
-            c.tokens.leeway_s = l
-                .parse()
-                .ok()
-                .filter(|l| *l <= 600)
-                .ok_or_else(|| format!("jwt_leeway_s must be an integer in 0..=600, got {l:?}"))?;
+            c.tokens.leeway_s =
+                l.parse().ok().filter(|l| *l <= 600).ok_or_else(|| {
+                    format!("jwt_leeway_s must be an integer in 0..=600, got {l:?}")
+                })?;
         }
         c.jwks = non_empty(get("jwt_jwks")).map(|v| {
             if v.starts_with('{') {
@@ -278,7 +280,9 @@ impl Config {
         for origin in &c.cors_origins {
             let ok = origin == "*"
                 || ((origin.starts_with("https://") || origin.starts_with("http://"))
-                    && !origin.trim_end_matches('/').contains(|ch: char| ch.is_whitespace())
+                    && !origin
+                        .trim_end_matches('/')
+                        .contains(|ch: char| ch.is_whitespace())
                     && !origin[origin.find("://").unwrap_or(0) + 3..].contains('/'));
             if !ok {
                 return Err(format!(

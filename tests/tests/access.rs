@@ -39,25 +39,49 @@ fn an_open_server_stays_on_loopback_and_refuses_other_host_names() {
         .expect("run vecgate");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("loopback") && stderr.contains("--insecure-open"), "{stderr}");
+    assert!(
+        stderr.contains("loopback") && stderr.contains("--insecure-open"),
+        "{stderr}"
+    );
 
     let dir = empty_temp_dir("open-host");
     let mut server = Server::start(
-        &["--dimensions", "384", "--sample", "--data-dir", dir.to_str().unwrap()],
+        &[
+            "--dimensions",
+            "384",
+            "--sample",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
         &[("VECGATE_LOCAL_MODEL", "off")],
     );
-    assert!(server.output().contains("OPEN MODE"), "the open server says so loudly");
+    assert!(
+        server.output().contains("OPEN MODE"),
+        "the open server says so loudly"
+    );
     let port = server.base.rsplit(':').next().unwrap().to_owned();
-    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "[::1]".into()] {
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "[::1]".into(),
+    ] {
         assert_eq!(search_with_host(&server.base, &host).0, 200, "{host}");
     }
     // A page of rebind.evil.example whose name now points at 127.0.0.1.
-    for host in [format!("rebind.evil.example:{port}"), "127.0.0.1.evil.example".into()] {
+    for host in [
+        format!("rebind.evil.example:{port}"),
+        "127.0.0.1.evil.example".into(),
+    ] {
         let (status, v) = search_with_host(&server.base, &host);
-        assert_eq!((status, v["error"]["code"].as_str()), (403, Some("host_not_allowed")), "{host}: {v}");
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (403, Some("host_not_allowed")),
+            "{host}: {v}"
+        );
     }
     // A cross-site form post (text/plain, no preflight) writes nothing.
-    let item = json!({"items": [{"id": "forged-1", "media_type": "movie", "vector": movies().vector(0)}]});
+    let item =
+        json!({"items": [{"id": "forged-1", "media_type": "movie", "vector": movies().vector(0)}]});
     let r = reqwest::blocking::Client::new()
         .post(format!("{}/v1/content", server.base))
         .header("content-type", "text/plain")
@@ -72,7 +96,13 @@ fn an_open_server_stays_on_loopback_and_refuses_other_host_names() {
 
     // insecure_open: the operator asked for it; every Host is served, with a warning.
     let mut server = Server::start(
-        &["--dimensions", "384", "--data-dir", dir.to_str().unwrap(), "--insecure-open"],
+        &[
+            "--dimensions",
+            "384",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--insecure-open",
+        ],
         &[("VECGATE_LOCAL_MODEL", "off")],
     );
     assert!(server.output().contains("insecure_open"));
@@ -89,7 +119,10 @@ struct JwksServer {
 impl JwksServer {
     fn start(doc: String) -> JwksServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
         let doc = Arc::new(Mutex::new(doc));
         let fetches = Arc::new(AtomicUsize::new(0));
         let (served, counted) = (doc.clone(), fetches.clone());
@@ -133,17 +166,43 @@ fn a_jwks_url_is_fetched_again_when_a_token_names_a_new_key() {
     let env = token_env(&issuer.url);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dir = empty_temp_dir("jwks-url");
-    let server = Server::start(&["--dimensions", "384", "--sample", "--data-dir", dir.to_str().unwrap()], &env);
+    let server = Server::start(
+        &[
+            "--dimensions",
+            "384",
+            "--sample",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &env,
+    );
     let api = Api::new(&server.base);
-    assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1, "fetched once at start");
+    assert_eq!(
+        issuer.fetches.load(Ordering::SeqCst),
+        1,
+        "fetched once at start"
+    );
     let user = tokens::claims("user-3");
-    assert_eq!(search_status(&api, &tokens::sign(Signer::Rs256, &user)).0, 200);
-    assert_eq!(search_status(&api, &tokens::sign(Signer::EdDsa, &user)).0, 200);
-    assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1, "known kids need no fetch");
+    assert_eq!(
+        search_status(&api, &tokens::sign(Signer::Rs256, &user)).0,
+        200
+    );
+    assert_eq!(
+        search_status(&api, &tokens::sign(Signer::EdDsa, &user)).0,
+        200
+    );
+    assert_eq!(
+        issuer.fetches.load(Ordering::SeqCst),
+        1,
+        "known kids need no fetch"
+    );
 
     // The issuer rotates in rsa-2; the first token signed with it makes the server look again.
     *issuer.doc.lock().unwrap() = tokens::jwks_rotated();
-    assert_eq!(search_status(&api, &tokens::sign(Signer::Rs256Rotated, &user)).0, 200);
+    assert_eq!(
+        search_status(&api, &tokens::sign(Signer::Rs256Rotated, &user)).0,
+        200
+    );
     assert_eq!(issuer.fetches.load(Ordering::SeqCst), 2);
     // Forged kids can't make it hammer the issuer: one refresh per interval at most.
     let mut forged = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
@@ -158,7 +217,11 @@ fn a_jwks_url_is_fetched_again_when_a_token_names_a_new_key() {
         let (status, v) = search_status(&api, &token);
         assert_eq!(status, 401, "{v}");
     }
-    assert!(issuer.fetches.load(Ordering::SeqCst) <= 3, "{}", issuer.fetches.load(Ordering::SeqCst));
+    assert!(
+        issuer.fetches.load(Ordering::SeqCst) <= 3,
+        "{}",
+        issuer.fetches.load(Ordering::SeqCst)
+    );
 }
 
 fn base64_json(v: &Value) -> String {
@@ -175,14 +238,34 @@ fn a_jwks_file_works_and_a_bad_one_stops_the_start() {
     let env = token_env(file.to_str().unwrap());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let data = dir.join("data");
-    let server = Server::start(&["--dimensions", "384", "--sample", "--data-dir", data.to_str().unwrap()], &env);
+    let server = Server::start(
+        &[
+            "--dimensions",
+            "384",
+            "--sample",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &env,
+    );
     let api = Api::new(&server.base);
-    assert_eq!(search_status(&api, &tokens::sign(Signer::Es256, &tokens::claims("u"))).0, 200);
+    assert_eq!(
+        search_status(&api, &tokens::sign(Signer::Es256, &tokens::claims("u"))).0,
+        200
+    );
     drop(server);
 
     std::fs::write(&file, "{\"keys\": 3}").unwrap();
     let output = std::process::Command::new(vecgate_bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--dimensions", "384", "--data-dir", data.to_str().unwrap()])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--dimensions",
+            "384",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
         .envs(env.iter().copied())
         .output()
         .expect("run vecgate");
@@ -197,14 +280,23 @@ fn embedded_search_logs_past_retention_are_deleted_at_start() {
     let logs = dir.join("search-logs");
     std::fs::create_dir_all(&logs).unwrap();
     // Two old days (one sealed, one left unsealed by a crash) and a recent one.
-    let line = |user: &str| format!("{{\"user_id\":\"{user}\",\"result_ids\":[],\"search_type\":\"vector\"}}\n");
+    let line = |user: &str| {
+        format!("{{\"user_id\":\"{user}\",\"result_ids\":[],\"search_type\":\"vector\"}}\n")
+    };
     std::fs::write(logs.join("2020-03-01.2.jsonl"), line("old").repeat(2)).unwrap();
     std::fs::write(logs.join("2020-03-02.jsonl"), line("old").repeat(3)).unwrap();
     let recent = two_days_ago();
-    std::fs::write(logs.join(format!("{recent}.4.jsonl")), line("recent").repeat(4)).unwrap();
+    std::fs::write(
+        logs.join(format!("{recent}.4.jsonl")),
+        line("recent").repeat(4),
+    )
+    .unwrap();
     let server = Server::start(
         &["--dimensions", "384", "--data-dir", dir.to_str().unwrap()],
-        &[("VECGATE_LOG_RETENTION_DAYS", "30"), ("VECGATE_LOCAL_MODEL", "off")],
+        &[
+            ("VECGATE_LOG_RETENTION_DAYS", "30"),
+            ("VECGATE_LOCAL_MODEL", "off"),
+        ],
     );
     let api = Api::new(&server.base);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -213,7 +305,10 @@ fn embedded_search_logs_past_retention_are_deleted_at_start() {
         if stats["search_log_count"] == 4 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "old rows still counted: {stats}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old rows still counted: {stats}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let mut left: Vec<String> = std::fs::read_dir(&logs)
@@ -223,6 +318,28 @@ fn embedded_search_logs_past_retention_are_deleted_at_start() {
         .collect();
     left.sort();
     assert_eq!(left, vec![format!("{recent}.4.jsonl")]);
+    drop(server);
+
+    // `vecgate prune-logs`, for cron: the same rule, once.
+    std::fs::write(logs.join("2021-07-01.5.jsonl"), line("old").repeat(5)).unwrap();
+    let output = std::process::Command::new(vecgate_bin())
+        .args([
+            "prune-logs",
+            "--dimensions",
+            "384",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run vecgate prune-logs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("deleted 5 search-log rows"), "{stdout}");
+    assert!(!logs.join("2021-07-01.5.jsonl").exists());
 }
 
 /// The UTC date two days ago, `YYYY-MM-DD`.

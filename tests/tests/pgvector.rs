@@ -27,7 +27,10 @@ fn queries() -> Vec<Vec<f32>> {
 }
 
 fn path_count(api: &Api, path: &str) -> u64 {
-    let text = api.send("GET", "/metrics", Some(READ_KEY), None).text().unwrap();
+    let text = api
+        .send("GET", "/metrics", Some(READ_KEY), None)
+        .text()
+        .unwrap();
     let needle = format!("vecgate_search_path_total{{path=\"{path}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&needle))

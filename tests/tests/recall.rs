@@ -64,7 +64,10 @@ fn every_search_checked_on_the_embedded_store_reports_full_recall() {
     assert_eq!(recall["sample_rate"], 1.0);
     assert!(recall["mean"].as_f64().unwrap() >= 0.99, "{recall}");
     assert_eq!(recall["skipped"], 0, "{recall}");
-    let metrics = api.send("GET", "/metrics", Some(READ_KEY), None).text().unwrap();
+    let metrics = api
+        .send("GET", "/metrics", Some(READ_KEY), None)
+        .text()
+        .unwrap();
     for filtered in ["false", "true"] {
         assert!(
             metrics.contains(&format!(

@@ -169,7 +169,9 @@ impl Authenticator {
             .strip_prefix("Bearer ")
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| refused("malformed Authorization header; expected: Bearer <key or token>"))?;
+            .ok_or_else(|| {
+                refused("malformed Authorization header; expected: Bearer <key or token>")
+            })?;
         if let Some(key) = find_key(&self.keys, presented) {
             return Ok(Caller {
                 role: key.role,
@@ -248,10 +250,16 @@ mod tests {
         assert_eq!(status(Some("Bearer write-key-1"), Access::Write, None), 200);
         let user = Access::User;
         assert_eq!(status(Some("Bearer read-key-1"), user, Some("user-7")), 403);
-        assert_eq!(status(Some("Bearer write-key-1"), user, Some("user-7")), 403);
+        assert_eq!(
+            status(Some("Bearer write-key-1"), user, Some("user-7")),
+            403
+        );
         assert_eq!(status(Some("Bearer user-key-7"), user, Some("user-7")), 200);
         assert_eq!(status(Some("Bearer user-key-7"), user, Some("user-8")), 403);
-        assert_eq!(status(Some("Bearer admin-key-1"), user, Some("user-8")), 200);
+        assert_eq!(
+            status(Some("Bearer admin-key-1"), user, Some("user-8")),
+            200
+        );
     }
 
     #[test]
@@ -262,7 +270,10 @@ mod tests {
             via: Via::Token,
         };
         assert_eq!(own.act_for(None).unwrap().as_deref(), Some("user-7"));
-        assert_eq!(own.act_for(Some("user-7")).unwrap().as_deref(), Some("user-7"));
+        assert_eq!(
+            own.act_for(Some("user-7")).unwrap().as_deref(),
+            Some("user-7")
+        );
         assert_eq!(own.act_for(Some("user-8")).unwrap_err().status, 403);
         let service = Caller {
             role: Role::Write,
@@ -272,7 +283,10 @@ mod tests {
         assert_eq!(service.act_for(None).unwrap(), None);
         assert_eq!(service.act_for(Some("user-7")).unwrap_err().status, 403);
         let admin = Caller::admin(Via::Key);
-        assert_eq!(admin.act_for(Some("user-8")).unwrap().as_deref(), Some("user-8"));
+        assert_eq!(
+            admin.act_for(Some("user-8")).unwrap().as_deref(),
+            Some("user-8")
+        );
     }
 
     #[test]

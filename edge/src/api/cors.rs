@@ -45,7 +45,10 @@ pub fn preflight(origins: &[String], req: &Request, allow: &str) -> Response {
         .into_response(),
         Some(_) => Response::bytes(204, "text/plain", Vec::new())
             .with_header("allow", allow)
-            .with_header("access-control-allow-methods", allow.replace("HEAD", "HEAD, OPTIONS"))
+            .with_header(
+                "access-control-allow-methods",
+                allow.replace("HEAD", "HEAD, OPTIONS"),
+            )
             .with_header("access-control-allow-headers", ALLOW_HEADERS)
             .with_header("access-control-max-age", MAX_AGE_S),
         None => Response::bytes(204, "text/plain", Vec::new()).with_header("allow", allow),
@@ -68,18 +71,49 @@ mod tests {
     #[test]
     fn only_listed_origins_are_allowed() {
         let origins = vec!["https://app.example".to_owned()];
-        let ok = decorate(&origins, &req(Some("https://app.example")), Response::bytes(200, "x", vec![]));
-        assert_eq!(ok.header("access-control-allow-origin"), Some("https://app.example"));
+        let ok = decorate(
+            &origins,
+            &req(Some("https://app.example")),
+            Response::bytes(200, "x", vec![]),
+        );
+        assert_eq!(
+            ok.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
         assert_eq!(ok.header("vary"), Some("Origin"));
-        let other = decorate(&origins, &req(Some("https://evil.example")), Response::bytes(200, "x", vec![]));
+        let other = decorate(
+            &origins,
+            &req(Some("https://evil.example")),
+            Response::bytes(200, "x", vec![]),
+        );
         assert_eq!(other.header("access-control-allow-origin"), None);
-        let none = decorate(&[], &req(Some("https://app.example")), Response::bytes(200, "x", vec![]));
-        assert_eq!((none.header("vary"), none.header("access-control-allow-origin")), (None, None));
-        assert_eq!(preflight(&origins, &req(Some("https://evil.example")), "POST").status, 403);
+        let none = decorate(
+            &[],
+            &req(Some("https://app.example")),
+            Response::bytes(200, "x", vec![]),
+        );
+        assert_eq!(
+            (
+                none.header("vary"),
+                none.header("access-control-allow-origin")
+            ),
+            (None, None)
+        );
+        assert_eq!(
+            preflight(&origins, &req(Some("https://evil.example")), "POST").status,
+            403
+        );
         let pre = preflight(&origins, &req(Some("https://app.example")), "POST");
         assert_eq!(pre.status, 204);
-        assert!(pre.header("access-control-allow-headers").unwrap().contains("Authorization"));
-        let any = decorate(&["*".to_owned()], &req(Some("https://x.example")), Response::bytes(200, "x", vec![]));
+        assert!(pre
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("Authorization"));
+        let any = decorate(
+            &["*".to_owned()],
+            &req(Some("https://x.example")),
+            Response::bytes(200, "x", vec![]),
+        );
         assert_eq!(any.header("access-control-allow-origin"), Some("*"));
     }
 }

@@ -2,8 +2,8 @@
 //! independent of the host. Hosts build a [`Handler`] once and call [`Handler::handle`].
 
 pub mod auth;
-pub mod error;
 mod cors;
+pub mod error;
 pub mod recall;
 mod recommend;
 mod requests;

@@ -189,9 +189,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         let (vector, logged_vector) = match (body.vector, body.text, &body.user_id) {
             (None, None, Some(_)) => {
                 let user = user.as_deref().unwrap_or_default();
-                let pref = self.store.get_preference(user).await?.ok_or_else(|| {
-                    ApiError::not_found("this user has no preference vector yet")
-                })?;
+                let pref =
+                    self.store.get_preference(user).await?.ok_or_else(|| {
+                        ApiError::not_found("this user has no preference vector yet")
+                    })?;
                 let vector =
                     check_vector("preference vector", &pref.vector, self.config.dimensions)?;
                 // A preference is never written to the search log.

@@ -79,9 +79,13 @@ impl TokenVerifier {
             decode_header(token).map_err(|_| TokenError::Invalid("malformed token header"))?;
         let key = match header.alg {
             Algorithm::HS256 => {
-                let secret = self.config.hs256_secret.as_deref().ok_or(TokenError::Invalid(
-                    "HS256 tokens are not accepted (no jwt_secret is configured)",
-                ))?;
+                let secret = self
+                    .config
+                    .hs256_secret
+                    .as_deref()
+                    .ok_or(TokenError::Invalid(
+                        "HS256 tokens are not accepted (no jwt_secret is configured)",
+                    ))?;
                 DecodingKey::from_secret(secret.as_bytes())
                     .map_err(|_| TokenError::Invalid("unusable jwt_secret"))?
             }
@@ -124,7 +128,9 @@ impl TokenVerifier {
             .get("sub")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or(TokenError::Invalid("the token's sub claim must be a string"))?
+            .ok_or(TokenError::Invalid(
+                "the token's sub claim must be a string",
+            ))?
             .to_owned();
         let role = match &self.config.role_claim {
             Some(name) => claim(&claims, name)
@@ -193,7 +199,9 @@ fn reason(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
         InvalidIssuer => "the token's issuer (iss) is not the configured one",
         InvalidSignature => "the token's signature does not verify",
         InvalidAlgorithm => "the token's algorithm does not match its key",
-        MissingRequiredClaim(_) => "the token lacks a required claim (exp, sub, and aud/iss when configured)",
+        MissingRequiredClaim(_) => {
+            "the token lacks a required claim (exp, sub, and aud/iss when configured)"
+        }
         _ => "malformed token",
     }
 }

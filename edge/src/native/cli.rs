@@ -1,4 +1,4 @@
-//! The `vecgate` command line: `serve`, `migrate`, `import`.
+//! The `vecgate` command line: `serve`, `migrate`, `import`, `prune-logs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +62,14 @@ pub enum Command {
     },
     /// Apply pending database migrations (safe to run twice).
     Migrate {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Delete search-log rows older than log_retention_days (default 30), once: for deployments
+    /// with no long-running native node (a Spin-only edge), as a cron job.
+    PruneLogs {
+        #[command(flatten)]
+        embedded: EmbeddedArgs,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -404,7 +412,9 @@ fn spawn_log_retention(handler: Arc<NativeHandler>) {
         loop {
             match handler.store.prune_search_logs(days).await {
                 Ok(0) => {}
-                Ok(n) => eprintln!("vecgate: retention deleted {n} search-log rows older than {days} days"),
+                Ok(n) => eprintln!(
+                    "vecgate: retention deleted {n} search-log rows older than {days} days"
+                ),
                 Err(e) => eprintln!("vecgate: WARNING search-log retention failed: {e}"),
             }
             tokio::time::sleep(RETENTION_INTERVAL).await;
@@ -519,6 +529,17 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             for m in applied {
                 println!("applied {m}");
             }
+            Ok(())
+        }
+        Command::PruneLogs { embedded, config } => {
+            let mut config = config.config()?;
+            let days = config.log_retention_days;
+            if days <= 0.0 {
+                return Err("log_retention_days is 0: search logs are kept".into());
+            }
+            let store = open_store(&mut config, &embedded).await?;
+            let n = store.prune_search_logs(days).await?;
+            println!("deleted {n} search-log rows older than {days} days");
             Ok(())
         }
         Command::Import {

@@ -19,8 +19,8 @@ use vecgate_core::kernels::cosine_unchecked;
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    ContentItem, Erased, Hit, MediaType, SearchLog, SearchOutcome, SearchPath, SearchQuery, Stats, Store,
-    StoreError,
+    ContentItem, Erased, Hit, MediaType, SearchLog, SearchOutcome, SearchPath, SearchQuery, Stats,
+    Store, StoreError,
 };
 use crate::metrics::IndexHealth;
 use crate::sql::{

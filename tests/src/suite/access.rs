@@ -51,9 +51,24 @@ fn callers() -> Vec<Caller> {
         ok("admin key", bearer(ADMIN_KEY.into()), 2, None),
         ok("key of user-7", bearer(USER7_KEY.into()), 0, Some("user-7")),
         ok("key of user-8", bearer(USER8_KEY.into()), 0, Some("user-8")),
-        ok("RS256 token of user-7", bearer(tokens::sign(Signer::Rs256, &user7)), 0, Some("user-7")),
-        ok("ES256 token of user-7", bearer(tokens::sign(Signer::Es256, &user7)), 0, Some("user-7")),
-        ok("EdDSA token of user-7", bearer(tokens::sign(Signer::EdDsa, &user7)), 0, Some("user-7")),
+        ok(
+            "RS256 token of user-7",
+            bearer(tokens::sign(Signer::Rs256, &user7)),
+            0,
+            Some("user-7"),
+        ),
+        ok(
+            "ES256 token of user-7",
+            bearer(tokens::sign(Signer::Es256, &user7)),
+            0,
+            Some("user-7"),
+        ),
+        ok(
+            "EdDSA token of user-7",
+            bearer(tokens::sign(Signer::EdDsa, &user7)),
+            0,
+            Some("user-7"),
+        ),
         ok(
             "HS256 token of user-8",
             bearer(tokens::sign(Signer::Hs256, &tokens::claims("user-8"))),
@@ -62,23 +77,47 @@ fn callers() -> Vec<Caller> {
         ),
         ok(
             "write-role token of editor-1",
-            bearer(tokens::sign(Signer::Hs256, &tokens::claims_with_role("editor-1", "write"))),
+            bearer(tokens::sign(
+                Signer::Hs256,
+                &tokens::claims_with_role("editor-1", "write"),
+            )),
             1,
             Some("editor-1"),
         ),
         ok(
             "admin-role token of ops-1",
-            bearer(tokens::sign(Signer::Rs256, &tokens::claims_with_role("ops-1", "admin"))),
+            bearer(tokens::sign(
+                Signer::Rs256,
+                &tokens::claims_with_role("ops-1", "admin"),
+            )),
             2,
             Some("ops-1"),
         ),
-        refused("expired token", bearer(tokens::sign(Signer::Rs256, &expired))),
-        refused("token not valid yet", bearer(tokens::sign(Signer::Rs256, &not_yet))),
-        refused("token for another aud", bearer(tokens::sign(Signer::Rs256, &wrong_aud))),
-        refused("token from another iss", bearer(tokens::sign(Signer::Hs256, &wrong_iss))),
+        refused(
+            "expired token",
+            bearer(tokens::sign(Signer::Rs256, &expired)),
+        ),
+        refused(
+            "token not valid yet",
+            bearer(tokens::sign(Signer::Rs256, &not_yet)),
+        ),
+        refused(
+            "token for another aud",
+            bearer(tokens::sign(Signer::Rs256, &wrong_aud)),
+        ),
+        refused(
+            "token from another iss",
+            bearer(tokens::sign(Signer::Hs256, &wrong_iss)),
+        ),
         refused("alg none", bearer(tokens::unsigned(&user7))),
-        refused("HS256 signed with the RSA public key", bearer(tokens::hs_rs_confusion(&user7))),
-        refused("unknown kid", bearer(tokens::sign(Signer::Rs256Rotated, &user7))),
+        refused(
+            "HS256 signed with the RSA public key",
+            bearer(tokens::hs_rs_confusion(&user7)),
+        ),
+        refused(
+            "unknown kid",
+            bearer(tokens::sign(Signer::Rs256Rotated, &user7)),
+        ),
         refused(
             "tampered signature",
             bearer(tokens::tampered(&tokens::sign(Signer::Rs256, &user7))),
@@ -128,7 +167,8 @@ fn probes() -> Vec<Probe> {
     let m = movies();
     let q = json!(m.query("animated film for kids about toys"));
     let pref = json!({"vector": m.vector(3), "confidence": 0.5, "genre_affinities": {}});
-    let item = json!({"items": [{"id": "auth-probe", "media_type": "movie", "vector": m.vector(3)}]});
+    let item =
+        json!({"items": [{"id": "auth-probe", "media_type": "movie", "vector": m.vector(3)}]});
     let p = |operation, fields, method, path: &str, body: Option<Value>, rule, setup| Probe {
         operation,
         fields,
@@ -141,10 +181,42 @@ fn probes() -> Vec<Probe> {
     use Rule::*;
     vec![
         p("health", &[], "GET", "/health", None, Public, Setup::None),
-        p("openapi", &[], "GET", "/openapi.json", None, Public, Setup::None),
-        p("metrics", &[], "GET", "/metrics", None, Authenticated, Setup::None),
-        p("stats", &[], "GET", "/v1/stats", None, Authenticated, Setup::None),
-        p("search", &[], "POST", "/v1/search", Some(json!({"vector": q, "k": 1})), Authenticated, Setup::None),
+        p(
+            "openapi",
+            &[],
+            "GET",
+            "/openapi.json",
+            None,
+            Public,
+            Setup::None,
+        ),
+        p(
+            "metrics",
+            &[],
+            "GET",
+            "/metrics",
+            None,
+            Authenticated,
+            Setup::None,
+        ),
+        p(
+            "stats",
+            &[],
+            "GET",
+            "/v1/stats",
+            None,
+            Authenticated,
+            Setup::None,
+        ),
+        p(
+            "search",
+            &[],
+            "POST",
+            "/v1/search",
+            Some(json!({"vector": q, "k": 1})),
+            Authenticated,
+            Setup::None,
+        ),
         p(
             "search",
             &["user_id"],
@@ -172,7 +244,15 @@ fn probes() -> Vec<Probe> {
             OwnUser,
             Setup::None,
         ),
-        p("candidates", &[], "POST", "/v1/candidates", Some(json!({"vector": q, "n": 1})), Authenticated, Setup::None),
+        p(
+            "candidates",
+            &[],
+            "POST",
+            "/v1/candidates",
+            Some(json!({"vector": q, "n": 1})),
+            Authenticated,
+            Setup::None,
+        ),
         p(
             "candidates",
             &["user_id"],
@@ -191,8 +271,24 @@ fn probes() -> Vec<Probe> {
             Authenticated,
             Setup::None,
         ),
-        p("getContent", &[], "GET", "/v1/content/movie-17", None, Authenticated, Setup::None),
-        p("similar", &[], "GET", "/v1/content/movie-17/similar?k=1", None, Authenticated, Setup::None),
+        p(
+            "getContent",
+            &[],
+            "GET",
+            "/v1/content/movie-17",
+            None,
+            Authenticated,
+            Setup::None,
+        ),
+        p(
+            "similar",
+            &[],
+            "GET",
+            "/v1/content/movie-17/similar?k=1",
+            None,
+            Authenticated,
+            Setup::None,
+        ),
         p(
             "similar",
             &["user_id"],
@@ -220,10 +316,42 @@ fn probes() -> Vec<Probe> {
             Group,
             Setup::Preference,
         ),
-        p("upsertContent", &[], "POST", "/v1/content", Some(item), Write, Setup::None),
-        p("deleteContent", &[], "DELETE", "/v1/content/auth-probe", None, Write, Setup::ProbeItem),
-        p("getPreference", &[], "GET", "/v1/users/user-7/preference", None, User7, Setup::Preference),
-        p("putPreference", &[], "PUT", "/v1/users/user-7/preference", Some(pref), User7, Setup::None),
+        p(
+            "upsertContent",
+            &[],
+            "POST",
+            "/v1/content",
+            Some(item),
+            Write,
+            Setup::None,
+        ),
+        p(
+            "deleteContent",
+            &[],
+            "DELETE",
+            "/v1/content/auth-probe",
+            None,
+            Write,
+            Setup::ProbeItem,
+        ),
+        p(
+            "getPreference",
+            &[],
+            "GET",
+            "/v1/users/user-7/preference",
+            None,
+            User7,
+            Setup::Preference,
+        ),
+        p(
+            "putPreference",
+            &[],
+            "PUT",
+            "/v1/users/user-7/preference",
+            Some(pref),
+            User7,
+            Setup::None,
+        ),
         p(
             "recordEvent",
             &[],
@@ -233,13 +361,25 @@ fn probes() -> Vec<Probe> {
             User7,
             Setup::None,
         ),
-        p("deleteUser", &[], "DELETE", "/v1/users/user-7", None, User7, Setup::Preference),
+        p(
+            "deleteUser",
+            &[],
+            "DELETE",
+            "/v1/users/user-7",
+            None,
+            User7,
+            Setup::Preference,
+        ),
     ]
 }
 
 fn expected(rule: Rule, caller: &Caller) -> u16 {
     let Some((role, user)) = caller.identity else {
-        return if matches!(rule, Rule::Public) { 200 } else { 401 };
+        return if matches!(rule, Rule::Public) {
+            200
+        } else {
+            401
+        };
     };
     let admin = role == 2;
     match rule {
@@ -292,7 +432,12 @@ fn setup(api: &Api, setup: Setup) {
         Setup::None => {}
         Setup::Preference => {
             let pref = json!({"vector": m.vector(5), "confidence": 0.6, "genre_affinities": {}});
-            let (status, v) = api.call("PUT", "/v1/users/user-7/preference", Some(ADMIN_KEY), Some(&pref));
+            let (status, v) = api.call(
+                "PUT",
+                "/v1/users/user-7/preference",
+                Some(ADMIN_KEY),
+                Some(&pref),
+            );
             assert_eq!(status, 200, "setup: {v}");
         }
         Setup::ProbeItem => {
@@ -309,15 +454,28 @@ pub(super) fn auth_matrix(api: &Api, target: &Target) {
     let probes = probes();
     let probed: BTreeSet<String> = probes.iter().map(|p| p.operation.to_owned()).collect();
     let unprobed: Vec<&String> = operations.difference(&probed).collect();
-    assert!(unprobed.is_empty(), "operations the matrix does not cover: {unprobed:?}");
+    assert!(
+        unprobed.is_empty(),
+        "operations the matrix does not cover: {unprobed:?}"
+    );
     let unknown: Vec<&String> = probed.difference(&operations).collect();
-    assert!(unknown.is_empty(), "matrix rows for operations not in the spec: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "matrix rows for operations not in the spec: {unknown:?}"
+    );
     let probed_fields: BTreeSet<(String, String)> = probes
         .iter()
-        .flat_map(|p| p.fields.iter().map(|f| (p.operation.to_owned(), f.to_string())))
+        .flat_map(|p| {
+            p.fields
+                .iter()
+                .map(|f| (p.operation.to_owned(), f.to_string()))
+        })
         .collect();
     let missing: Vec<_> = fields.difference(&probed_fields).collect();
-    assert!(missing.is_empty(), "user-naming fields the matrix does not cover: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "user-naming fields the matrix does not cover: {missing:?}"
+    );
 
     let callers = callers();
     let mut wrong = Vec::new();
@@ -325,9 +483,10 @@ pub(super) fn auth_matrix(api: &Api, target: &Target) {
     for probe in &probes {
         for caller in &callers {
             setup(api, probe.setup);
-            let mut req = api
-                .client
-                .request(probe.method.parse().unwrap(), format!("{}{}", api.base, probe.path));
+            let mut req = api.client.request(
+                probe.method.parse().unwrap(),
+                format!("{}{}", api.base, probe.path),
+            );
             if let Some(h) = &caller.header {
                 req = req.header("authorization", h);
             }
@@ -348,12 +507,25 @@ pub(super) fn auth_matrix(api: &Api, target: &Target) {
             if status >= 400 {
                 // Refusals are JSON errors, and say nothing of any user's data.
                 let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                assert!(v["error"]["code"].is_string(), "{} {}: {body}", probe.method, probe.path);
-                assert!(!body.contains("confidence") && !body.contains("user-7"), "{body}");
+                assert!(
+                    v["error"]["code"].is_string(),
+                    "{} {}: {body}",
+                    probe.method,
+                    probe.path
+                );
+                assert!(
+                    !body.contains("confidence") && !body.contains("user-7"),
+                    "{body}"
+                );
             }
         }
     }
-    assert!(wrong.is_empty(), "{} of the matrix's answers differ:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of the matrix's answers differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     // Leave the content as the other checks expect it.
     api.call("DELETE", "/v1/content/auth-probe", Some(ADMIN_KEY), None);
     eprintln!(
@@ -371,10 +543,16 @@ pub(super) fn cors_and_content_types(api: &Api, _: &Target) {
     let body = json!({"vector": m.query("animated film for kids about toys"), "k": 2});
     let preflight = |origin: &str| {
         api.client
-            .request("OPTIONS".parse().unwrap(), format!("{}/v1/search", api.base))
+            .request(
+                "OPTIONS".parse().unwrap(),
+                format!("{}/v1/search", api.base),
+            )
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization, content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
             .send()
             .unwrap()
     };
@@ -382,9 +560,19 @@ pub(super) fn cors_and_content_types(api: &Api, _: &Target) {
     assert_eq!(ok.status().as_u16(), 204);
     let h = ok.headers();
     assert_eq!(h["access-control-allow-origin"], ALLOWED_ORIGIN);
-    let allowed = h["access-control-allow-headers"].to_str().unwrap().to_lowercase();
-    assert!(allowed.contains("authorization") && allowed.contains("content-type") && allowed.contains("if-none-match"));
-    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization")
+            && allowed.contains("content-type")
+            && allowed.contains("if-none-match")
+    );
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
     let other = preflight("http://evil.vecgate.test");
     assert_eq!(other.status().as_u16(), 403);
     assert!(other.headers().get("access-control-allow-origin").is_none());
@@ -400,7 +588,10 @@ pub(super) fn cors_and_content_types(api: &Api, _: &Target) {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["access-control-allow-origin"], ALLOWED_ORIGIN);
     assert_eq!(r.headers()["vary"], "Origin");
-    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("ETag"));
+    assert!(r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("ETag"));
     let r = api
         .client
         .post(format!("{}/v1/search", api.base))
@@ -426,7 +617,8 @@ pub(super) fn cors_and_content_types(api: &Api, _: &Target) {
     };
     let (status, v) = plain("/v1/search", READ_KEY, body.to_string());
     assert_error(status, &v, 415, "a text/plain search");
-    let item = json!({"items": [{"id": "plain-text-item", "media_type": "movie", "vector": m.vector(1)}]});
+    let item =
+        json!({"items": [{"id": "plain-text-item", "media_type": "movie", "vector": m.vector(1)}]});
     let (status, v) = plain("/v1/content", WRITE_KEY, item.to_string());
     assert_error(status, &v, 415, "a text/plain upsert");
     let (status, _) = api.call("GET", "/v1/content/plain-text-item", Some(READ_KEY), None);
@@ -450,7 +642,10 @@ pub(super) fn erasure(api: &Api, target: &Target) {
     let (erase_before, keep_before) = (count("erase-me"), count("keep-me"));
     let q = m.query("gangster crime drama");
     for _ in 0..3 {
-        api.search_as(&user_token("erase-me"), json!({"vector": q, "k": 3, "personalize": true}));
+        api.search_as(
+            &user_token("erase-me"),
+            json!({"vector": q, "k": 3, "personalize": true}),
+        );
     }
     for _ in 0..2 {
         api.search_as(&user_token("keep-me"), json!({"vector": q, "k": 3}));
@@ -460,25 +655,59 @@ pub(super) fn erasure(api: &Api, target: &Target) {
     assert_eq!(count("keep-me"), keep_before + 2);
 
     // Another user, and a service key, may not erase anyone.
-    let (status, v) = api.call("DELETE", "/v1/users/erase-me", Some(&user_token("keep-me")), None);
+    let (status, v) = api.call(
+        "DELETE",
+        "/v1/users/erase-me",
+        Some(&user_token("keep-me")),
+        None,
+    );
     assert_error(status, &v, 403, "erasing another user");
     let (status, v) = api.call("DELETE", "/v1/users/erase-me", Some(WRITE_KEY), None);
     assert_error(status, &v, 403, "erasing with a service write key");
 
-    let (status, v) = api.call("DELETE", "/v1/users/erase-me", Some(&user_token("erase-me")), None);
+    let (status, v) = api.call(
+        "DELETE",
+        "/v1/users/erase-me",
+        Some(&user_token("erase-me")),
+        None,
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["deleted"]["preferences"], 1, "{v}");
-    assert_eq!(v["deleted"]["search_logs"].as_u64(), Some((erase_before + 3) as u64), "{v}");
-    assert_eq!(count("erase-me"), 0, "no search-log row of the erased user is left");
-    assert_eq!(count("keep-me"), keep_before + 2, "nothing of another user is touched");
+    assert_eq!(
+        v["deleted"]["search_logs"].as_u64(),
+        Some((erase_before + 3) as u64),
+        "{v}"
+    );
+    assert_eq!(
+        count("erase-me"),
+        0,
+        "no search-log row of the erased user is left"
+    );
+    assert_eq!(
+        count("keep-me"),
+        keep_before + 2,
+        "nothing of another user is touched"
+    );
     assert_eq!((target.logs)().len(), total_before - erase_before - 3);
-    let (status, _) = api.call("GET", "/v1/users/erase-me/preference", Some(ADMIN_KEY), None);
+    let (status, _) = api.call(
+        "GET",
+        "/v1/users/erase-me/preference",
+        Some(ADMIN_KEY),
+        None,
+    );
     assert_eq!(status, 404);
     let (status, _) = api.call("GET", "/v1/users/keep-me/preference", Some(ADMIN_KEY), None);
     assert_eq!(status, 200);
     // Erasing again finds nothing, and says so.
     let (status, v) = api.call("DELETE", "/v1/users/erase-me", Some(ADMIN_KEY), None);
-    assert_eq!((status, v["deleted"]["preferences"].as_u64()), (200, Some(0)), "{v}");
+    assert_eq!(
+        (status, v["deleted"]["preferences"].as_u64()),
+        (200, Some(0)),
+        "{v}"
+    );
     let (_, stats) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
-    assert_eq!(stats["search_log_count"].as_u64(), Some((target.logs)().len() as u64));
+    assert_eq!(
+        stats["search_log_count"].as_u64(),
+        Some((target.logs)().len() as u64)
+    );
 }

@@ -97,7 +97,11 @@ pub fn postgres_logs(rt: &tokio::runtime::Runtime, client: &tokio_postgres::Clie
 }
 
 /// Plants `n` search-log rows dated 40 days ago (user `retention-probe`), for a retention check.
-pub fn plant_old_search_logs(rt: &tokio::runtime::Runtime, client: &tokio_postgres::Client, n: i64) {
+pub fn plant_old_search_logs(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    n: i64,
+) {
     rt.block_on(client.execute(
         "INSERT INTO vector_search_logs (search_type, k, user_id, \"timestamp\") \
          SELECT 'vector', 1, 'retention-probe', now() - interval '40 days' \
@@ -127,7 +131,10 @@ pub fn assert_old_search_logs_pruned(
         if old == 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{old} rows past retention remain");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{old} rows past retention remain"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(
@@ -340,7 +347,10 @@ pub fn run(target: &Target) {
         ("text queries", text_queries),
         ("validation errors", validation_errors),
         ("SQL injection is harmless", injection),
-        ("auth matrix: every operation and user field × every caller", access::auth_matrix),
+        (
+            "auth matrix: every operation and user field × every caller",
+            access::auth_matrix,
+        ),
         ("CORS and content types", access::cors_and_content_types),
         ("erasing a user", access::erasure),
         ("stats and metrics", stats_and_metrics),

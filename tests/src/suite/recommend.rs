@@ -6,9 +6,7 @@ use vecgate_core::candidates::{CandidateRecommend, CandidateSet, Encoding};
 use vecgate_core::preference::UserPreference;
 use vecgate_core::recommend::{Objective, Recommendation, Strategy};
 
-use super::{
-    assert_error, ids, scores, title_ids, Api, Target, ADMIN_KEY, READ_KEY, USER7_KEY,
-};
+use super::{assert_error, ids, scores, title_ids, Api, Target, ADMIN_KEY, READ_KEY, USER7_KEY};
 use crate::data::{movies, Movies};
 
 fn recommend(api: &Api, key: &str, body: &Value) -> (u16, Value) {

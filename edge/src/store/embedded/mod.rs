@@ -18,8 +18,8 @@ use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchHit, SearchOptio
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    filter_document, ContentItem, Erased, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery, Stats,
-    Store, StoreError,
+    filter_document, ContentItem, Erased, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery,
+    Stats, Store, StoreError,
 };
 use search_log::SearchLogFiles;
 use wal::{Record, Wal};

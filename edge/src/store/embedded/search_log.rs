@@ -28,7 +28,9 @@ pub struct SearchLogFiles {
 
 /// `YYYY-MM-DD` (UTC) of a time.
 fn day_of(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     chrono::DateTime::from_timestamp(secs, 0)
         .unwrap_or_default()
         .format("%Y-%m-%d")
@@ -116,7 +118,11 @@ impl SearchLogFiles {
     /// Appends one line to today's file (sealing yesterday's first).
     pub fn append(&mut self, line: &str) -> Result<(), String> {
         let today = day_of(SystemTime::now());
-        if self.current.as_ref().is_none_or(|(day, _, _)| *day != today) {
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(day, _, _)| *day != today)
+        {
             if let Some((day, file, n)) = self.current.take() {
                 drop(file);
                 seal(&self.dir.join(format!("{day}.jsonl")), &day, n)?;
@@ -191,8 +197,8 @@ impl SearchLogFiles {
             if dropped == 0 {
                 continue;
             }
-            let is_current = sealed.is_none()
-                && self.current.as_ref().is_some_and(|(d, _, _)| *d == day);
+            let is_current =
+                sealed.is_none() && self.current.as_ref().is_some_and(|(d, _, _)| *d == day);
             match sealed {
                 // The count is in the name: write the new file, then drop the old name.
                 Some(_) => {
@@ -242,8 +248,14 @@ mod tests {
 
     #[test]
     fn names_parse() {
-        assert_eq!(parse_name("2026-12-06.jsonl"), Some(("2026-12-06".into(), None)));
-        assert_eq!(parse_name("2026-12-06.42.jsonl"), Some(("2026-12-06".into(), Some(42))));
+        assert_eq!(
+            parse_name("2026-12-06.jsonl"),
+            Some(("2026-12-06".into(), None))
+        );
+        assert_eq!(
+            parse_name("2026-12-06.42.jsonl"),
+            Some(("2026-12-06".into(), Some(42)))
+        );
         assert_eq!(parse_name("2026-13-06.jsonl"), None);
         assert_eq!(parse_name("notes.jsonl"), None);
         assert_eq!(day_of(UNIX_EPOCH), "1970-01-01");
@@ -255,7 +267,11 @@ mod tests {
         let dir = data.join(DIR);
         std::fs::create_dir_all(&dir).unwrap();
         // A day left unsealed by a crash, and a sealed one, both long past.
-        std::fs::write(dir.join("2020-01-01.jsonl"), "{\"user_id\":\"a\"}\n{\"user_id\":\"b\"}\n").unwrap();
+        std::fs::write(
+            dir.join("2020-01-01.jsonl"),
+            "{\"user_id\":\"a\"}\n{\"user_id\":\"b\"}\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("2020-01-02.1.jsonl"), "{\"user_id\":\"a\"}\n").unwrap();
         let mut files = SearchLogFiles::open(&data).unwrap();
         assert_eq!(files.total(), 3);
@@ -264,7 +280,9 @@ mod tests {
         files.append("{\"user_id\":\"c\"}").unwrap();
         assert_eq!(files.erase_user("a").unwrap(), 3);
         assert_eq!(files.total(), 2);
-        assert!(dir.join("2020-01-01.1.jsonl").exists() && !dir.join("2020-01-02.1.jsonl").exists());
+        assert!(
+            dir.join("2020-01-01.1.jsonl").exists() && !dir.join("2020-01-02.1.jsonl").exists()
+        );
         files.append("{\"user_id\":\"d\"}").unwrap();
         // Reopening counts the same rows.
         drop(files);
@@ -272,7 +290,9 @@ mod tests {
         assert_eq!(files.total(), 3);
         assert_eq!(files.prune(30.0).unwrap(), 1);
         assert_eq!(files.total(), 2);
-        let today = std::fs::read_to_string(dir.join(format!("{}.jsonl", day_of(SystemTime::now())))).unwrap();
+        let today =
+            std::fs::read_to_string(dir.join(format!("{}.jsonl", day_of(SystemTime::now()))))
+                .unwrap();
         assert_eq!(today.lines().count(), 2);
         let _ = std::fs::remove_dir_all(data);
     }
