@@ -14,13 +14,14 @@ use crate::store::{
 
 pub enum AnyStore {
     Postgres(PostgresStore<PgClient>),
-    Embedded(EmbeddedStore),
+    /// Boxed: the embedded store is several times larger than the other variants.
+    Embedded(Box<EmbeddedStore>),
     LocalIndex(LocalIndexStore),
 }
 
 impl AnyStore {
     pub fn embedded(data_dir: &Path, options: EmbeddedOptions) -> Result<AnyStore, String> {
-        EmbeddedStore::open(data_dir, options).map(AnyStore::Embedded)
+        EmbeddedStore::open(data_dir, options).map(|s| AnyStore::Embedded(Box::new(s)))
     }
 
     /// For the start-up line.
