@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod embeddings;
+pub mod pki;
 pub mod server;
 pub mod suite;
 pub mod synthetic;
@@ -220,6 +221,46 @@ impl PgCluster {
             "psql",
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Turns TLS on with `cert_pem`/`key_pem` as the server's certificate and key (PostgreSQL 15,
+    /// the build with OpenSSL). `hostssl_only`: TCP clients without TLS are refused (pg_hba).
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str, hostssl_only: bool) {
+        let data = self.data_dir();
+        for (name, content) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = data.join(name);
+            fs::write(&path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+            run_checked(
+                Command::new("chown").arg("postgres:postgres").arg(&path),
+                "chown",
+            );
+            run_checked(Command::new("chmod").arg("600").arg(&path), "chmod");
+        }
+        if hostssl_only {
+            let hba = data.join("pg_hba.conf");
+            fs::write(
+                &hba,
+                "local all all trust
+hostssl all all 127.0.0.1/32 trust
+                 hostssl all all ::1/128 trust
+hostssl replication all 127.0.0.1/32 trust
+",
+            )
+            .unwrap_or_else(|e| panic!("write {}: {e}", hba.display()));
+        }
+        for sql in [
+            "ALTER SYSTEM SET ssl = on",
+            "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
+            "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+            "SELECT pg_reload_conf()",
+        ] {
+            self.psql("postgres", sql);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql("postgres", "SHOW ssl").trim() != "on" {
+            assert!(Instant::now() < deadline, "PgCluster: ssl never became on");
+            sleep(Duration::from_millis(50));
+        }
     }
 
     /// Stops the server (`-m fast`); the data directory is kept for [`PgCluster::start_again`].

@@ -34,6 +34,7 @@ use vecgate_edge::http::{self as edge_http, Method};
 use vecgate_edge::sql::migrate::detect_dialect;
 use vecgate_edge::sql::{DbError, Param, Route, Row, SqlClient};
 use vecgate_edge::store::postgres::PostgresStore;
+use vecgate_edge::store::StoreError;
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
@@ -56,7 +57,7 @@ async fn answer(request: Request) -> edge_http::Response {
     };
     match within(timeout_ms, served).await {
         Some(Ok(response)) => response,
-        Some(Err(e)) => e.into_response(),
+        Some(Err(e)) => e.into_logged_response(),
         None => ApiError::new(
             503,
             "timeout",
@@ -122,9 +123,10 @@ async fn build_handler(
     };
     let dialect = match config.dialect {
         Some(dialect) => dialect,
+        // The driver's words go to the log under a request id, not to the client.
         None => detect_dialect(&client)
             .await
-            .map_err(|e| ApiError::new(503, "unavailable", e.to_string()))?
+            .map_err(|e| ApiError::from(StoreError::from(e)))?
             .ok_or_else(|| {
                 ApiError::new(
                     503,

@@ -120,7 +120,7 @@ pub struct LocalIndexArgs {
     /// Keep a live copy of the database's content in memory (under --data-dir/local-index/),
     /// fed by its change feed, and answer searches, similar and content reads from it.
     /// Writes still go to the database. Needs --database-url.
-    #[arg(long, env = "VECGATE_LOCAL_INDEX")]
+    #[arg(long, env = "VECGATE_LOCAL_INDEX", value_parser = clap::builder::BoolishValueParser::new())]
     pub local_index: bool,
     /// With --local-index: /health answers 503 when the copy is staler than this.
     #[arg(long, env = "VECGATE_MAX_LAG_MS", default_value_t = 10_000)]

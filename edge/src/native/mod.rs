@@ -10,3 +10,4 @@ pub mod rebuild;
 pub mod server;
 pub mod static_files;
 pub mod store;
+pub mod tls;

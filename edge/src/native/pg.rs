@@ -5,15 +5,17 @@
 //! Every statement goes out with `query_typed` and all parameters typed `text`: one round trip,
 //! no server-side prepared statement to go stale, and a custom plan for each execution.
 
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::Client;
 
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls::{describe, hosts, PgTarget};
 use crate::sql::{guard_passed, DbError, Param, Route, Row, SqlClient};
 
 /// Pool and timeout settings for [`PgClient`].
@@ -37,7 +39,7 @@ impl Default for PgOptions {
     }
 }
 
-/// Postgres through tokio-postgres, without TLS.
+/// Postgres through tokio-postgres, over TLS as each URL's `sslmode` says (`super::tls`).
 pub struct PgClient {
     primary: Pool,
     replicas: Vec<Pool>,
@@ -98,6 +100,7 @@ impl PgClient {
         let attempt = async {
             let mut in_flight = InFlight {
                 slot: pool.acquire().await,
+                tls: &pool.target.tls,
                 finished: false,
             };
             let conn = pool.connected(&mut in_flight.slot).await?;
@@ -129,6 +132,7 @@ impl PgClient {
 /// is left for the next user.
 struct InFlight<'a> {
     slot: MutexGuard<'a, Slot>,
+    tls: &'a MakeRustlsConnect,
     finished: bool,
 }
 
@@ -140,8 +144,9 @@ impl Drop for InFlight<'_> {
         if let (Some(conn), Ok(runtime)) = (self.slot.take(), tokio::runtime::Handle::try_current())
         {
             let cancel = conn.client.cancel_token();
+            let tls = self.tls.clone();
             runtime.spawn(async move {
-                let _ = cancel.cancel_query(NoTls).await;
+                let _ = cancel.cancel_query(tls).await;
             });
         }
     }
@@ -229,7 +234,7 @@ fn text_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<Row>, DbError> {
 /// The connections to one URL.
 struct Pool {
     name: String,
-    config: Config,
+    target: PgTarget,
     connect_timeout: Duration,
     slots: Vec<Mutex<Slot>>,
     next: AtomicUsize,
@@ -247,15 +252,15 @@ struct Conn {
 impl Pool {
     fn new(name: &str, url: &str, options: &PgOptions) -> Result<Pool, DbError> {
         // The parse error never echoes the URL, so no password reaches logs or responses.
-        let mut config = Config::from_str(url)
+        let mut target = PgTarget::parse(url)
             .map_err(|e| DbError::Rejected(format!("invalid database URL ({name}): {e}")))?;
-        if config.get_application_name().is_none() {
-            config.application_name("vecgate");
+        if target.config.get_application_name().is_none() {
+            target.config.application_name("vecgate");
         }
-        config.connect_timeout(options.connect_timeout);
+        target.config.connect_timeout(options.connect_timeout);
         Ok(Pool {
-            name: name.to_owned(),
-            config,
+            name: format!("{name} {}", hosts(&target.config)),
+            target,
             connect_timeout: options.connect_timeout,
             slots: (0..options.pool_size.max(1))
                 .map(|_| Mutex::new(None))
@@ -291,7 +296,7 @@ impl Pool {
     }
 
     async fn connect(&self) -> Result<Client, DbError> {
-        let connecting = self.config.connect(NoTls);
+        let connecting = self.target.config.connect(self.target.tls.clone());
         let (client, connection) = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| {
@@ -300,7 +305,7 @@ impl Pool {
                     self.name, self.connect_timeout
                 ))
             })?
-            .map_err(|e| DbError::Unavailable(format!("{}: {e}", self.name)))?;
+            .map_err(|e| DbError::Unavailable(format!("{}: {}", self.name, describe(&e))))?;
         // The connection task ends when the socket closes; `Client::is_closed` then reports it.
         tokio::spawn(async move {
             let _ = connection.await;

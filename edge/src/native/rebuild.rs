@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::metrics::IndexHealth;
 use crate::sql::sentinel;
@@ -163,11 +163,11 @@ impl Rebuilder {
     }
 
     async fn connect(&self) -> Result<Client, Failure> {
-        let connecting = tokio_postgres::connect(&self.url, NoTls);
+        let connecting = crate::native::tls::connect(&self.url);
         let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| Failure::Unavailable("connect timed out".into()))?
-            .map_err(|e| Failure::Unavailable(e.to_string()))?;
+            .map_err(Failure::Unavailable)?;
         tokio::spawn(async move {
             let _ = connection.await;
         });

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+use vecgate_edge::native::tls::{describe, PgTarget};
 use wasmtime::component::{Accessor, FutureReader, HasSelf, Resource, StreamReader};
 
 use crate::bindings::spin::postgres::postgres::{
@@ -35,11 +36,13 @@ pub struct PgConnectionBuilder {
     ca_root: Option<String>,
 }
 
-/// Connects to `address` (a `postgres://` URL) on a loopback host, without TLS.
-pub async fn connect(address: &str) -> Result<Client, Error> {
-    let config: tokio_postgres::Config = address
-        .parse()
+/// Connects to `address` (a `postgres://` URL) on a loopback host, with TLS as its `sslmode`
+/// says (libpq's meaning, as vecgate's native host) and `ca_root` (PEM) as the trusted roots
+/// when the component set one.
+pub async fn connect(address: &str, ca_root: Option<&str>) -> Result<Client, Error> {
+    let target = PgTarget::parse_with_ca(address, ca_root)
         .map_err(|e| Error::ConnectionFailed(format!("invalid address: {e}")))?;
+    let config = &target.config;
     let loopback = config.get_hosts().iter().all(|host| match host {
         tokio_postgres::config::Host::Tcp(name) => crate::is_loopback(name),
         tokio_postgres::config::Host::Unix(_) => false,
@@ -50,9 +53,9 @@ pub async fn connect(address: &str) -> Result<Client, Error> {
         ));
     }
     let (client, connection) = config
-        .connect(NoTls)
+        .connect(target.tls.clone())
         .await
-        .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+        .map_err(|e| Error::ConnectionFailed(describe(&e)))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -317,10 +320,8 @@ impl HostConnectionBuilder for State {
         builder: Resource<PgConnectionBuilder>,
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
         let builder = self.table.get(&builder)?;
-        if builder.ca_root.is_some() {
-            return Ok(Err(tls_unsupported()));
-        }
-        match connect(&builder.address.clone()).await {
+        let (address, ca_root) = (builder.address.clone(), builder.ca_root.clone());
+        match connect(&address, ca_root.as_deref()).await {
             Ok(client) => Ok(Ok(self.push_connection(client)?)),
             Err(e) => Ok(Err(e)),
         }
@@ -332,10 +333,6 @@ impl HostConnectionBuilder for State {
     }
 }
 
-fn tls_unsupported() -> Error {
-    Error::ConnectionFailed("the test host does not support TLS (set-ca-root)".into())
-}
-
 impl<T: Send> HostConnectionBuilderWithStore<T> for Pg {
     async fn build_async(
         accessor: &Accessor<T, Self>,
@@ -343,12 +340,9 @@ impl<T: Send> HostConnectionBuilderWithStore<T> for Pg {
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
         let (address, ca_root) = accessor.with(|mut a| {
             let b = a.get().table.get(&builder)?;
-            Ok::<_, wasmtime::Error>((b.address.clone(), b.ca_root.is_some()))
+            Ok::<_, wasmtime::Error>((b.address.clone(), b.ca_root.clone()))
         })?;
-        if ca_root {
-            return Ok(Err(tls_unsupported()));
-        }
-        match connect(&address).await {
+        match connect(&address, ca_root.as_deref()).await {
             Ok(client) => accessor.with(|mut a| Ok(Ok(a.get().push_connection(client)?))),
             Err(e) => Ok(Err(e)),
         }
@@ -360,7 +354,7 @@ impl HostConnection for State {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
-        match connect(&address).await {
+        match connect(&address, None).await {
             Ok(client) => Ok(Ok(self.push_connection(client)?)),
             Err(e) => Ok(Err(e)),
         }
@@ -403,7 +397,7 @@ impl<T: Send> HostConnectionWithStore<T> for Pg {
         accessor: &Accessor<T, Self>,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
-        match connect(&address).await {
+        match connect(&address, None).await {
             Ok(client) => accessor.with(|mut a| Ok(Ok(a.get().push_connection(client)?))),
             Err(e) => Ok(Err(e)),
         }

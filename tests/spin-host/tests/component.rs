@@ -190,3 +190,73 @@ fn an_open_component_refuses_unless_told_to_be_open() {
     let (status, body) = Api::new(&host.base).call("GET", "/openapi.json", None, None);
     assert_eq!(status, 200, "{body}");
 }
+
+/// The component reaches Postgres over TLS through the host, with `verify-full` against a CA
+/// made in the test, as the native server does; a wrong CA is a 503 whose body names no cause.
+#[test]
+fn the_component_reaches_postgres_over_tls() {
+    assert_ruvector_installed();
+    let pg = PgCluster::start();
+    pg.create_database("tls");
+    let good = vecgate_tests::pki::pki("spin");
+    let other = vecgate_tests::pki::pki("spin-other");
+    pg.enable_tls(&good.cert, &good.key, true);
+    let dir = vecgate_tests::empty_temp_dir("spin-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, wrong) = (dir.join("ca.pem"), dir.join("other.pem"));
+    std::fs::write(&ca, &good.ca).unwrap();
+    std::fs::write(&wrong, &other.ca).unwrap();
+    let url = |ca: &std::path::Path| {
+        format!(
+            "postgres://postgres@localhost:{}/tls?sslmode=verify-full&sslrootcert={}",
+            pg.port(),
+            ca.display()
+        )
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = PgClient::new(&url(&ca), &[]).expect("database URL");
+        migrate(&client, Dialect::Ruvector, 384)
+            .await
+            .expect("migrate over TLS");
+    });
+    let start = |database_url: String| {
+        let mut variables = key_variables();
+        variables.extend([
+            ("database_url".to_owned(), database_url),
+            ("dimensions".to_owned(), "384".to_owned()),
+        ]);
+        let variables: Vec<(&str, &str)> = variables
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        SpinHost::start_with_ai_models(&variables, &[])
+    };
+    let host = start(url(&ca));
+    let api = Api::new(&host.base);
+    load_movies(&api);
+    let (status, stats) = api.call("GET", "/v1/stats", Some(suite::ADMIN_KEY), None);
+    assert_eq!(
+        (status, stats["content_count"].as_u64()),
+        (200, Some(3200)),
+        "{stats}"
+    );
+    drop(host);
+
+    let host = start(url(&wrong));
+    let (status, body) =
+        Api::new(&host.base).call("GET", "/v1/stats", Some(suite::ADMIN_KEY), None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["request_id"].is_string(), "{body}");
+    assert!(
+        !body.to_string().contains("UnknownIssuer"),
+        "driver text reached a client: {body}"
+    );
+    assert!(
+        host.output().contains("UnknownIssuer"),
+        "the cause is in the log"
+    );
+}

@@ -22,6 +22,8 @@ export interface ErrorBody {
   error: {
     code: string;
     message: string;
+    /** On a 5xx: names the failure in the server's log, where its cause is. */
+    request_id?: string;
   };
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::super::pg::PgClient;
 use crate::sql::{parse_vector_literal, Param, Route, Row, SqlClient};
@@ -393,7 +393,7 @@ struct Listener {
 
 impl Listener {
     async fn start(url: &str, state: std::sync::Arc<FeedState>) -> Result<Listener, String> {
-        let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+        let (client, mut connection) = crate::native::tls::connect(url)
             .await
             .map_err(|e| unavailable(format!("LISTEN connection: {e}")))?;
         let driver = tokio::spawn(async move {
