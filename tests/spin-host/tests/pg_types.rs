@@ -10,7 +10,7 @@ use vecgate_tests::PgCluster;
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn values_round_trip_through_every_supported_type() {
     let pg = PgCluster::start();
-    let client = connect(&pg.url()).await.expect("connect");
+    let client = connect(&pg.url(), None).await.expect("connect");
     let cases: Vec<(&str, P, DbValue, DbDataType)> = vec![
         (
             "bool",
@@ -141,7 +141,7 @@ async fn values_round_trip_through_every_supported_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn execute_counts_rows_and_errors_carry_the_sqlstate() {
     let pg = PgCluster::start();
-    let client = connect(&pg.url()).await.expect("connect");
+    let client = connect(&pg.url(), None).await.expect("connect");
     execute(&client, "CREATE TABLE t (id text PRIMARY KEY)", vec![])
         .await
         .unwrap();
@@ -172,13 +172,13 @@ async fn execute_counts_rows_and_errors_carry_the_sqlstate() {
 
 #[tokio::test]
 async fn only_loopback_databases_are_reached() {
-    let error = connect("postgres://postgres@192.0.2.1:5432/postgres")
+    let error = connect("postgres://postgres@192.0.2.1:5432/postgres", None)
         .await
         .expect_err("not loopback");
     assert!(
         matches!(error, Error::ConnectionFailed(ref m) if m.contains("loopback")),
         "{error:?}"
     );
-    let error = connect("not a url").await.expect_err("malformed");
+    let error = connect("not a url", None).await.expect_err("malformed");
     assert!(matches!(error, Error::ConnectionFailed(_)), "{error:?}");
 }
