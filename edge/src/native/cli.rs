@@ -490,18 +490,36 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                 },
                 SAMPLE,
             );
-            let server = super::server::serve(listener, handler.clone(), pages);
-            tokio::select! {
-                result = server => result?,
-                _ = shutdown_signal() => {
-                    eprintln!("vecgate: shutting down");
-                }
-            }
+            // Requests can't outlive their timeout: that, and a second more, is the drain.
+            let drain = std::time::Duration::from_millis(handler.config.request_timeout_ms + 1_000);
+            let shutdown = async {
+                shutdown_signal().await;
+                eprintln!(
+                    "vecgate: shutting down: no new connections; finishing the requests in \
+                     flight (up to {drain:?}; a second signal exits at once)"
+                );
+                tokio::spawn(async {
+                    shutdown_signal().await;
+                    eprintln!("vecgate: second signal: exiting now");
+                    std::process::exit(130);
+                });
+            };
+            super::server::serve(listener, handler.clone(), pages, shutdown, drain).await?;
             match &handler.store {
                 AnyStore::Embedded(store) => store.snapshot()?,
-                AnyStore::LocalIndex(store) => store.snapshot()?,
+                AnyStore::LocalIndex(store) => {
+                    let left = store.drain_search_logs(drain).await;
+                    if left > 0 {
+                        eprintln!(
+                            "vecgate: WARNING {left} search-log rows could not reach the database \
+                             before exit"
+                        );
+                    }
+                    store.snapshot()?
+                }
                 AnyStore::Postgres(_) => {}
             }
+            eprintln!("vecgate: stopped cleanly");
             Ok(())
         }
         Command::Migrate { config } => {

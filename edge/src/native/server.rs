@@ -9,6 +9,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::api::error::ApiError;
@@ -27,16 +28,25 @@ pub type NativeHandler = Handler<AnyStore, NativeEmbedHost>;
 /// A slow client gets this long to send its headers, and its body.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Serves `handler` on `listener` until the process ends. `extra` answers requests the API
-/// does not (the demo page), before the handler's 404.
+/// Serves `handler` on `listener` until `shutdown` resolves; then stops accepting and waits up to
+/// `drain` for the requests in flight (each connection finishes its request, then closes).
+/// `extra` answers requests the API does not (the demo page), before the handler's 404.
 pub async fn serve(
     listener: TcpListener,
     handler: Arc<NativeHandler>,
     extra: Fallback,
+    shutdown: impl std::future::Future<Output = ()>,
+    drain: Duration,
 ) -> std::io::Result<()> {
     let timeout = Duration::from_millis(handler.config.request_timeout_ms);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
     loop {
-        let (stream, _) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, _) = match accepted {
             Ok(conn) => conn,
             // Out of file descriptors and the like: wait and go on rather than exit.
             Err(e) => {
@@ -47,19 +57,32 @@ pub async fn serve(
         };
         let handler = handler.clone();
         let extra = extra.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let service = service_fn(move |req: hyper::Request<Incoming>| {
                 let handler = handler.clone();
                 let extra = extra.clone();
                 async move { Ok::<_, Infallible>(answer(req, &handler, &*extra, timeout).await) }
             });
-            let _ = http1::Builder::new()
+            let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(CLIENT_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(connection).await;
         });
     }
+    drop(listener);
+    let open = graceful.count();
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "vecgate: WARNING connections still busy after {drain:?} (of {open} open at shutdown); \
+             closing them"
+        );
+    }
+    Ok(())
 }
 
 async fn answer(

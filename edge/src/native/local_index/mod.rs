@@ -211,6 +211,14 @@ impl LocalIndexStore {
     }
 }
 
+impl LocalIndexStore {
+    /// At shutdown: waits up to `within` for the buffered search-log rows to reach the database;
+    /// returns how many did not.
+    pub async fn drain_search_logs(&self, within: Duration) -> u64 {
+        self.logs.drain(within).await
+    }
+}
+
 impl Store for LocalIndexStore {
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         let outcome = self.local.search_unlogged(q)?;

@@ -106,6 +106,20 @@ impl SearchLogBuffer {
         (before - rows.len()) as u64
     }
 
+    /// Waits (nudging the flusher) until every buffered row is in the database, or `within`
+    /// passes; returns the rows still waiting.
+    pub async fn drain(&self, within: Duration) -> u64 {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = self.buffered();
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            self.full.notify_one();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
