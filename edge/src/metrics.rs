@@ -48,6 +48,8 @@ pub struct Metrics {
     inner: Mutex<Inner>,
     /// The Postgres store's index state, when there is one (`vecgate serve` attaches it).
     index: OnceLock<Arc<IndexHealth>>,
+    /// Whether the last probe reached the database (a host with a database sets it).
+    database_up: OnceLock<AtomicBool>,
 }
 
 /// The state of ruvector's HNSW index after a database crash (`sql::sentinel`), shared by the
@@ -237,7 +239,22 @@ impl Metrics {
         if let Some(index) = self.index.get() {
             index.render(&mut out);
         }
+        if let Some(up) = self.database_up.get() {
+            let _ = writeln!(
+                out,
+                "# HELP vecgate_database_up 1 when the last probe (every 5 s) reached Postgres.\n\
+                 # TYPE vecgate_database_up gauge\nvecgate_database_up {}",
+                u8::from(up.load(Ordering::SeqCst))
+            );
+        }
         out
+    }
+
+    /// Records whether a probe of the database succeeded (`vecgate_database_up`).
+    pub fn set_database_up(&self, up: bool) {
+        self.database_up
+            .get_or_init(|| AtomicBool::new(up))
+            .store(up, Ordering::SeqCst);
     }
 }
 

@@ -378,6 +378,9 @@ fn with_postgres_stopped_nodes_keep_answering_and_catch_up_after() {
     }
 
     for api in &apis {
+        time_until("vecgate_database_up turns 0", || {
+            api.metric("vecgate_database_up") == 0.0
+        });
         time_until("/health turns degraded", || {
             api.call("GET", "/health", None, None).0 == 503
         });
@@ -397,6 +400,9 @@ fn with_postgres_stopped_nodes_keep_answering_and_catch_up_after() {
         });
         logs_flushed(api);
         assert_eq!(api.metric("vecgate_search_logs_dropped_total"), 0.0);
+        time_until("vecgate_database_up is 1 again", || {
+            api.metric("vecgate_database_up") == 1.0
+        });
     }
     assert_eq!(
         log_rows(&pg, "outage"),

@@ -399,6 +399,24 @@ fn check_open_bind(config: &Config, addr: SocketAddr) -> Fallible<()> {
     Ok(())
 }
 
+/// Probes the database every 5 s for `vecgate_database_up` (Postgres and local-index nodes).
+fn spawn_database_probe(handler: Arc<NativeHandler>) {
+    if matches!(handler.store, AnyStore::Embedded(_)) {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            let up = match &handler.store {
+                AnyStore::Postgres(s) => s.health().await.is_ok(),
+                AnyStore::LocalIndex(s) => s.database_health().await.is_ok(),
+                AnyStore::Embedded(_) => return,
+            };
+            handler.metrics.set_database_up(up);
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    });
+}
+
 /// How often search-log retention runs.
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -456,6 +474,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             super::jwks::install(&mut handler, jwks);
             let handler = Arc::new(handler);
             spawn_log_retention(handler.clone());
+            spawn_database_probe(handler.clone());
             watch_index(&handler, index_rebuild == "auto");
             if handler.config.recall_sample_rate > 0.0 {
                 spawn_recall_worker(handler.clone());

@@ -212,6 +212,11 @@ impl LocalIndexStore {
 }
 
 impl LocalIndexStore {
+    /// Whether the central database answers (`vecgate_database_up`).
+    pub async fn database_health(&self) -> Result<(), StoreError> {
+        self.remote.health().await
+    }
+
     /// At shutdown: waits up to `within` for the buffered search-log rows to reach the database;
     /// returns how many did not.
     pub async fn drain_search_logs(&self, within: Duration) -> u64 {
@@ -311,12 +316,19 @@ impl Store for LocalIndexStore {
 
     fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write;
+        crate::store::embedded::render_disk_space(self.local.dir(), out);
         let gauges = [
             (
                 "vecgate_local_index_lag_seconds",
                 "gauge",
                 "Time since the local index last held every change of the database.",
                 self.feed.lag().as_secs_f64(),
+            ),
+            (
+                "vecgate_local_index_max_lag_seconds",
+                "gauge",
+                "max_lag_ms: the staleness beyond which /health is degraded.",
+                self.max_lag.as_secs_f64(),
             ),
             (
                 "vecgate_local_index_behind_changes",

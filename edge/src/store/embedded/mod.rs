@@ -277,7 +277,30 @@ impl EmbeddedStore {
     }
 }
 
+/// Free and total bytes of the filesystem holding `dir` (`vecgate_data_dir_*_bytes`), for the
+/// disk-space alert.
+pub fn render_disk_space(dir: &Path, out: &mut String) {
+    use std::fmt::Write;
+    let Ok(fs) = rustix::fs::statvfs(dir) else {
+        return;
+    };
+    let block = fs.f_frsize.max(1);
+    let _ = writeln!(
+        out,
+        "# HELP vecgate_data_dir_free_bytes Bytes free to vecgate on the data directory's filesystem.\n\
+         # TYPE vecgate_data_dir_free_bytes gauge\nvecgate_data_dir_free_bytes {}\n\
+         # HELP vecgate_data_dir_size_bytes Size of the data directory's filesystem.\n\
+         # TYPE vecgate_data_dir_size_bytes gauge\nvecgate_data_dir_size_bytes {}",
+        fs.f_bavail.saturating_mul(block),
+        fs.f_blocks.saturating_mul(block)
+    );
+}
+
 impl Store for EmbeddedStore {
+    fn render_metrics(&self, out: &mut String) {
+        render_disk_space(&self.dir, out);
+    }
+
     async fn log_search(
         &self,
         q: &SearchQuery,
