@@ -37,7 +37,7 @@ sed -n "1,${max}p" "$texts.all" >"$texts"
 echo "[real-embeddings] $(wc -l <"$texts") texts from $lists"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-VECGATE_DIMENSIONS=384 target/release/vecgate serve --addr "127.0.0.1:$port" --data-dir "$data" \
+VECGATE_DIMENSIONS=384 VECGATE_RATE_LIMIT_EMBED=0 target/release/vecgate serve --addr "127.0.0.1:$port" --data-dir "$data" \
   >"$data/serve.log" 2>&1 &
 server=$!
 python3 - "$port" "$texts" "$out.tmp" <<'PY'

@@ -29,6 +29,9 @@ pub const NAMES: &[&str] = &[
     "insecure_open",
     "metrics_public",
     "log_retention_days",
+    "rate_limit_search",
+    "rate_limit_write",
+    "rate_limit_embed",
 ];
 
 /// Settings that hold secrets; never logged or exported.
@@ -48,6 +51,8 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_RECALL_SAMPLE_RATE: f64 = 0.01;
 pub const DEFAULT_JWT_LEEWAY_S: u64 = 30;
 pub const DEFAULT_LOG_RETENTION_DAYS: f64 = 30.0;
+/// Text embeddings per second per caller: the model's CPU is the scarce thing.
+pub const DEFAULT_RATE_LIMIT_EMBED: u32 = 20;
 
 /// An API key and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +141,11 @@ pub struct Config {
     pub metrics_public: bool,
     /// `log_retention_days`: search-log rows older than this are deleted (0 keeps them).
     pub log_retention_days: f64,
+    /// `rate_limit_search`, `rate_limit_write`, `rate_limit_embed`: requests per second per
+    /// caller (0: no limit), answered 429 with `Retry-After` beyond it.
+    pub rate_limit_search: u32,
+    pub rate_limit_write: u32,
+    pub rate_limit_embed: u32,
 }
 
 impl Default for Config {
@@ -162,6 +172,9 @@ impl Default for Config {
             insecure_open: false,
             metrics_public: false,
             log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
+            rate_limit_search: 0,
+            rate_limit_write: 0,
+            rate_limit_embed: DEFAULT_RATE_LIMIT_EMBED,
         }
     }
 }
@@ -301,6 +314,19 @@ impl Config {
                     format!("log_retention_days must be a number of days ≥ 0, got {d:?}")
                 })?;
         }
+        for (name, field) in [
+            ("rate_limit_search", &mut c.rate_limit_search),
+            ("rate_limit_write", &mut c.rate_limit_write),
+            ("rate_limit_embed", &mut c.rate_limit_embed),
+        ] {
+            if let Some(v) = non_empty(get(name)) {
+                *field = v.parse().map_err(|_| {
+                    format!(
+                        "{name} must be a whole number of requests per second (0: off), got {v:?}"
+                    )
+                })?;
+            }
+        }
         if c.embedding_fallback_local && c.embedding_url.is_none() {
             return Err(
                 "embedding_fallback needs embedding_url (the local model is already the default)"
@@ -404,6 +430,8 @@ mod tests {
             ("cors_origins", "https://example.com/path"),
             ("insecure_open", "yes please"),
             ("log_retention_days", "-1"),
+            ("rate_limit_search", "lots"),
+            ("rate_limit_embed", "-2"),
         ] {
             let err = Config::from_lookup(lookup(&[(k, v)])).unwrap_err();
             assert!(err.contains(k), "{err}");

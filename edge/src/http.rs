@@ -35,6 +35,9 @@ pub struct Request {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The peer's address, when the host knows it (native): the rate-limit key of callers
+    /// without a credential of their own.
+    pub remote: Option<std::net::IpAddr>,
 }
 
 impl Request {
@@ -48,6 +51,7 @@ impl Request {
             query: query.to_owned(),
             headers: Vec::new(),
             body: Vec::new(),
+            remote: None,
         }
     }
 

@@ -164,6 +164,7 @@ impl Fixture {
             query: String::new(),
             headers,
             body,
+            remote: None,
         };
         let response = self.runtime.block_on(self.handler.handle(request));
         let json = response.headers.iter().any(|(k, v)| {

@@ -353,3 +353,72 @@ fn two_days_ago() -> String {
         .format("%Y-%m-%d")
         .to_string()
 }
+
+#[test]
+fn the_rate_limit_answers_429_with_retry_after_per_caller_and_recovers() {
+    let dir = empty_temp_dir("rate-limit");
+    let server = Server::start(
+        &[
+            "--dimensions",
+            "384",
+            "--sample",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &[
+            ("VECGATE_LOCAL_MODEL", "off"),
+            ("VECGATE_API_KEYS_READ", "read-key-0001"),
+            ("VECGATE_JWT_SECRET", tokens::HS256_SECRET),
+            ("VECGATE_JWT_AUDIENCE", tokens::AUDIENCE),
+            ("VECGATE_JWT_ISSUER", tokens::ISSUER),
+            ("VECGATE_RATE_LIMIT_SEARCH", "3"),
+        ],
+    );
+    let api = Api::new(&server.base);
+    let alice = tokens::sign(Signer::Hs256, &tokens::claims("alice"));
+    let bob = tokens::sign(Signer::Hs256, &tokens::claims("bob"));
+    let search = |who: &str| {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/search", server.base))
+            .bearer_auth(who)
+            .json(&search_body())
+            .send()
+            .unwrap();
+        let retry_after = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        (
+            r.status().as_u16(),
+            retry_after,
+            r.json::<Value>().unwrap_or(Value::Null),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(search(&alice).0, 200);
+    }
+    let (status, retry_after, body) = search(&alice);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    let wait = retry_after.expect("a Retry-After header");
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert_eq!(search(&bob).0, 200, "another user has a bucket of its own");
+    for _ in 0..3 {
+        assert_eq!(search("read-key-0001").0, 200);
+    }
+    assert_eq!(
+        search("read-key-0001").0,
+        429,
+        "a service key is limited as one caller"
+    );
+    assert_eq!(
+        api.call("GET", "/health", None, None).0,
+        200,
+        "unlimited routes stay open"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(wait));
+    assert_eq!(search(&alice).0, 200, "after Retry-After it recovers");
+}

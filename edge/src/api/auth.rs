@@ -47,6 +47,8 @@ pub struct Caller {
     /// The user a token's `sub` or a `key@user` key belongs to.
     pub user: Option<String>,
     pub via: Via,
+    /// The index of the configured key that authenticated it.
+    pub key: Option<usize>,
 }
 
 fn forbidden(message: &str) -> ApiError {
@@ -63,6 +65,7 @@ impl Caller {
             role: Role::Admin,
             user: None,
             via,
+            key: None,
         }
     }
 
@@ -71,6 +74,16 @@ impl Caller {
             role: Role::Read,
             user: None,
             via: Via::Anonymous,
+            key: None,
+        }
+    }
+
+    /// Who this caller is, for rate limits: its key, its token's user, or its address.
+    pub fn rate_key(&self, remote: Option<std::net::IpAddr>) -> String {
+        match (self.via, &self.user) {
+            (Via::Key, Some(user)) | (Via::Token, Some(user)) => format!("user:{user}"),
+            (Via::Key, None) => format!("key:{:?}", self.key),
+            _ => remote.map_or_else(|| "anonymous".to_owned(), |ip| format!("ip:{ip}")),
         }
     }
 
@@ -118,12 +131,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-fn find_key<'a>(keys: &'a [ApiKey], presented: &str) -> Option<&'a ApiKey> {
+/// The configured key presented, and its index.
+fn find_key<'a>(keys: &'a [ApiKey], presented: &str) -> Option<(usize, &'a ApiKey)> {
     // No early exit: every key is compared.
     let mut found = None;
-    for key in keys {
+    for (i, key) in keys.iter().enumerate() {
         if constant_time_eq(key.secret.as_bytes(), presented.as_bytes()) {
-            found = Some(key);
+            found = Some((i, key));
         }
     }
     found
@@ -172,11 +186,12 @@ impl Authenticator {
             .ok_or_else(|| {
                 refused("malformed Authorization header; expected: Bearer <key or token>")
             })?;
-        if let Some(key) = find_key(&self.keys, presented) {
+        if let Some((index, key)) = find_key(&self.keys, presented) {
             return Ok(Caller {
                 role: key.role,
                 user: key.user.clone(),
                 via: Via::Key,
+                key: Some(index),
             });
         }
         match &self.tokens {
@@ -185,6 +200,7 @@ impl Authenticator {
                     role: claims.role,
                     user: Some(claims.user),
                     via: Via::Token,
+                    key: None,
                 }),
                 Err(TokenError::UnknownKey) => Err(AuthFailure::UnknownKey),
                 Err(e) => Err(refused(e.message())),
@@ -268,6 +284,7 @@ mod tests {
             role: Role::Read,
             user: Some("user-7".into()),
             via: Via::Token,
+            key: None,
         };
         assert_eq!(own.act_for(None).unwrap().as_deref(), Some("user-7"));
         assert_eq!(
@@ -279,6 +296,7 @@ mod tests {
             role: Role::Write,
             user: None,
             via: Via::Key,
+            key: Some(0),
         };
         assert_eq!(service.act_for(None).unwrap(), None);
         assert_eq!(service.act_for(Some("user-7")).unwrap_err().status, 403);

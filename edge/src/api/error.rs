@@ -13,6 +13,8 @@ pub struct ApiError {
     pub message: String,
     /// The `Allow` header of a 405: the route's methods.
     pub allow: Option<String>,
+    /// `Retry-After` seconds (429, and 503s that know when to come back).
+    pub retry_after: Option<u64>,
     /// What went wrong underneath (driver or provider text): for the server log only, under the
     /// request id the client is given.
     pub detail: Option<String>,
@@ -25,6 +27,7 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            retry_after: None,
             detail: None,
         }
     }
@@ -50,6 +53,10 @@ impl ApiError {
             self.status,
             &json!({"error": {"code": self.code, "message": self.message}}),
         );
+        let response = match self.retry_after {
+            Some(s) => response.with_header("retry-after", s.to_string()),
+            None => response,
+        };
         match self.allow {
             Some(allow) => response.with_header("allow", allow),
             None => response,

@@ -4,6 +4,7 @@
 pub mod auth;
 mod cors;
 pub mod error;
+pub mod limits;
 pub mod recall;
 mod recommend;
 mod requests;
@@ -49,6 +50,7 @@ pub struct Handler<S, H> {
     /// Fetches the JWKS document again (a `jwt_jwks` URL), on a token with an unknown `kid`.
     pub jwks_refresh: Option<JwksRefresh>,
     last_jwks_refresh: Mutex<Option<Instant>>,
+    limits: limits::RateLimits,
 }
 
 /// Fetches the JWKS document (native: from its URL).
@@ -112,6 +114,20 @@ enum Action {
 }
 
 impl Action {
+    /// The rate-limit class of the route, if it has one.
+    fn class(self) -> Option<limits::RouteClass> {
+        use limits::RouteClass;
+        use Action::*;
+        match self {
+            Search | Candidates | Similar | Recommend => Some(RouteClass::Search),
+            UpsertContent | DeleteContent | PutPreference | RecordEvent | EraseUser => {
+                Some(RouteClass::Write)
+            }
+            Embed => Some(RouteClass::Embed),
+            _ => None,
+        }
+    }
+
     /// Whether the request carries a JSON body (and so must say `Content-Type: application/json`).
     fn takes_json(self) -> bool {
         use Action::*;
@@ -247,6 +263,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             open_policy: OpenPolicy::LoopbackHosts,
             jwks_refresh: None,
             last_jwks_refresh: Mutex::new(None),
+            limits: limits::RateLimits::new(&config),
             config,
             store,
             embedder,
@@ -396,6 +413,19 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             ));
         }
         caller.check(r.access, r.id.as_deref())?;
+        if let (Some(class), false) = (r.action.class(), internal) {
+            self.limits
+                .check(class, &caller.rate_key(req.remote))
+                .map_err(|wait| ApiError {
+                    retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+                    ..ApiError::new(
+                        429,
+                        "rate_limited",
+                        "too many requests of this kind from this caller; retry after the \
+                         Retry-After seconds",
+                    )
+                })?;
+        }
         let id = r.id.as_deref().unwrap_or_default();
         match r.action {
             Action::Preflight => unreachable!("answered above"),

@@ -200,6 +200,15 @@ pub struct ConfigArgs {
     /// Days search-log rows are kept (default 30; 0 keeps them).
     #[arg(long, env = "VECGATE_LOG_RETENTION_DAYS")]
     pub log_retention_days: Option<String>,
+    /// Searches (search, candidates, similar, recommend) per second per caller; 0 (default): no limit.
+    #[arg(long, env = "VECGATE_RATE_LIMIT_SEARCH")]
+    pub rate_limit_search: Option<String>,
+    /// Writes per second per caller; 0 (default): no limit.
+    #[arg(long, env = "VECGATE_RATE_LIMIT_WRITE")]
+    pub rate_limit_write: Option<String>,
+    /// POST /v1/embed calls per second per caller (default 20; 0: no limit).
+    #[arg(long, env = "VECGATE_RATE_LIMIT_EMBED")]
+    pub rate_limit_embed: Option<String>,
     /// Where the local model's model.onnx and tokenizer.json are
     /// (default ~/.cache/vecgate/models/all-minilm-l6-v2; `bash scripts/install-model.sh`).
     #[arg(long, env = "VECGATE_MODEL_DIR")]
@@ -234,6 +243,9 @@ impl ConfigArgs {
                 "insecure_open" => &self.insecure_open,
                 "metrics_public" => &self.metrics_public,
                 "log_retention_days" => &self.log_retention_days,
+                "rate_limit_search" => &self.rate_limit_search,
+                "rate_limit_write" => &self.rate_limit_write,
+                "rate_limit_embed" => &self.rate_limit_embed,
                 _ => return None,
             }
             .clone()

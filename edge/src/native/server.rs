@@ -46,7 +46,7 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let (stream, _) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(conn) => conn,
             // Out of file descriptors and the like: wait and go on rather than exit.
             Err(e) => {
@@ -62,7 +62,9 @@ pub async fn serve(
             let service = service_fn(move |req: hyper::Request<Incoming>| {
                 let handler = handler.clone();
                 let extra = extra.clone();
-                async move { Ok::<_, Infallible>(answer(req, &handler, &*extra, timeout).await) }
+                async move {
+                    Ok::<_, Infallible>(answer(req, peer.ip(), &handler, &*extra, timeout).await)
+                }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -87,15 +89,21 @@ pub async fn serve(
 
 async fn answer(
     req: hyper::Request<Incoming>,
+    peer: std::net::IpAddr,
     handler: &NativeHandler,
     extra: &(dyn Fn(&Request) -> Option<Response> + Send + Sync),
     timeout: Duration,
 ) -> hyper::Response<Full<Bytes>> {
     let response = match read_request(req).await {
         Err(e) => e.into_response(),
-        Ok(req) => match extra(&req) {
+        Ok(mut req) => match extra(&req) {
             Some(r) => r,
-            None => match tokio::time::timeout(timeout, handler.handle(req)).await {
+            None => match tokio::time::timeout(timeout, {
+                req.remote = Some(peer);
+                handler.handle(req)
+            })
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => ApiError::new(
                     503,
