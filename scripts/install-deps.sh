@@ -25,10 +25,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # promtool checks and unit-tests the alert rules (deploy/, tests/tests/alerts.rs).
+# Only the tool is wanted: policy-rc.d keeps the package from starting a Prometheus server.
 if ! command -v promtool >/dev/null 2>&1; then
-  log "apt-get install prometheus (for promtool)"
+  log "apt-get install prometheus (for promtool; its service is not started)"
   apt-get update -qq
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 # cargo-fuzz runs the fuzz targets (scripts/fuzz.sh).
 CARGO_FUZZ_VERSION=0.13.2
