@@ -101,8 +101,8 @@ pub struct TokenConfig {
 /// Where the JWKS of RS256/ES256/EdDSA tokens comes from (`jwt_jwks`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum JwksSource {
-    /// The JSON document itself (every host).
-    Inline(String),
+    /// The JSON document itself (every host), parsed once, here.
+    Inline(jsonwebtoken::jwk::JwkSet),
     /// A file (native only).
     File(String),
     /// An `https://` (or `http://`) URL, fetched and refreshed on an unknown `kid` (native only).
@@ -277,18 +277,16 @@ impl Config {
                     format!("jwt_leeway_s must be an integer in 0..=600, got {l:?}")
                 })?;
         }
-        c.jwks = non_empty(get("jwt_jwks")).map(|v| {
-            if v.starts_with('{') {
-                JwksSource::Inline(v)
-            } else if v.starts_with("https://") || v.starts_with("http://") {
-                JwksSource::Url(v)
-            } else {
-                JwksSource::File(v)
+        c.jwks = match non_empty(get("jwt_jwks")) {
+            None => None,
+            Some(v) if v.starts_with('{') => {
+                Some(JwksSource::Inline(crate::api::token::parse_jwks(&v)?))
             }
-        });
-        if let Some(JwksSource::Inline(doc)) = &c.jwks {
-            crate::api::token::parse_jwks(doc)?;
-        }
+            Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
+                Some(JwksSource::Url(v))
+            }
+            Some(v) => Some(JwksSource::File(v)),
+        };
         c.cors_origins = list(get("cors_origins"));
         for origin in &c.cors_origins {
             let ok = origin == "*"

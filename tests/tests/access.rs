@@ -160,22 +160,26 @@ fn search_status(api: &Api, token: &str) -> (u16, Value) {
     api.call("POST", "/v1/search", Some(token), Some(&search_body()))
 }
 
-#[test]
-fn a_jwks_url_is_fetched_again_when_a_token_names_a_new_key() {
-    let issuer = JwksServer::start(tokens::jwks());
-    let env = token_env(&issuer.url);
+/// `vecgate serve --sample` on `data_dir`, accepting tokens signed by the keys of `jwks`.
+fn start_with_jwks(jwks: &str, data_dir: &std::path::Path) -> Server {
+    let env = token_env(jwks);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let dir = empty_temp_dir("jwks-url");
-    let server = Server::start(
+    Server::start(
         &[
             "--dimensions",
             "384",
             "--sample",
             "--data-dir",
-            dir.to_str().unwrap(),
+            data_dir.to_str().unwrap(),
         ],
         &env,
-    );
+    )
+}
+
+#[test]
+fn a_jwks_url_is_fetched_again_when_a_token_names_a_new_key() {
+    let issuer = JwksServer::start(tokens::jwks());
+    let server = start_with_jwks(&issuer.url, &empty_temp_dir("jwks-url"));
     let api = Api::new(&server.base);
     assert_eq!(
         issuer.fetches.load(Ordering::SeqCst),
@@ -235,19 +239,8 @@ fn a_jwks_file_works_and_a_bad_one_stops_the_start() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("jwks.json");
     std::fs::write(&file, tokens::jwks()).unwrap();
-    let env = token_env(file.to_str().unwrap());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let data = dir.join("data");
-    let server = Server::start(
-        &[
-            "--dimensions",
-            "384",
-            "--sample",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        &env,
-    );
+    let server = start_with_jwks(file.to_str().unwrap(), &data);
     let api = Api::new(&server.base);
     assert_eq!(
         search_status(&api, &tokens::sign(Signer::Es256, &tokens::claims("u"))).0,
@@ -266,7 +259,7 @@ fn a_jwks_file_works_and_a_bad_one_stops_the_start() {
             "--data-dir",
             data.to_str().unwrap(),
         ])
-        .envs(env.iter().copied())
+        .envs(token_env(file.to_str().unwrap()))
         .output()
         .expect("run vecgate");
     assert!(!output.status.success());

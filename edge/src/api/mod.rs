@@ -248,14 +248,12 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             (Some(_), None) => "postgres",
         };
         let tokens = config.tokens_configured().then(|| {
+            // A file's or URL's keys are installed by the native host once it has read them.
             let jwks = match &config.jwks {
-                Some(crate::config::JwksSource::Inline(doc)) => token::parse_jwks(doc).ok(),
-                _ => None,
+                Some(crate::config::JwksSource::Inline(set)) => set.clone(),
+                _ => jsonwebtoken::jwk::JwkSet { keys: Vec::new() },
             };
-            token::TokenVerifier::new(
-                config.tokens.clone(),
-                jwks.unwrap_or(jsonwebtoken::jwk::JwkSet { keys: Vec::new() }),
-            )
+            token::TokenVerifier::new(config.tokens.clone(), jwks)
         });
         Handler {
             recall: recall::RecallMonitor::new(config.recall_sample_rate, backend),
