@@ -17,6 +17,8 @@ pub enum Error {
     Format(String),
     /// An id that the index or set does not hold.
     NotFound(String),
+    /// The caller's `stop` check asked a search to end (it ran out of time); nothing returned.
+    Stopped,
 }
 
 impl fmt::Display for Error {
@@ -39,6 +41,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::Format(m) => write!(f, "invalid bytes: {m}"),
             Error::NotFound(id) => write!(f, "not found: {id}"),
+            Error::Stopped => f.write_str("the search was stopped before it finished"),
         }
     }
 }

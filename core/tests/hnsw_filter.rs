@@ -230,3 +230,101 @@ fn exact_search_is_the_exhaustive_filtered_answer() {
         .unwrap()
         .is_empty());
 }
+
+/// A scan in pieces (what a host holding a lock runs) gives exactly the one-piece answer, and
+/// sees what changed between pieces: deleted items leave, appended ones join.
+#[test]
+fn an_exact_scan_in_pieces_matches_the_whole_scan_and_follows_changes() {
+    let (mut index, _, queries) = bucketed_index();
+    let filter = Filter::parse(&json!({"bucket": {"$lt": 30}})).unwrap();
+    let options = SearchOptions {
+        filter: Some(&filter),
+        ..Default::default()
+    };
+    let pieces = |index: &HnswIndex, query: &[f32], rows: u32| {
+        let mut scan = index.exact_scan_begin(K);
+        while !scan.is_done(index) {
+            index
+                .exact_scan_step(&mut scan, query, &options, rows)
+                .unwrap();
+        }
+        index.exact_scan_finish(scan)
+    };
+    for (q, rows) in queries
+        .chunks_exact(DIMS)
+        .take(5)
+        .zip([1, 7, 1000, 4096, 50_000])
+    {
+        let whole = index.exact_search(q, K, &options).unwrap();
+        assert_eq!(pieces(&index, q, rows), whole, "{rows} rows a piece");
+    }
+
+    let q = &queries[..DIMS];
+    let whole = index.exact_search(q, K, &options).unwrap();
+    let mut scan = index.exact_scan_begin(K);
+    while !scan.is_done(&index) {
+        index.exact_scan_step(&mut scan, q, &options, 4096).unwrap();
+    }
+    // The best hit is deleted and an exact copy of the query appended before the scan ends.
+    index.delete(&whole[0].id).unwrap();
+    index.insert("copy", q, Some(json!({"bucket": 1}))).unwrap();
+    assert!(
+        !scan.is_done(&index),
+        "the appended row is still to be scored"
+    );
+    while !scan.is_done(&index) {
+        index.exact_scan_step(&mut scan, q, &options, 4096).unwrap();
+    }
+    let found = ids(&index.exact_scan_finish(scan));
+    assert_eq!(found[0], "copy");
+    assert!(!found.contains(&whole[0].id), "{found:?}");
+    assert_eq!(found.len(), K);
+}
+
+/// `stop` ends an exact scan (a selective filter's, or `exact_search`) with `Error::Stopped`;
+/// a walk is short and does not ask. `plans_exact_scan` says beforehand which it will be.
+#[test]
+fn stop_ends_a_scan_and_plans_say_which_searches_scan() {
+    let (index, _, queries) = bucketed_index();
+    let q = &queries[..DIMS];
+    let selective = Filter::parse(&json!({"bucket": 7})).unwrap();
+    let broad = Filter::parse(&json!({"bucket": {"$lt": 900}})).unwrap();
+    let stop_now = || true;
+    let with = |filter: &'static Filter| SearchOptions {
+        filter: Some(filter),
+        ..Default::default()
+    };
+    let selective: &'static Filter = Box::leak(Box::new(selective));
+    let broad: &'static Filter = Box::leak(Box::new(broad));
+    assert!(index.plans_exact_scan(K, &with(selective)));
+    assert!(!index.plans_exact_scan(K, &with(broad)));
+    assert!(!index.plans_exact_scan(K, &SearchOptions::default()));
+    assert!(index.plans_exact_scan(ROWS, &SearchOptions::default()));
+
+    let stopped = SearchOptions {
+        stop: Some(&stop_now),
+        ..with(selective)
+    };
+    assert_eq!(
+        index.search(q, K, &stopped),
+        Err(vecgate_core::Error::Stopped)
+    );
+    assert_eq!(
+        index.exact_search(q, K, &stopped),
+        Err(vecgate_core::Error::Stopped)
+    );
+    let walked = SearchOptions {
+        stop: Some(&stop_now),
+        ..with(broad)
+    };
+    assert_eq!(index.search(q, K, &walked).unwrap().len(), K);
+    let never = || false;
+    let unstopped = SearchOptions {
+        stop: Some(&never),
+        ..with(selective)
+    };
+    assert_eq!(
+        index.search(q, K, &unstopped).unwrap(),
+        index.exact_search(q, K, &with(selective)).unwrap()
+    );
+}

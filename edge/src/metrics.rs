@@ -41,6 +41,9 @@ struct Inner {
     embedding_errors: u64,
     /// search path ("index" | "exact_fallback") → searches
     search_paths: BTreeMap<&'static str, u64>,
+    /// why the native server shed load ("idle_connection_closed" | "connection_refused" |
+    /// "request_refused") → times
+    shed: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -179,6 +182,14 @@ impl Metrics {
         let _ = self.index.set(index);
     }
 
+    /// The native server closed an idle connection, or refused a connection or a request, at
+    /// its `max_connections` / `max_in_flight` cap.
+    pub fn record_shed(&self, reason: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.shed.entry(reason).or_default() += 1;
+        }
+    }
+
     pub fn record_embedding_error(&self) {
         if let Ok(mut m) = self.inner.lock() {
             m.embedding_errors += 1;
@@ -236,6 +247,15 @@ impl Metrics {
         );
         out.push_str("# TYPE vecgate_embedding_errors_total counter\n");
         let _ = writeln!(out, "vecgate_embedding_errors_total {}", m.embedding_errors);
+        if !m.shed.is_empty() {
+            out.push_str(
+                "# HELP vecgate_load_shed_total Connections closed or refused, and requests refused, at the server's caps.\n",
+            );
+            out.push_str("# TYPE vecgate_load_shed_total counter\n");
+            for (reason, n) in &m.shed {
+                let _ = writeln!(out, "vecgate_load_shed_total{{reason=\"{reason}\"}} {n}");
+            }
+        }
         if let Some(index) = self.index.get() {
             index.render(&mut out);
         }

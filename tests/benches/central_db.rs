@@ -223,6 +223,7 @@ fn measure(database: &'static str, data: &Dataset, csv: &std::path::Path) -> Row
     let mut env = key_env();
     env.extend([
         ("VECGATE_DATABASE_URL", url),
+        ("VECGATE_MIGRATE", "true".to_owned()),
         ("VECGATE_DIALECT", database.to_owned()),
         ("VECGATE_DIMENSIONS", DIMS.to_string()),
         ("VECGATE_RECALL_SAMPLE_RATE", "1".to_owned()),

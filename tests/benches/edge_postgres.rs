@@ -62,6 +62,7 @@ fn main() {
         &[],
         &[
             ("VECGATE_DATABASE_URL", url.as_str()),
+            ("VECGATE_MIGRATE", "true"),
             ("VECGATE_DIMENSIONS", dims.as_str()),
         ],
     );
@@ -189,6 +190,7 @@ fn main() {
                     filter: None,
                     query_vector: Some(q.clone()),
                 }),
+                deadline: None,
             };
             let (statement, params) = store.search_statement(&query, false);
             // One round trip with text parameters, as the edge's client sends it.

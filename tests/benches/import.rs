@@ -96,10 +96,14 @@ fn recall(dir: &Path, queries: &[Vec<f32>], truth: &[Vec<String>]) -> f64 {
         },
     )
     .expect("open the imported store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
     let mut found = 0;
     for (query, expected) in queries.iter().zip(truth) {
-        let outcome = store
-            .search_unlogged(&SearchQuery {
+        let outcome = rt
+            .block_on(store.search_unlogged(&SearchQuery {
                 vector: query.clone(),
                 k: K,
                 threshold: None,
@@ -108,7 +112,8 @@ fn recall(dir: &Path, queries: &[Vec<f32>], truth: &[Vec<String>]) -> f64 {
                 include_metadata: false,
                 include_vector: false,
                 log: None,
-            })
+                deadline: None,
+            }))
             .expect("search the imported store");
         found += outcome
             .hits

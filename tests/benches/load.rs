@@ -93,6 +93,7 @@ fn main() {
         "ruvector",
         &[
             ("VECGATE_DATABASE_URL", url.clone()),
+            ("VECGATE_MIGRATE", "true".to_owned()),
             ("VECGATE_DIALECT", "ruvector".to_owned()),
         ],
         &requests_file,
@@ -105,6 +106,7 @@ fn main() {
         "ruvector + local index",
         &[
             ("VECGATE_DATABASE_URL", url),
+            ("VECGATE_MIGRATE", "true".to_owned()),
             ("VECGATE_DIALECT", "ruvector".to_owned()),
             ("VECGATE_LOCAL_INDEX", "true".to_owned()),
             ("VECGATE_DATA_DIR", local_dir.display().to_string()),
@@ -120,6 +122,7 @@ fn main() {
         "pgvector",
         &[
             ("VECGATE_DATABASE_URL", url),
+            ("VECGATE_MIGRATE", "true".to_owned()),
             ("VECGATE_DIALECT", "pgvector".to_owned()),
         ],
         &requests_file,

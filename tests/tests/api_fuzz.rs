@@ -111,6 +111,7 @@ fn schemathesis_on_ruvector() {
         "ruvector",
         &[
             ("VECGATE_DATABASE_URL", url),
+            ("VECGATE_MIGRATE", "true".to_owned()),
             ("VECGATE_DIALECT", "ruvector".to_owned()),
         ],
     );

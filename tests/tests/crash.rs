@@ -73,6 +73,7 @@ fn start_node(url: &str, dialect: &str, rebuild: &str) -> Server {
         ("VECGATE_LOCAL_MODEL", "off".into()),
         ("VECGATE_RECALL_SAMPLE_RATE", "0".into()),
         ("VECGATE_DATABASE_URL", with_db_password(url)),
+        ("VECGATE_MIGRATE", "true".into()),
         ("VECGATE_DIALECT", dialect.into()),
         ("VECGATE_DIMENSIONS", DIMS.to_string()),
         ("VECGATE_INDEX_REBUILD", rebuild.into()),
@@ -247,6 +248,7 @@ fn assert_suspect_statements_avoid_the_index(url: &str, query: &[f32]) {
         include_metadata: true,
         include_vector: false,
         log: Some(Default::default()),
+        deadline: None,
     };
     let plan = |sql: &str, params: &[Option<String>]| -> String {
         let rows = rt

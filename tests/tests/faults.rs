@@ -76,6 +76,7 @@ fn database_stopped_mid_stream(mut pg: PgCluster, dialect: &str) {
         &[],
         &server_env(&[
             ("VECGATE_DATABASE_URL", with_db_password(&url)),
+            ("VECGATE_MIGRATE", "true".into()),
             ("VECGATE_DIALECT", dialect.into()),
             ("VECGATE_DIMENSIONS", DIMS.to_string()),
         ]),

@@ -26,6 +26,7 @@ fn start_node_with(
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     env.extend([
         ("VECGATE_DATABASE_URL", url.to_owned()),
+        ("VECGATE_MIGRATE", "true".to_owned()),
         ("VECGATE_DIALECT", dialect.to_owned()),
         ("VECGATE_DIMENSIONS", movies().dims.to_string()),
         ("VECGATE_DATA_DIR", data_dir.display().to_string()),

@@ -45,6 +45,7 @@ fn native_pgvector_index_recall_and_search_paths() {
     let mut env = key_env();
     env.extend([
         ("VECGATE_DATABASE_URL", url),
+        ("VECGATE_MIGRATE", "true".to_owned()),
         ("VECGATE_DIMENSIONS", "384".to_owned()),
         ("VECGATE_LOCAL_MODEL", "off".to_owned()),
     ]);

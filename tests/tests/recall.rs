@@ -94,6 +94,7 @@ fn the_monitor_sees_what_ruvectors_index_misses() {
     let url = format!("{url}?options=-c%20ruvector.hnsw_ef_search%3D1");
     let server = start(&[
         ("VECGATE_DATABASE_URL", url),
+        ("VECGATE_MIGRATE", "true".into()),
         ("VECGATE_DIALECT", "ruvector".into()),
         ("VECGATE_DIMENSIONS", DIMS.to_string()),
         ("VECGATE_LOCAL_MODEL", "off".into()),

@@ -72,6 +72,7 @@ fn pgvector_replicas_answer_vector_searches() {
         &[],
         &[
             ("VECGATE_DATABASE_URL", primary_url.as_str()),
+            ("VECGATE_MIGRATE", "true"),
             ("VECGATE_DATABASE_READ_URLS", replica_url.as_str()),
             ("VECGATE_DIALECT", "pgvector"),
             ("VECGATE_DIMENSIONS", "384"),
@@ -128,6 +129,7 @@ fn searches_go_to_the_replica_and_writes_to_the_primary() {
         &[],
         &[
             ("VECGATE_DATABASE_URL", primary_url.as_str()),
+            ("VECGATE_MIGRATE", "true"),
             ("VECGATE_DATABASE_READ_URLS", replica_url.as_str()),
             ("VECGATE_DIMENSIONS", "384"),
         ],

@@ -186,6 +186,7 @@ fn sigterm_on_a_local_index_node_writes_every_buffered_search_log() {
     let mut env = key_env();
     env.extend([
         ("VECGATE_DATABASE_URL", url.clone()),
+        ("VECGATE_MIGRATE", "true".into()),
         ("VECGATE_DIALECT", "ruvector".into()),
         ("VECGATE_DIMENSIONS", "384".into()),
         ("VECGATE_DATA_DIR", dir.display().to_string()),

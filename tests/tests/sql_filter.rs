@@ -647,7 +647,8 @@ async fn injection_attempts_in_keys_and_values_are_harmless() {
             values: vec![
                 Scalar::String("Drama\0".into()),
                 Scalar::String("Comedy".into()),
-            ],
+            ]
+            .into(),
             negated: true,
         })
         .await;

@@ -28,6 +28,7 @@ fn url(host: &str, port: u16, db: &str, params: &str) -> String {
 fn env<'a>(database_url: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut env = vec![
         ("VECGATE_DATABASE_URL", database_url),
+        ("VECGATE_MIGRATE", "true"),
         ("VECGATE_DIALECT", "ruvector"),
         ("VECGATE_DIMENSIONS", "384"),
         ("VECGATE_LOCAL_MODEL", "off"),

@@ -186,7 +186,7 @@ impl Index {
         let options = SearchOptions {
             ef,
             filter: filter.as_ref(),
-            predicate: None,
+            ..SearchOptions::default()
         };
         Ok(self
             .inner

@@ -23,7 +23,7 @@ before(async () => {
   pg = await startPgCluster();
   const url = pg.createDatabase('vecgate');
   // local_model off would make text queries 400: the suite embeds text, so the model stays on.
-  server = await startVecgate(['--database-url', url, '--dialect', 'ruvector', '--dimensions', '384', '--recall-sample-rate', '0', ...KEY_ARGS]);
+  server = await startVecgate(['--database-url', url, '--migrate', '--dialect', 'ruvector', '--dimensions', '384', '--recall-sample-rate', '0', ...KEY_ARGS]);
   ({ client, fetchLog } = recordingClient(server.origin));
   readClient = new VecgateClient({ baseUrl: server.origin, apiKey: READ_KEY });
 });

@@ -29,7 +29,7 @@ pub(super) fn matches(filter: &Filter, doc: &Value) -> bool {
             values,
             negated,
         } => lookup(doc, path).is_some_and(|field| {
-            let found = any_element(field, |element| values.iter().any(|v| equals(element, v)));
+            let found = any_element(field, |element| values.contains(element, equals));
             found != *negated
         }),
     }

@@ -30,8 +30,11 @@
 
 mod eval;
 mod parse;
+mod set;
 #[cfg(test)]
 mod tests;
+
+pub use set::ScalarSet;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Number, Value};
@@ -68,7 +71,7 @@ pub enum Filter {
     /// `$in` (`negated: false`) or `$nin` (`negated: true`) against a non-empty list.
     In {
         path: Vec<String>,
-        values: Vec<Scalar>,
+        values: ScalarSet,
         negated: bool,
     },
 }

@@ -152,7 +152,7 @@ impl Parser {
                 self.add_node(&path, level)?;
                 Ok(Filter::In {
                     path: segments,
-                    values: list(value, "$in", &path)?,
+                    values: list(value, "$in", &path)?.into(),
                     negated: false,
                 })
             }
@@ -188,7 +188,7 @@ impl Parser {
                 self.add_node(&op_path, level)?;
                 return Ok(Filter::In {
                     path: segments,
-                    values: list(operand, op, &op_path)?,
+                    values: list(operand, op, &op_path)?.into(),
                     negated: op == "$nin",
                 });
             }

@@ -399,7 +399,7 @@ fn parsed_shapes() {
         parse(json!({"genres": {"$nin": ["Horror"]}})),
         Filter::In {
             path: field(&["genres"]),
-            values: vec![Scalar::String("Horror".into())],
+            values: vec![Scalar::String("Horror".into())].into(),
             negated: true,
         }
     );
@@ -676,14 +676,14 @@ fn serializes_to_canonical_json() {
         Filter::Or(vec![
             Filter::In {
                 path: field(&["stats", "imdb", "votes"]),
-                values: vec![number(0)],
+                values: vec![number(0)].into(),
                 negated: true,
             },
             Filter::And(vec![]),
         ]),
         Filter::In {
             path: field(&["genres"]),
-            values: vec![Scalar::String("Comedy".into())],
+            values: vec![Scalar::String("Comedy".into())].into(),
             negated: false,
         },
         Filter::Compare {
@@ -785,12 +785,13 @@ fn arb_filter() -> impl Strategy<Value = Filter> {
     ];
     let membership = (
         arb_path(),
-        prop::collection::vec(arb_scalar(), 1..5),
+        // Past 8 values the list is hashed: both kinds are generated.
+        prop::collection::vec(arb_scalar(), 1..14),
         any::<bool>(),
     )
         .prop_map(|(path, values, negated)| Filter::In {
             path,
-            values,
+            values: values.into(),
             negated,
         });
     prop_oneof![compare, membership].prop_recursive(3, 64, 4, |inner| {
@@ -841,6 +842,36 @@ proptest! {
     }
 
     #[test]
+    fn a_hashed_in_list_agrees_with_an_or_of_equalities(
+        path in arb_path(),
+        values in prop::collection::vec(arb_scalar(), 9..40),
+        doc in arb_doc(),
+        planted in any::<prop::sample::Index>(),
+    ) {
+        // Half the time the document holds one of the values, so matches are exercised too.
+        let mut doc = doc;
+        if planted.index(2) == 0 {
+            let value = serde_json::to_value(&values[planted.index(values.len())]).unwrap();
+            let mut target = &mut doc;
+            for segment in &path {
+                if !target.is_object() {
+                    *target = json!({});
+                }
+                target = target.as_object_mut().unwrap().entry(segment.clone()).or_insert(Value::Null);
+            }
+            *target = value;
+        }
+        let is_in = Filter::In { path: path.clone(), values: values.clone().into(), negated: false };
+        let any_equal = Filter::Or(
+            values
+                .iter()
+                .map(|v| Filter::Compare { path: path.clone(), op: CompareOp::Eq, value: v.clone() })
+                .collect(),
+        );
+        prop_assert_eq!(is_in.matches(&doc), any_equal.matches(&doc));
+    }
+
+    #[test]
     fn negations_complement_when_the_key_is_present(
         path in arb_path(),
         values in prop::collection::vec(arb_scalar(), 1..5),
@@ -850,7 +881,7 @@ proptest! {
             .iter()
             .try_fold(&doc, |current, segment| current.as_object()?.get(segment))
             .is_some();
-        let membership = |negated| Filter::In { path: path.clone(), values: values.clone(), negated };
+        let membership = |negated| Filter::In { path: path.clone(), values: values.clone().into(), negated };
         let compare = |op| Filter::Compare { path: path.clone(), op, value: values[0].clone() };
         let (is_in, not_in) = (membership(false).matches(&doc), membership(true).matches(&doc));
         let (eq, ne) = (compare(CompareOp::Eq).matches(&doc), compare(CompareOp::Ne).matches(&doc));

@@ -107,6 +107,7 @@ impl HnswIndex {
     /// Drops the tombstones: renumbers live items densely (keeping their order, so search
     /// results and their tie order stay the same) and releases the space deleted items held.
     pub fn compact(&mut self) {
+        self.compactions += 1;
         let keep: Vec<bool> = self.deleted.iter().map(|&d| !d).collect();
         let mut new_id = vec![0u32; keep.len()];
         let mut next = 0u32;

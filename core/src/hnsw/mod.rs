@@ -30,6 +30,7 @@ mod delete;
 mod graph;
 mod insert;
 mod neighbors;
+mod scan;
 mod search;
 mod serialize;
 mod vectors;
@@ -47,7 +48,8 @@ use search::Scratch;
 use vectors::Vectors;
 
 pub use insert::HnswItem;
-pub use search::{ItemPredicate, SearchHit, SearchOptions};
+pub use scan::ExactScan;
+pub use search::{ItemPredicate, SearchHit, SearchOptions, STOP_CHECK_ROWS};
 
 /// How vectors are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,6 +161,8 @@ pub struct HnswIndex {
     scratch_pool: Mutex<Vec<Scratch>>,
     /// Threads a batch build plans with (`parallel` feature); 1 is the classic sequential build.
     build_threads: usize,
+    /// How many times [`HnswIndex::compact`] renumbered the slots (a scan in pieces restarts).
+    compactions: u64,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -187,6 +191,7 @@ impl HnswIndex {
             live: 0,
             scratch_pool: Mutex::new(Vec::new()),
             build_threads: default_build_threads(),
+            compactions: 0,
         })
     }
 

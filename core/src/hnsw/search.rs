@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use crate::filter::Filter;
 use crate::kernels::{check_dims, check_finite};
-use crate::topk::TopK;
 use crate::{Error, Result};
 
 use super::graph::Graph;
@@ -44,7 +43,14 @@ pub struct SearchOptions<'a> {
     pub filter: Option<&'a Filter>,
     /// Keeps only items for which this returns true; it gets the id and the metadata.
     pub predicate: Option<ItemPredicate<'a>>,
+    /// Asked every [`STOP_CHECK_ROWS`] rows of an exact scan (the unbounded part of a search):
+    /// `true` ends the search with [`Error::Stopped`]. Hosts pass a deadline check, so a search
+    /// that outlives its request stops working instead of holding a core.
+    pub stop: Option<&'a dyn Fn() -> bool>,
 }
+
+/// Rows an exact scan scores between two `stop` checks (a few hundred microseconds of work).
+pub const STOP_CHECK_ROWS: u32 = 4096;
 
 impl std::fmt::Debug for SearchOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,6 +58,7 @@ impl std::fmt::Debug for SearchOptions<'_> {
             .field("ef", &self.ef)
             .field("filter", &self.filter)
             .field("predicate", &self.predicate.is_some())
+            .field("stop", &self.stop.is_some())
             .finish()
     }
 }
@@ -352,14 +359,26 @@ impl HnswIndex {
         }
         let mut scratch = self.take_scratch();
         let prepared = self.vectors.prepare(query, &mut scratch.query);
-        let hits = prepared
-            .map(|()| self.exact_scan(&scratch.query, k, |slot: u32| self.matches(slot, options)));
+        let hits = prepared.and_then(|()| self.exact_scan(&scratch.query, k, options));
         self.return_scratch(scratch);
         hits
     }
 
+    /// Whether [`HnswIndex::search`] with these `k` and `options` will score every matching
+    /// row instead of walking the graph (a selective filter, or `k` at least the live count):
+    /// work that grows with the index, which hosts may schedule apart from ordinary searches.
+    pub fn plans_exact_scan(&self, k: usize, options: &SearchOptions<'_>) -> bool {
+        if k >= self.live {
+            return self.live > 0 && k > 0;
+        }
+        let filtered = options.filter.is_some() || options.predicate.is_some();
+        filtered
+            && self.estimated_match_fraction(&|slot: u32| self.matches(slot, options))
+                < EXACT_SCAN_FRACTION
+    }
+
     /// A query vector this index can score: its dimension, finite, not too large.
-    fn check_query(&self, query: &[f32]) -> Result<()> {
+    pub(super) fn check_query(&self, query: &[f32]) -> Result<()> {
         check_dims(self.config.dims, query.len())?;
         check_finite(query)?;
         check_magnitude(query)
@@ -367,7 +386,7 @@ impl HnswIndex {
 
     /// Whether `slot` is live and passes the search's filter and predicate.
     #[inline(always)]
-    fn matches(&self, slot: u32, options: &SearchOptions<'_>) -> bool {
+    pub(super) fn matches(&self, slot: u32, options: &SearchOptions<'_>) -> bool {
         let metadata = self.metadata[slot as usize].as_ref();
         self.is_live(slot)
             && options
@@ -397,7 +416,7 @@ impl HnswIndex {
         {
             return Ok(self.hits(scratch.walk.found[..k].iter().copied()));
         }
-        Ok(self.exact_scan(&scratch.query, k, matches))
+        self.exact_scan(&scratch.query, k, options)
     }
 
     /// Graph walk leaving the best `ef` matching nodes in `scratch.walk.found`, rescored exactly
@@ -451,26 +470,25 @@ impl HnswIndex {
         }
     }
 
-    /// Scores every matching item: the exact answer, `min(k, matching)` hits.
+    /// Scores every matching item: the exact answer, `min(k, matching)` hits; `stop` is asked
+    /// every [`STOP_CHECK_ROWS`] rows.
     fn exact_scan(
         &self,
         query: &PreparedQuery,
         k: usize,
-        matches: impl Fn(u32) -> bool,
-    ) -> Vec<SearchHit> {
-        let mut top = TopK::new(k, f32::NEG_INFINITY);
-        for slot in 0..self.ids.len() as u32 {
-            if matches(slot) {
-                top.push(slot as usize, self.vectors.exact_score(query, slot));
+        options: &SearchOptions<'_>,
+    ) -> Result<Vec<SearchHit>> {
+        let mut scan = self.exact_scan_begin(k);
+        while !scan.is_done(self) {
+            if options.stop.is_some_and(|stop| stop()) {
+                return Err(Error::Stopped);
             }
+            self.scan_rows(&mut scan, query, options, STOP_CHECK_ROWS);
         }
-        self.hits(top.into_sorted_vec().into_iter().map(|s| Candidate {
-            score: s.score,
-            node: s.index as u32,
-        }))
+        Ok(self.exact_scan_finish(scan))
     }
 
-    fn hits(&self, found: impl Iterator<Item = Candidate>) -> Vec<SearchHit> {
+    pub(super) fn hits(&self, found: impl Iterator<Item = Candidate>) -> Vec<SearchHit> {
         found
             .map(|c| SearchHit {
                 id: self.ids[c.node as usize].clone(),

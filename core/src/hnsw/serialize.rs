@@ -291,5 +291,6 @@ fn load_body(r: &mut Reader<'_>, json: &dyn JsonCodec) -> Result<HnswIndex> {
         live,
         scratch_pool: Mutex::new(Vec::new()),
         build_threads: super::default_build_threads(),
+        compactions: 0,
     })
 }

@@ -286,17 +286,13 @@ impl SqlClient for SpinPg {
     }
 }
 
-/// Connection failures and transient SQLSTATEs are `Unavailable`, as in the native host.
+/// Connection failures and SQLSTATEs are classified as in the native host.
 fn db_error(e: &pg::Error) -> DbError {
     match e {
         pg::Error::PgError(PgError::ConnectionFailed(m)) => DbError::Unavailable(m.clone()),
         pg::Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => {
             let message = format!("{} (SQLSTATE {})", db.message, db.code);
-            if vecgate_edge::sql::is_transient_sqlstate(&db.code) {
-                DbError::Unavailable(message)
-            } else {
-                DbError::Rejected(message)
-            }
+            DbError::from_sqlstate(&db.code, message)
         }
         other => DbError::Rejected(other.to_string()),
     }

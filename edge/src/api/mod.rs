@@ -128,6 +128,14 @@ impl Action {
         }
     }
 
+    /// The largest body the route accepts.
+    fn body_limit(self) -> usize {
+        match self {
+            Action::UpsertContent => MAX_BODY_BYTES,
+            _ => MAX_SMALL_BODY_BYTES,
+        }
+    }
+
     /// Whether the request carries a JSON body (and so must say `Content-Type: application/json`).
     fn takes_json(self) -> bool {
         use Action::*;
@@ -269,6 +277,11 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         }
     }
 
+    /// When a search started now must be done: the request's timeout.
+    fn deadline(&self) -> Option<Instant> {
+        Some(Instant::now() + Duration::from_millis(self.config.request_timeout_ms))
+    }
+
     /// Answers one request. Never panics on any input.
     pub async fn handle(&self, req: Request) -> Response {
         self.handle_with(req, false).await
@@ -369,6 +382,59 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         }
     }
 
+    /// Whether a request may go on to send its body, judged on its head alone: the route exists,
+    /// the caller is who it says and may use the route (and the path's user), and the declared
+    /// `Content-Length` is within the route's limit. `Ok` gives that limit; `Err` the answer
+    /// (decorated and counted as [`Handler::handle`]'s are). Hosts that stream bodies (native)
+    /// call it before reading one, so an unauthenticated or oversized body is never read.
+    pub async fn admit(&self, req: &Request) -> Result<usize, Response> {
+        let start = Instant::now();
+        let (template, checked) = match route(req.method, &req.path) {
+            Ok(r) => (r.template, self.admit_route(req, &r).await),
+            Err(e) => ("other", Err(e)),
+        };
+        checked.map_err(|e| {
+            let response = cors::decorate(&self.config.cors_origins, req, e.into_logged_response());
+            self.metrics
+                .record_request(template, response.status, start.elapsed().as_secs_f64());
+            response
+        })
+    }
+
+    async fn admit_route(&self, req: &Request, r: &Route) -> Result<usize, ApiError> {
+        let limit = r.action.body_limit();
+        let declared = req
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large(limit));
+        }
+        if r.action != Action::Preflight {
+            self.route_caller(req, r, false)
+                .await?
+                .check(r.access, r.id.as_deref())?;
+        }
+        Ok(limit)
+    }
+
+    /// Who is asking for route `r`: anonymous on a public route, else the authenticated caller.
+    async fn route_caller(
+        &self,
+        req: &Request,
+        r: &Route,
+        internal: bool,
+    ) -> Result<Caller, ApiError> {
+        let public = r.access == Access::Public
+            || (r.access == Access::Metrics && self.config.metrics_public);
+        if !public {
+            return self.caller(req, internal).await;
+        }
+        if !internal && self.auth.is_open() && !self.config.insecure_open {
+            self.check_open(req)?;
+        }
+        Ok(Caller::anonymous())
+    }
+
     async fn dispatch(
         &self,
         req: &Request,
@@ -382,26 +448,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 r.allow.as_deref().unwrap_or_default(),
             ));
         }
-        let public = r.access == Access::Public
-            || (r.access == Access::Metrics && self.config.metrics_public);
-        let caller = if public {
-            if !internal && self.auth.is_open() && !self.config.insecure_open {
-                self.check_open(req)?;
-            }
-            Caller::anonymous()
-        } else {
-            self.caller(req, internal).await?
-        };
-        let limit = match r.action {
-            Action::UpsertContent => MAX_BODY_BYTES,
-            _ => MAX_SMALL_BODY_BYTES,
-        };
+        let caller = self.route_caller(req, &r, internal).await?;
+        let limit = r.action.body_limit();
         if req.body.len() > limit {
-            return Err(ApiError::new(
-                413,
-                "payload_too_large",
-                format!("request body over {limit} bytes"),
-            ));
+            return Err(too_large(limit));
         }
         if r.action.takes_json() && !internal && !is_json(req) {
             return Err(ApiError::new(
@@ -458,6 +508,14 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             Action::Recommend => self.recommend(req, &caller).await,
         }
     }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        413,
+        "payload_too_large",
+        format!("request body over {limit} bytes"),
+    )
 }
 
 /// `Content-Type: application/json`, with or without parameters (`; charset=utf-8`).

@@ -95,7 +95,11 @@ impl RecallMonitor {
                 return false;
             }
             queue.push_back(RecallCheck {
-                query: query.clone(),
+                // A background re-run, after the request's deadline.
+                query: SearchQuery {
+                    deadline: None,
+                    ..query.clone()
+                },
                 answered: hits.iter().map(|h| h.id.clone()).collect(),
             });
             true
@@ -233,6 +237,7 @@ mod tests {
             include_metadata: false,
             include_vector: false,
             log: Default::default(),
+            deadline: None,
         }
     }
 

@@ -110,6 +110,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 include_metadata,
                 include_vector: true,
                 log: None,
+                deadline: self.deadline(),
             };
             let outcome = self.run_search(query, start).await?;
             store_ms += outcome.store_ms;
@@ -157,6 +158,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 // A group's query is made of its members' preferences: never logged.
                 query_vector: members.is_empty().then(|| objective.query().to_vec()),
             }),
+            deadline: self.deadline(),
         };
         self.store.log_search(&logged, &results, store_ms).await?;
         let mut reply = json!({

@@ -112,6 +112,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: body.filter,
                 query_vector: Some(asked),
             }),
+            deadline: self.deadline(),
         };
         let outcome = self.run_search(query, start).await?;
         Ok(Response::json(
@@ -169,6 +170,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: filter_json,
                 query_vector: Some(item.vector.clone()),
             }),
+            deadline: self.deadline(),
         };
         let outcome = self.run_search(query, start).await?;
         Ok(Response::json(
@@ -218,6 +220,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: body.filter,
                 query_vector: logged_vector,
             }),
+            deadline: self.deadline(),
         };
         let outcome = self.run_search(query, start).await?;
         let mut set = CandidateSet::new(self.config.dimensions, body.encoding)?;

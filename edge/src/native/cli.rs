@@ -13,7 +13,7 @@ use super::embed_host::{self, NativeEmbedHost};
 use super::local_index::LocalIndexStore;
 use super::pg::PgClient;
 use super::rebuild::Rebuilder;
-use super::server::NativeHandler;
+use super::server::{NativeHandler, ServerLimits};
 use super::static_files::{self, StaticDirs};
 use super::store::AnyStore;
 use crate::api::Handler;
@@ -44,6 +44,10 @@ pub enum Command {
         embedded: EmbeddedArgs,
         #[command(flatten)]
         local_index: LocalIndexArgs,
+        #[command(flatten)]
+        schema: SchemaArgs,
+        #[command(flatten)]
+        limits: LimitsArgs,
         /// Load the bundled 3,200-film sample (384 dimensions) into an empty embedded store.
         #[arg(long)]
         sample: bool,
@@ -71,6 +75,8 @@ pub enum Command {
         #[command(flatten)]
         embedded: EmbeddedArgs,
         #[command(flatten)]
+        schema: SchemaArgs,
+        #[command(flatten)]
         config: ConfigArgs,
     },
     /// Load a JSONL file of content items (the `movies.jsonl` format) in batches.
@@ -80,6 +86,8 @@ pub enum Command {
         batch: usize,
         #[command(flatten)]
         embedded: EmbeddedArgs,
+        #[command(flatten)]
+        schema: SchemaArgs,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -112,6 +120,31 @@ impl EmbeddedArgs {
             build_threads: self.build_threads.map(usize::from),
         }
     }
+}
+
+/// What one client, or many, may hold of the server.
+#[derive(Args, Clone)]
+pub struct LimitsArgs {
+    /// Open connections at most; at the cap the oldest idle connection is closed to make room,
+    /// and when none is idle a new one gets 503.
+    #[arg(long, env = "VECGATE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Requests answered at once at most; beyond it, 503 with Retry-After.
+    #[arg(long, env = "VECGATE_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Time a client has to send a request's head, and again its body (slow clients are cut off).
+    #[arg(long, env = "VECGATE_CLIENT_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub client_timeout_ms: u64,
+}
+
+/// Whether a command may change the database's schema.
+#[derive(Args, Clone, Default)]
+pub struct SchemaArgs {
+    /// Apply pending migrations first, as `vecgate migrate` does; needs a role that may alter the
+    /// schema. Without it a database whose schema is behind is refused, so the command can run
+    /// with a role that has only the DML it needs.
+    #[arg(long, env = "VECGATE_MIGRATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub migrate: bool,
 }
 
 /// Read scale-out: answer reads from a local copy of the central database's index.
@@ -272,8 +305,13 @@ pub fn embed_host(config: &Config, args: &ConfigArgs) -> Fallible<NativeEmbedHos
     Ok(NativeEmbedHost::with_local_model(&dir, config.dimensions)?)
 }
 
-/// Connects, detects the dialect, applies pending migrations, and returns the store.
-pub async fn postgres_store(config: &mut Config, url: &str) -> Fallible<PostgresStore<PgClient>> {
+/// Connects, detects the dialect, checks the schema (or, with `migrate`, applies pending
+/// migrations), and returns the store.
+pub async fn postgres_store(
+    config: &mut Config,
+    url: &str,
+    migrate: bool,
+) -> Fallible<PostgresStore<PgClient>> {
     let client = PgClient::new(url, &config.database_read_urls)?;
     client.ping().await?;
     let dialect = match config.dialect {
@@ -283,7 +321,12 @@ pub async fn postgres_store(config: &mut Config, url: &str) -> Fallible<Postgres
         )?,
     };
     config.dialect = Some(dialect);
-    let applied = migrate::migrate(&client, dialect, config.dimensions).await?;
+    let applied = if migrate {
+        migrate::migrate(&client, dialect, config.dimensions).await?
+    } else {
+        migrate::check(&client, dialect, config.dimensions).await?;
+        Vec::new()
+    };
     for m in &applied {
         eprintln!("vecgate: applied migration {m}");
     }
@@ -301,9 +344,15 @@ pub async fn postgres_store(config: &mut Config, url: &str) -> Fallible<Postgres
     ))
 }
 
-pub async fn open_store(config: &mut Config, embedded: &EmbeddedArgs) -> Fallible<AnyStore> {
+pub async fn open_store(
+    config: &mut Config,
+    embedded: &EmbeddedArgs,
+    schema: &SchemaArgs,
+) -> Fallible<AnyStore> {
     match config.database_url.clone() {
-        Some(url) => Ok(AnyStore::Postgres(postgres_store(config, &url).await?)),
+        Some(url) => Ok(AnyStore::Postgres(
+            postgres_store(config, &url, schema.migrate).await?,
+        )),
         None => Ok(AnyStore::embedded(
             &embedded.data_dir,
             embedded.options(config.dimensions),
@@ -319,12 +368,13 @@ async fn open_local_index(
     config: &mut Config,
     embedded: &EmbeddedArgs,
     local: &LocalIndexArgs,
+    schema: &SchemaArgs,
 ) -> Fallible<AnyStore> {
     let url = config
         .database_url
         .clone()
         .ok_or(LOCAL_INDEX_NEEDS_DATABASE)?;
-    let remote = postgres_store(config, &url).await?;
+    let remote = postgres_store(config, &url, schema.migrate).await?;
     let store = LocalIndexStore::start(
         &url,
         remote,
@@ -458,6 +508,8 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             addr,
             embedded,
             local_index,
+            schema,
+            limits,
             sample,
             www_dir,
             pkg_dir,
@@ -476,9 +528,9 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             check_open_bind(&config, addr)?;
             let host = embed_host(&config, &args)?;
             let store = if local_index.local_index {
-                open_local_index(&mut config, &embedded, &local_index).await?
+                open_local_index(&mut config, &embedded, &local_index, &schema).await?
             } else {
-                open_store(&mut config, &embedded).await?
+                open_store(&mut config, &embedded, &schema).await?
             };
             let jwks = super::jwks::load(&config).await?;
             let backend = store.describe();
@@ -535,7 +587,13 @@ pub async fn run(cli: Cli) -> Fallible<()> {
                     std::process::exit(130);
                 });
             };
-            super::server::serve(listener, handler.clone(), pages, shutdown, drain).await?;
+            let server_limits = ServerLimits {
+                max_connections: limits.max_connections as usize,
+                max_in_flight: limits.max_in_flight as usize,
+                client_timeout: std::time::Duration::from_millis(limits.client_timeout_ms),
+                drain,
+            };
+            super::server::serve(listener, handler.clone(), pages, shutdown, server_limits).await?;
             match &handler.store {
                 AnyStore::Embedded(store) => store.snapshot()?,
                 AnyStore::LocalIndex(store) => {
@@ -580,13 +638,17 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             }
             Ok(())
         }
-        Command::PruneLogs { embedded, config } => {
+        Command::PruneLogs {
+            embedded,
+            schema,
+            config,
+        } => {
             let mut config = config.config()?;
             let days = config.log_retention_days;
             if days <= 0.0 {
                 return Err("log_retention_days is 0: search logs are kept".into());
             }
-            let store = open_store(&mut config, &embedded).await?;
+            let store = open_store(&mut config, &embedded, &schema).await?;
             let n = store.prune_search_logs(days).await?;
             println!("deleted {n} search-log rows older than {days} days");
             Ok(())
@@ -595,12 +657,13 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             file,
             batch,
             embedded,
+            schema,
             config,
         } => {
             let args = config;
             let mut config = args.config()?;
             let host = embed_host(&config, &args)?;
-            let store = open_store(&mut config, &embedded).await?;
+            let store = open_store(&mut config, &embedded, &schema).await?;
             if let (AnyStore::Postgres(s), Some(url)) = (&store, &config.database_url) {
                 if s.guards_index() {
                     // After a crash the index must be rebuilt before anything can be written.

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
@@ -320,11 +319,7 @@ fn classify(e: &tokio_postgres::Error) -> DbError {
     match e.as_db_error() {
         Some(db) => {
             let message = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if is_transient(db.code()) {
-                DbError::Unavailable(message)
-            } else {
-                DbError::Rejected(message)
-            }
+            DbError::from_sqlstate(db.code().code(), message)
         }
         None if e.is_closed()
             || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()) =>
@@ -336,13 +331,14 @@ fn classify(e: &tokio_postgres::Error) -> DbError {
     }
 }
 
-fn is_transient(code: &SqlState) -> bool {
-    crate::sql::is_transient_sqlstate(code.code())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_postgres::error::SqlState;
+
+    fn is_transient(code: &SqlState) -> bool {
+        crate::sql::is_transient_sqlstate(code.code())
+    }
 
     #[test]
     fn transient_sqlstates_are_unavailable_classes() {

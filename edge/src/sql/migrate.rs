@@ -68,6 +68,9 @@ pub enum MigrateError {
     },
     /// Migration `version` failed; nothing of it was applied.
     Failed { version: String, error: DbError },
+    /// The database lacks these migrations: `vecgate migrate` (with a role that may alter the
+    /// schema) brings it up to date.
+    Behind { missing: Vec<String> },
     /// Reading or creating `schema_migrations` failed.
     Db(DbError),
 }
@@ -93,6 +96,15 @@ impl fmt::Display for MigrateError {
             ),
             MigrateError::Failed { version, error } => {
                 write!(f, "migration {version} failed: {error}")
+            }
+            MigrateError::Behind { missing } => {
+                write!(
+                f,
+                "the database schema is behind: {} not applied ({}); run `vecgate migrate` with a \
+                 role that may alter the schema (or `serve --migrate`)",
+                if missing.len() == 1 { "1 migration is" } else { "migrations are" },
+                missing.join(", ")
+            )
             }
             MigrateError::Db(error) => write!(f, "could not read the migration state: {error}"),
         }
@@ -155,6 +167,42 @@ pub async fn migrate(
         applied.push((*version).to_owned());
     }
     Ok(applied)
+}
+
+/// Checks, without changing anything, that every migration is recorded for `dialect` and `dims`:
+/// what `vecgate serve` does, so it can run with a role that has only DML rights.
+pub async fn check(
+    client: &impl SqlClient,
+    dialect: Dialect,
+    dims: usize,
+) -> Result<(), MigrateError> {
+    let exists = client
+        .query(
+            super::Route::Write,
+            "SELECT (to_regclass('schema_migrations') IS NOT NULL)::text",
+            &[],
+        )
+        .await?;
+    let recorded = if exists
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .as_deref()
+        == Some("true")
+    {
+        recorded_versions(client, dialect, dims).await?
+    } else {
+        Vec::new()
+    };
+    let missing: Vec<String> = MIGRATIONS
+        .iter()
+        .map(|(version, _)| (*version).to_owned())
+        .filter(|version| !recorded.contains(version))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(MigrateError::Behind { missing })
+    }
 }
 
 /// The vector extension of the database: the installed one, else the one available to

@@ -24,6 +24,22 @@ pub enum DbError {
     Unavailable(String),
     /// The statement was rejected (constraint, type error, bad input that reached SQL).
     Rejected(String),
+    /// The database role lacks a privilege (SQLSTATE 42501): a node given the read-only role
+    /// was asked to write.
+    Denied(String),
+}
+
+impl DbError {
+    /// The error of a statement the server failed with `sqlstate`, as both hosts classify it.
+    pub fn from_sqlstate(sqlstate: &str, message: String) -> DbError {
+        if is_transient_sqlstate(sqlstate) {
+            DbError::Unavailable(message)
+        } else if sqlstate == "42501" {
+            DbError::Denied(message)
+        } else {
+            DbError::Rejected(message)
+        }
+    }
 }
 
 impl fmt::Display for DbError {
@@ -31,6 +47,7 @@ impl fmt::Display for DbError {
         match self {
             DbError::Unavailable(m) => write!(f, "database unavailable: {m}"),
             DbError::Rejected(m) => write!(f, "database rejected the statement: {m}"),
+            DbError::Denied(m) => write!(f, "the database role may not do this: {m}"),
         }
     }
 }

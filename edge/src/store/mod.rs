@@ -109,6 +109,9 @@ pub struct SearchQuery {
     pub include_vector: bool,
     /// `None`: not logged (a recommendation's probes; it logs once, itself).
     pub log: Option<SearchLog>,
+    /// When the answer is no longer wanted (the request's timeout): the embedded index stops its
+    /// work then. `None`: no limit (the recall monitor's background re-runs).
+    pub deadline: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -200,6 +203,11 @@ impl From<crate::sql::DbError> for StoreError {
         match e {
             crate::sql::DbError::Unavailable(m) => StoreError::Backend(m),
             crate::sql::DbError::Rejected(m) => StoreError::Internal(m),
+            crate::sql::DbError::Denied(_) => StoreError::Unavailable(
+                "this node's database role may not make this change; send writes to a node \
+                 with the read-write role"
+                    .into(),
+            ),
         }
     }
 }

@@ -114,6 +114,7 @@ fn main() {
         });
     let native_env = [
         ("VECGATE_DATABASE_URL", url.as_str()),
+        ("VECGATE_MIGRATE", "true"),
         ("VECGATE_DIALECT", "ruvector"),
         ("VECGATE_DIMENSIONS", "384"),
         ("VECGATE_API_KEYS_READ", READ_KEY),

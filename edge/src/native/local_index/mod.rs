@@ -226,7 +226,7 @@ impl LocalIndexStore {
 
 impl Store for LocalIndexStore {
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
-        let outcome = self.local.search_unlogged(q)?;
+        let outcome = self.local.search_unlogged(q).await?;
         self.logs.push(q, &outcome.hits, outcome.store_ms);
         Ok(outcome)
     }

@@ -3,6 +3,7 @@
 //! a temp file, fsynced and renamed). Search logs append to daily files (`search_log`).
 
 mod files;
+mod search;
 mod search_log;
 mod snapshot;
 mod wal;
@@ -10,11 +11,11 @@ mod wal;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, SearchHit, SearchOptions, Storage};
+use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, Storage};
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
@@ -48,7 +49,9 @@ struct State {
 pub struct EmbeddedStore {
     dir: PathBuf,
     dims: usize,
-    state: RwLock<State>,
+    state: Arc<RwLock<State>>,
+    /// Exact scans of a large index wait here for a place (`search::scan_lane`).
+    scan_lane: Arc<tokio::sync::Semaphore>,
     /// Held for every write, so log order is apply order.
     wal: Mutex<Wal>,
     search_log: Mutex<SearchLogFiles>,
@@ -105,7 +108,8 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             dir: dir.to_owned(),
             dims: options.dims,
-            state: RwLock::new(state),
+            state: Arc::new(RwLock::new(state)),
+            scan_lane: search::scan_lane(),
             wal: Mutex::new(wal),
             search_log: Mutex::new(search_log),
             _lock: lock,
@@ -140,19 +144,9 @@ impl EmbeddedStore {
     }
 
     /// [`Store::search`] without its search-log line (a `--local-index` node logs to Postgres).
-    pub fn search_unlogged(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
+    pub async fn search_unlogged(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         let start = Instant::now();
-        let hits = self.find(q, false, |index, h| Hit {
-            metadata: q
-                .include_metadata
-                .then(|| from_document(index.metadata(&h.id)).0),
-            // Decoding a vector costs a copy (and dequantization for int8): only on request.
-            vector: q
-                .include_vector
-                .then(|| index.get(&h.id).map(|s| s.vector).unwrap_or_default()),
-            id: h.id,
-            score: h.score,
-        })?;
+        let hits = search::find(&self.state, &self.scan_lane, q, false).await?;
         Ok(SearchOutcome {
             hits,
             store_ms: start.elapsed().as_secs_f64() * 1e3,
@@ -246,37 +240,6 @@ fn apply(state: &mut State, record: &Record) -> Result<(), String> {
     }
 }
 
-impl EmbeddedStore {
-    /// The hits for `q` (the graph walk, or the exhaustive scan when `exact`) that pass its
-    /// threshold, each shaped by `hit` while the index is locked for reading.
-    fn find(
-        &self,
-        q: &SearchQuery,
-        exact: bool,
-        hit: impl Fn(&HnswIndex, SearchHit) -> Hit,
-    ) -> Result<Vec<Hit>, StoreError> {
-        let exclude = q.exclude_id.as_deref();
-        let not_excluded = |id: &str, _: Option<&Value>| Some(id) != exclude;
-        let options = SearchOptions {
-            ef: None,
-            filter: q.filter.as_ref(),
-            predicate: Some(&not_excluded),
-        };
-        let state = self.state.read().map_err(unavailable)?;
-        let found = if exact {
-            state.index.exact_search(&q.vector, q.k, &options)
-        } else {
-            state.index.search(&q.vector, q.k, &options)
-        }
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        Ok(found
-            .into_iter()
-            .filter(|h| q.threshold.is_none_or(|t| h.score >= t))
-            .map(|h| hit(&state.index, h))
-            .collect())
-    }
-}
-
 /// Free and total bytes of the filesystem holding `dir` (`vecgate_data_dir_*_bytes`), for the
 /// disk-space alert.
 pub fn render_disk_space(dir: &Path, out: &mut String) {
@@ -328,16 +291,17 @@ impl Store for EmbeddedStore {
     }
 
     async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
-        self.find(q, true, |_, h| Hit {
-            id: h.id,
-            score: h.score,
-            metadata: None,
-            vector: None,
-        })
+        // Ids and scores are what an exact answer is compared by.
+        let bare = SearchQuery {
+            include_metadata: false,
+            include_vector: false,
+            ..q.clone()
+        };
+        search::find(&self.state, &self.scan_lane, &bare, true).await
     }
 
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
-        let outcome = self.search_unlogged(q)?;
+        let outcome = self.search_unlogged(q).await?;
         self.log_search(q, &outcome.hits, outcome.store_ms).await?;
         Ok(outcome)
     }
