@@ -50,8 +50,8 @@ pub struct EmbeddedStore {
     dir: PathBuf,
     dims: usize,
     state: Arc<RwLock<State>>,
-    /// Exact scans of a large index wait here for a place (`search::scan_lane`).
-    scan_lane: Arc<tokio::sync::Semaphore>,
+    /// Where exact scans of a large index run (`search::ScanLane`).
+    scan_lane: search::ScanLane,
     /// Held for every write, so log order is apply order.
     wal: Mutex<Wal>,
     search_log: Mutex<SearchLogFiles>,
@@ -109,7 +109,7 @@ impl EmbeddedStore {
             dir: dir.to_owned(),
             dims: options.dims,
             state: Arc::new(RwLock::new(state)),
-            scan_lane: search::scan_lane(),
+            scan_lane: search::ScanLane::start(),
             wal: Mutex::new(wal),
             search_log: Mutex::new(search_log),
             _lock: lock,
