@@ -16,7 +16,9 @@ for t in wasm32-unknown-unknown wasm32-wasip2 aarch64-unknown-linux-gnu; do
 done
 # The NEON kernels run under qemu-user in the tests: a cross linker and an aarch64 libc.
 missing=()
-for pkg in qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
+# podman and runc build and run the container image (deploy/, tests/tests/image.rs); crun, its
+# default runtime, fails on these machines' cgroups (deploy/containers.conf picks runc).
+for pkg in qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross podman runc; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

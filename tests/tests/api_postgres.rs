@@ -116,6 +116,7 @@ fn api_suite_on_ruvector_with_least_privilege_roles() {
     )
     .expect("deploy/roles.sql");
     pg.psql("vecgate", &roles);
+    pg.psql("vecgate", &roles); // safe to re-run, as compose does at every start
     let (_, printed) = vecgate(&["migrate"], &as_role(&url, "vecgate_app"), &[]);
     assert!(
         printed.contains("schema is up to date"),

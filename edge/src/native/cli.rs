@@ -79,6 +79,12 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Exit 0 when the server at --addr answers /health with 200: a container's HEALTHCHECK
+    /// (the image has no curl). An unspecified address (0.0.0.0) is asked on loopback.
+    Healthcheck {
+        #[arg(long, env = "VECGATE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
     /// Load a JSONL file of content items (the `movies.jsonl` format) in batches.
     Import {
         file: PathBuf,
@@ -502,6 +508,29 @@ fn spawn_log_retention(handler: Arc<NativeHandler>) {
     });
 }
 
+async fn healthcheck(mut addr: SocketAddr) -> Fallible<()> {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("{body}");
+        Ok(())
+    } else {
+        Err(format!("/health answered {status}: {body}").into())
+    }
+}
+
 pub async fn run(cli: Cli) -> Fallible<()> {
     match cli.command {
         Command::Serve {
@@ -611,6 +640,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             eprintln!("vecgate: stopped cleanly");
             Ok(())
         }
+        Command::Healthcheck { addr } => healthcheck(addr).await,
         Command::Migrate { config } => {
             let mut config = config.config()?;
             let url = config
