@@ -36,12 +36,16 @@ fn promtool(args: &[&str]) -> String {
 
 #[test]
 fn promtool_accepts_the_rules_and_fires_every_alert() {
+    let rules = std::fs::read_to_string(repo().join("deploy/alerts.yml")).unwrap();
+    let alerts = rules.matches("- alert: ").count();
     let checked = promtool(&["check", "rules", "alerts.yml"]);
-    assert!(checked.contains("SUCCESS: 9 rules found"), "{checked}");
+    assert!(
+        checked.contains(&format!("SUCCESS: {alerts} rules found")),
+        "{checked}"
+    );
     let tested = promtool(&["test", "rules", "alerts.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
     // Every alert has a test that fires it.
-    let rules = std::fs::read_to_string(repo().join("deploy/alerts.yml")).unwrap();
     let tests = std::fs::read_to_string(repo().join("deploy/alerts.test.yml")).unwrap();
     for line in rules
         .lines()
