@@ -73,11 +73,15 @@ fn logs(name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// Runs the image detached: read-only, the volume on /data, on the host's loopback.
-fn run(name: &str, volume: &str, port: u16, args: &[&str]) {
-    let addr = format!("VECGATE_ADDR=127.0.0.1:{port}");
-    let read = format!("VECGATE_API_KEYS_READ={READ_KEY}");
-    let write = format!("VECGATE_API_KEYS_WRITE={WRITE_KEY}");
+/// Runs the image detached: read-only, the volume on /data, on the host's loopback, with the
+/// test's keys and `env` (`NAME=value`).
+fn run(name: &str, volume: &str, port: u16, env: &[String], args: &[&str]) {
+    let mut settings = vec![
+        format!("VECGATE_ADDR=127.0.0.1:{port}"),
+        format!("VECGATE_API_KEYS_READ={READ_KEY}"),
+        format!("VECGATE_API_KEYS_WRITE={WRITE_KEY}"),
+    ];
+    settings.extend_from_slice(env);
     let mount = format!("{volume}:/data");
     let mut all = vec![
         "run",
@@ -89,15 +93,11 @@ fn run(name: &str, volume: &str, port: u16, args: &[&str]) {
         "host",
         "-v",
         &mount,
-        "-e",
-        &addr,
-        "-e",
-        &read,
-        "-e",
-        &write,
-        TAG,
-        "serve",
     ];
+    for setting in &settings {
+        all.extend(["-e", setting.as_str()]);
+    }
+    all.extend([TAG, "serve"]);
     all.extend_from_slice(args);
     podman_ok(&all);
 }
@@ -174,7 +174,7 @@ fn the_image_serves_read_only_stops_cleanly_and_keeps_its_data() {
 
     let port = free_port();
     let started = Instant::now();
-    run(&first, &volume, port, &["--sample"]);
+    run(&first, &volume, port, &[], &["--sample"]);
     wait_healthy(&first);
     eprintln!("healthy after {:?}", started.elapsed());
     let api = Api::new(&format!("http://127.0.0.1:{port}"));
@@ -195,7 +195,7 @@ fn the_image_serves_read_only_stops_cleanly_and_keeps_its_data() {
     assert!(log.contains("stopped cleanly"), "{log}");
 
     let port = free_port();
-    run(&second, &volume, port, &[]);
+    run(&second, &volume, port, &[], &[]);
     wait_healthy(&second);
     let api = Api::new(&format!("http://127.0.0.1:{port}"));
     let (_, stats) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
@@ -239,34 +239,8 @@ fn the_image_runs_the_compose_topology_against_postgres() {
     pg.psql("vecgate", &roles);
 
     let start = |name: &str, role: &str, port: u16, args: &[&str]| {
-        let addr = format!("VECGATE_ADDR=127.0.0.1:{port}");
         let database = format!("VECGATE_DATABASE_URL={}", as_role(role));
-        let read = format!("VECGATE_API_KEYS_READ={READ_KEY}");
-        let write = format!("VECGATE_API_KEYS_WRITE={WRITE_KEY}");
-        let mount = format!("{volume}:/data");
-        let mut all = vec![
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--read-only",
-            "--network",
-            "host",
-            "-v",
-            &mount,
-            "-e",
-            &addr,
-            "-e",
-            &database,
-            "-e",
-            &read,
-            "-e",
-            &write,
-            TAG,
-            "serve",
-        ];
-        all.extend_from_slice(args);
-        podman_ok(&all);
+        run(name, &volume, port, &[database], args);
         wait_healthy(name);
         Api::new(&format!("http://127.0.0.1:{port}"))
     };

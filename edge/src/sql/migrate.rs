@@ -130,15 +130,19 @@ pub async fn migrate(
     if !(1..=max).contains(&dims) {
         return Err(MigrateError::InvalidDims { dims, max });
     }
-    client
-        .batch(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY}); \
-             CREATE TABLE IF NOT EXISTS schema_migrations (\
-               version text PRIMARY KEY, dialect text NOT NULL, dims int NOT NULL, \
-               applied_at timestamptz NOT NULL DEFAULT now()); \
-             COMMIT;"
-        ))
-        .await?;
+    // Only where it is missing: an up-to-date schema needs no DDL, so a role without CREATE
+    // may run this too (it then only checks).
+    if !has_migrations_table(client).await? {
+        client
+            .batch(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY}); \
+                 CREATE TABLE IF NOT EXISTS schema_migrations (\
+                   version text PRIMARY KEY, dialect text NOT NULL, dims int NOT NULL, \
+                   applied_at timestamptz NOT NULL DEFAULT now()); \
+                 COMMIT;"
+            ))
+            .await?;
+    }
     let mut recorded = recorded_versions(client, dialect, dims).await?;
     let mut applied = Vec::new();
     for (version, template) in MIGRATIONS {
@@ -176,19 +180,7 @@ pub async fn check(
     dialect: Dialect,
     dims: usize,
 ) -> Result<(), MigrateError> {
-    let exists = client
-        .query(
-            super::Route::Write,
-            "SELECT (to_regclass('schema_migrations') IS NOT NULL)::text",
-            &[],
-        )
-        .await?;
-    let recorded = if exists
-        .first()
-        .and_then(|r| r.first().cloned().flatten())
-        .as_deref()
-        == Some("true")
-    {
+    let recorded = if has_migrations_table(client).await? {
         recorded_versions(client, dialect, dims).await?
     } else {
         Vec::new()
@@ -203,6 +195,21 @@ pub async fn check(
     } else {
         Err(MigrateError::Behind { missing })
     }
+}
+
+async fn has_migrations_table(client: &impl SqlClient) -> Result<bool, DbError> {
+    let rows = client
+        .query(
+            super::Route::Write,
+            "SELECT (to_regclass('schema_migrations') IS NOT NULL)::text",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .as_deref()
+        == Some("true"))
 }
 
 /// The vector extension of the database: the installed one, else the one available to
