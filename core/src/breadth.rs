@@ -57,15 +57,12 @@ impl QueryClass {
         QueryClass { k, filtered }
     }
 
-    /// `k10`, `k100` or `k_over100`, then `filtered` or `unfiltered`: a metric label.
-    pub fn label(self) -> &'static str {
-        match (self.k, self.filtered) {
-            (KBucket::UpTo10, false) => "k10,unfiltered",
-            (KBucket::UpTo10, true) => "k10,filtered",
-            (KBucket::UpTo100, false) => "k100,unfiltered",
-            (KBucket::UpTo100, true) => "k100,filtered",
-            (KBucket::Over100, false) => "k_over100,unfiltered",
-            (KBucket::Over100, true) => "k_over100,filtered",
+    /// The k bucket as a label: `10`, `100` or `more` (k up to 10, up to 100, above).
+    pub fn k_label(self) -> &'static str {
+        match self.k {
+            KBucket::UpTo10 => "10",
+            KBucket::UpTo100 => "100",
+            KBucket::Over100 => "more",
         }
     }
 }
@@ -120,10 +117,21 @@ impl ClassBreadth {
 /// A change of a class's breadth, for the host's log.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BreadthChange {
-    Raised { from: usize, to: usize, mean: f64 },
-    Lowered { from: usize, to: usize, lower_bound: f64 },
+    Raised {
+        from: usize,
+        to: usize,
+        mean: f64,
+    },
+    Lowered {
+        from: usize,
+        to: usize,
+        lower_bound: f64,
+    },
     /// Missed at the ceiling.
-    Unreachable { ef: usize, mean: f64 },
+    Unreachable {
+        ef: usize,
+        mean: f64,
+    },
 }
 
 /// The breadth of every class, learned toward `target`.
@@ -271,10 +279,16 @@ mod tests {
         }
 
         fn sample(&mut self, ef: usize) -> f64 {
-            self.state = self.state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.state = self
+                .state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let noise = ((self.state >> 33) as f64 / (1u64 << 31) as f64) - 0.5;
             // recall@10 comes in tenths.
-            ((self.mean(ef) + noise * 0.1) * 10.0).round().clamp(0.0, 10.0) / 10.0
+            ((self.mean(ef) + noise * 0.1) * 10.0)
+                .round()
+                .clamp(0.0, 10.0)
+                / 10.0
         }
     }
 
@@ -292,7 +306,10 @@ mod tests {
     #[test]
     fn converges_to_a_breadth_that_meets_the_target_and_stays_there() {
         let class = QueryClass::of(10, false);
-        let mut curve = Curve { scale: 30.0, state: 7 };
+        let mut curve = Curve {
+            scale: 30.0,
+            state: 7,
+        };
         let mut control = BreadthControl::new(0.95, 16, 10, 1000);
         let changes = run(&mut control, &mut curve, class, 5_000);
         let ef = control.ef(class);
@@ -302,14 +319,27 @@ mod tests {
         assert!(changes <= 12, "{changes} changes: it oscillates");
         let after = run(&mut control, &mut curve, class, 5_000);
         assert!(after <= 2, "{after} more changes once settled");
-        assert!(control.classes()[&class].settled(0.95) || control.classes()[&class].samples < SETTLE_SAMPLES);
-        assert_eq!(control.sample_boost(class), if control.classes()[&class].settled(0.95) { 1.0 } else { UNSETTLED_SAMPLE_BOOST });
+        assert!(
+            control.classes()[&class].settled(0.95)
+                || control.classes()[&class].samples < SETTLE_SAMPLES
+        );
+        assert_eq!(
+            control.sample_boost(class),
+            if control.classes()[&class].settled(0.95) {
+                1.0
+            } else {
+                UNSETTLED_SAMPLE_BOOST
+            }
+        );
     }
 
     #[test]
     fn lowers_a_breadth_that_is_far_more_than_needed() {
         let class = QueryClass::of(10, true);
-        let mut curve = Curve { scale: 10.0, state: 3 };
+        let mut curve = Curve {
+            scale: 10.0,
+            state: 3,
+        };
         let mut control = BreadthControl::new(0.9, 400, 10, 1000);
         run(&mut control, &mut curve, class, 20_000);
         let ef = control.ef(class);
@@ -320,7 +350,10 @@ mod tests {
     #[test]
     fn a_target_out_of_reach_is_reported_once_at_the_ceiling() {
         let class = QueryClass::of(50, false);
-        let mut curve = Curve { scale: 1000.0, state: 11 };
+        let mut curve = Curve {
+            scale: 1000.0,
+            state: 11,
+        };
         let mut control = BreadthControl::new(0.99, 40, 10, 200);
         let mut unreachable = 0;
         for _ in 0..2_000 {
@@ -341,7 +374,11 @@ mod tests {
     fn samples_from_an_old_breadth_and_restored_state_are_measured_again() {
         let class = QueryClass::of(10, false);
         let mut control = BreadthControl::new(0.95, 40, 10, 1000);
-        assert_eq!(control.record(class, 99, 0.0), None, "not the current breadth");
+        assert_eq!(
+            control.record(class, 99, 0.0),
+            None,
+            "not the current breadth"
+        );
         assert_eq!(control.classes()[&class].samples, 0);
         let mut learned = control.classes().clone();
         learned.get_mut(&class).unwrap().ef = 5_000;
@@ -357,10 +394,18 @@ mod tests {
     fn classes_bucket_k_and_filters() {
         assert_eq!(QueryClass::of(10, false).k, KBucket::UpTo10);
         assert_eq!(QueryClass::of(11, true).k, KBucket::UpTo100);
-        assert_eq!(QueryClass::of(101, true).label(), "k_over100,filtered");
-        let perfect = ClassBreadth { samples: 51, recall_sum: 51.0, ..ClassBreadth::at(40) };
+        assert_eq!(QueryClass::of(101, true).k_label(), "more");
+        let perfect = ClassBreadth {
+            samples: 52,
+            recall_sum: 52.0,
+            ..ClassBreadth::at(40)
+        };
         assert!(perfect.bounds().0 >= 0.95 && perfect.settled(0.95));
-        let few = ClassBreadth { samples: 10, recall_sum: 10.0, ..ClassBreadth::at(40) };
+        let few = ClassBreadth {
+            samples: 10,
+            recall_sum: 10.0,
+            ..ClassBreadth::at(40)
+        };
         assert!(!few.settled(0.95), "ten perfect answers are not enough");
     }
 }

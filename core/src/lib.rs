@@ -12,6 +12,7 @@
 //! - [`bytes`], [`checksum`]: bounds-checked little-endian I/O and CRC-32 for the formats.
 //! - [`json`]: how the formats read and write metadata JSON (serde_json, or the host's).
 
+pub mod breadth;
 pub mod bytes;
 pub mod candidates;
 pub mod checksum;

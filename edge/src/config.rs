@@ -19,6 +19,8 @@ pub const NAMES: &[&str] = &[
     "local_model",
     "embedding_fallback",
     "recall_sample_rate",
+    "target_recall",
+    "max_ef",
     "jwt_secret",
     "jwt_jwks",
     "jwt_issuer",
@@ -49,6 +51,9 @@ pub const DEFAULT_DIMENSIONS: usize = 768;
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_RECALL_SAMPLE_RATE: f64 = 0.01;
+pub const DEFAULT_TARGET_RECALL: f64 = 0.95;
+/// ruvector's own limit; far beyond what an HNSW needs for 0.99 on real embeddings.
+pub const DEFAULT_MAX_EF: usize = 1000;
 pub const DEFAULT_JWT_LEEWAY_S: u64 = 30;
 pub const DEFAULT_LOG_RETENTION_DAYS: f64 = 30.0;
 /// Text embeddings per second per caller: the model's CPU is the scarce thing.
@@ -129,6 +134,11 @@ pub struct Config {
     /// `recall_sample_rate`: the share of searches re-run exactly, off the request path, to
     /// measure recall (0 turns the monitor off).
     pub recall_sample_rate: f64,
+    /// `target_recall`: the recall@k each class of search is kept at, by choosing its breadth
+    /// from the monitor's measurements (0 turns the control off: fixed breadths).
+    pub target_recall: f64,
+    /// `max_ef`: the largest breadth the control may choose.
+    pub max_ef: usize,
     pub tokens: TokenConfig,
     pub jwks: Option<JwksSource>,
     /// `cors_origins`: exact origins (`https://app.example.com`) allowed to call from a
@@ -163,6 +173,8 @@ impl Default for Config {
             local_model: true,
             embedding_fallback_local: false,
             recall_sample_rate: DEFAULT_RECALL_SAMPLE_RATE,
+            target_recall: DEFAULT_TARGET_RECALL,
+            max_ef: DEFAULT_MAX_EF,
             tokens: TokenConfig {
                 leeway_s: DEFAULT_JWT_LEEWAY_S,
                 ..TokenConfig::default()
@@ -251,6 +263,24 @@ impl Config {
                     ))
                 }
             };
+        }
+        if let Some(t) = non_empty(get("target_recall")) {
+            c.target_recall = t
+                .parse()
+                .ok()
+                .filter(|t: &f64| (0.0..=1.0).contains(t))
+                .ok_or_else(|| {
+                    format!("target_recall must be a number in 0..=1 (0: off), got {t:?}")
+                })?;
+        }
+        if let Some(m) = non_empty(get("max_ef")) {
+            c.max_ef = m
+                .parse()
+                .ok()
+                .filter(|m: &usize| (10..=100_000).contains(m))
+                .ok_or_else(|| {
+                    format!("max_ef must be a whole number in 10..=100000, got {m:?}")
+                })?;
         }
         if let Some(r) = non_empty(get("recall_sample_rate")) {
             c.recall_sample_rate = r

@@ -190,6 +190,7 @@ fn main() {
                     filter: None,
                     query_vector: Some(q.clone()),
                 }),
+                ef: None,
                 deadline: None,
             };
             let (statement, params) = store.search_statement(&query, false);

@@ -112,6 +112,7 @@ fn recall(dir: &Path, queries: &[Vec<f32>], truth: &[Vec<String>]) -> f64 {
                 include_metadata: false,
                 include_vector: false,
                 log: None,
+                ef: None,
                 deadline: None,
             }))
             .expect("search the imported store");

@@ -248,6 +248,7 @@ fn assert_suspect_statements_avoid_the_index(url: &str, query: &[f32]) {
         include_metadata: true,
         include_vector: false,
         log: Some(Default::default()),
+        ef: None,
         deadline: None,
     };
     let plan = |sql: &str, params: &[Option<String>]| -> String {

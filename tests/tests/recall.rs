@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use vecgate_tests::data::movies;
 use vecgate_tests::server::Server;
-use vecgate_tests::suite::{key_env, load_movies, Api, READ_KEY};
+use vecgate_tests::suite::{key_env, load_movies, Api, READ_KEY, WRITE_KEY};
+use vecgate_tests::synthetic::Rng;
 use vecgate_tests::{assert_ruvector_installed, empty_temp_dir, PgCluster};
 
 /// `/v1/stats`' recall once `samples` checks are done (at most 60 s).
@@ -172,4 +173,151 @@ fn the_monitor_sees_what_ruvectors_index_misses() {
         (mean - expected).abs() < 0.01,
         "the monitor says {mean}, the exact search here {expected}"
     );
+}
+
+/// `target_recall` on the embedded store: 20,000 random 64-d vectors, where an HNSW at its
+/// default breadth misses neighbours. With a target the breadth rises until the checks say it is
+/// met with confidence; recall measured here against an exact scan then meets it, where the same
+/// searches with the target off do not; and the breadth is kept across a restart.
+#[test]
+fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
+    const DIMS: usize = 64;
+    const ROWS: usize = 20_000;
+    const TARGET: f64 = 0.97;
+    let mut rng = Rng(0x5eed_0f7a_59e7);
+    let mut unit = || {
+        let v: Vec<f32> = (0..DIMS).map(|_| rng.next_f32()).collect();
+        vecgate_core::kernels::normalize(&v).unwrap()
+    };
+    let rows: Vec<Vec<f32>> = (0..ROWS).map(|_| unit()).collect();
+    let queries: Vec<Vec<f32>> = (0..200).map(|_| unit()).collect();
+    let exact: Vec<Vec<String>> = queries[..50]
+        .iter()
+        .map(|q| {
+            let mut scored: Vec<(f32, usize)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (vecgate_core::kernels::dot(q, r).unwrap(), i))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored[..10].iter().map(|(_, i)| format!("r{i}")).collect()
+        })
+        .collect();
+    let load = |api: &Api| {
+        for (n, chunk) in rows.chunks(1000).enumerate() {
+            let items: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, v)| json!({"id": format!("r{}", n * 1000 + i), "media_type": "movie", "vector": v}))
+                .collect();
+            let (status, body) = api.call(
+                "POST",
+                "/v1/content",
+                Some(WRITE_KEY),
+                Some(&json!({"items": items})),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    let measured = |api: &Api| -> f64 {
+        let found: usize = queries[..50]
+            .iter()
+            .zip(&exact)
+            .map(|(q, truth)| {
+                let hits = api.search(json!({"vector": q, "k": 10}));
+                hits["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|h| truth.iter().any(|t| h["id"] == t.as_str()))
+                    .count()
+            })
+            .sum();
+        found as f64 / 500.0
+    };
+    let env = |dir: &std::path::Path, target: &str| {
+        vec![
+            ("VECGATE_DATA_DIR", dir.display().to_string()),
+            ("VECGATE_DIMENSIONS", DIMS.to_string()),
+            ("VECGATE_LOCAL_MODEL", "off".into()),
+            ("VECGATE_RECALL_SAMPLE_RATE", "1".into()),
+            ("VECGATE_TARGET_RECALL", target.into()),
+        ]
+    };
+    let class = |api: &Api| -> Value {
+        let (_, stats) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
+        stats["recall"]["breadth"]
+            .as_array()
+            .and_then(|classes| {
+                classes
+                    .iter()
+                    .find(|c| c["k"] == "10" && c["filtered"] == false)
+                    .cloned()
+            })
+            .unwrap_or(Value::Null)
+    };
+
+    let off_dir = empty_temp_dir("target-recall-off");
+    let off = start(&env(&off_dir, "0"));
+    let api = Api::new(&off.base);
+    load(&api);
+    let recall_off = measured(&api);
+    assert_eq!(
+        class(&api),
+        Value::Null,
+        "no breadth is learned with the target off"
+    );
+    drop(off);
+
+    let dir = empty_temp_dir("target-recall-on");
+    let on = start(&env(&dir, &TARGET.to_string()));
+    let api = Api::new(&on.base);
+    load(&api);
+    let started = Instant::now();
+    let mut searches = 0;
+    let learned = loop {
+        for q in &queries[50..] {
+            api.search(json!({"vector": q, "k": 10}));
+            searches += 1;
+        }
+        let c = class(&api);
+        if c["settled"] == true {
+            break c;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "not settled after {searches} searches: {c}"
+        );
+    };
+    let ef = learned["ef"].as_u64().unwrap();
+    let recall_on = measured(&api);
+    eprintln!(
+        "target {TARGET}: ef 64 → {ef} after {searches} searches ({:?}); recall@10 measured \
+         here {recall_off:.3} with the target off, {recall_on:.3} with it ({learned})",
+        started.elapsed()
+    );
+    assert!(ef > 64, "the breadth rose: {learned}");
+    assert!(
+        recall_off < TARGET && recall_on >= TARGET - 0.01,
+        "off {recall_off}, on {recall_on}"
+    );
+    let metrics = api
+        .send("GET", "/metrics", Some(READ_KEY), None)
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "vecgate_search_breadth{{backend=\"embedded\",k=\"10\",filtered=\"false\"}} {ef}"
+        )) && metrics.contains(&format!(
+            "vecgate_recall_target{{backend=\"embedded\"}} {TARGET}"
+        )),
+        "{metrics}"
+    );
+    drop(on);
+
+    // A restart starts from what was learned, and measures it again.
+    let again = start(&env(&dir, &TARGET.to_string()));
+    let c = class(&Api::new(&again.base));
+    assert_eq!(c["ef"], ef, "{c}");
+    assert_eq!(c["samples"], 0, "{c}");
 }

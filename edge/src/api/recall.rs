@@ -8,9 +8,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{json, Value};
+use vecgate_core::breadth::{BreadthChange, BreadthControl, ClassBreadth, QueryClass};
 
 use super::Handler;
 use crate::embed::EmbedHost;
@@ -21,10 +22,20 @@ const QUEUE_CAPACITY: usize = 16;
 /// Buckets of the recall histogram.
 const RECALL_BUCKETS: [f64; 8] = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 1.0];
 
-/// One search to re-run exactly: the query as answered, and the ids the reply held.
+/// One search to re-run exactly: the query as answered, the ids the reply held, and the
+/// breadth its class had (when a recall target is kept).
 pub struct RecallCheck {
     query: SearchQuery,
     answered: Vec<String>,
+    class_ef: Option<usize>,
+}
+
+/// Saves what the breadth control learned, at each change (the native host: a file).
+pub type KeepBreadth = Box<dyn Fn(&BTreeMap<QueryClass, ClassBreadth>) + Send + Sync>;
+
+struct Breadth {
+    control: BreadthControl,
+    keep: KeepBreadth,
 }
 
 #[derive(Default)]
@@ -49,6 +60,8 @@ pub struct RecallMonitor {
     queue: Mutex<VecDeque<RecallCheck>>,
     /// Keyed by whether the search was filtered.
     tallies: Mutex<BTreeMap<bool, Tally>>,
+    /// Each class's search breadth, learned from the checks toward `target_recall`.
+    breadth: OnceLock<Mutex<Breadth>>,
 }
 
 impl RecallMonitor {
@@ -60,7 +73,22 @@ impl RecallMonitor {
             credit: Mutex::new(0.0),
             queue: Mutex::new(VecDeque::new()),
             tallies: Mutex::new(BTreeMap::new()),
+            breadth: OnceLock::new(),
         }
+    }
+
+    /// From now on each class of search uses the breadth `control` learns from the checks;
+    /// `keep` saves it at every change.
+    pub fn enable_breadth(&self, control: BreadthControl, keep: KeepBreadth) {
+        let _ = self.breadth.set(Mutex::new(Breadth { control, keep }));
+    }
+
+    /// The breadth of `k`-result searches (filtered or not) as learned, and the search's own
+    /// (at least k); `None` without a recall target.
+    pub fn breadth_for(&self, k: usize, filtered: bool) -> Option<(usize, usize)> {
+        let breadth = self.breadth.get()?.lock().ok()?;
+        let class_ef = breadth.control.ef(QueryClass::of(k, filtered));
+        Some((class_ef, class_ef.max(k)))
     }
 
     /// Called by a host that will run [`Handler::run_recall_check`] from now on.
@@ -68,14 +96,20 @@ impl RecallMonitor {
         self.worker.store(true, Ordering::Relaxed);
     }
 
-    fn take_sample(&self) -> bool {
+    /// Whether to check this search: `rate` of them, more for a class still being learned.
+    fn take_sample(&self, class: QueryClass) -> bool {
         if self.rate <= 0.0 || !self.worker.load(Ordering::Relaxed) {
             return false;
         }
+        let boost = self
+            .breadth
+            .get()
+            .and_then(|b| b.lock().ok().map(|b| b.control.sample_boost(class)))
+            .unwrap_or(1.0);
         let Ok(mut credit) = self.credit.lock() else {
             return false;
         };
-        *credit += self.rate;
+        *credit += (self.rate * boost).min(1.0);
         if *credit >= 1.0 {
             *credit -= 1.0;
             true
@@ -84,12 +118,13 @@ impl RecallMonitor {
         }
     }
 
-    /// Queues a check of this answered search when it is sampled; never blocks.
-    pub fn offer(&self, query: &SearchQuery, hits: &[Hit]) {
-        if !self.take_sample() {
+    /// Queues a check of this answered search when it is sampled; never blocks. `class_ef`:
+    /// the breadth its class had, when a recall target is kept.
+    pub fn offer(&self, query: &SearchQuery, hits: &[Hit], class_ef: Option<usize>) {
+        let filtered = query.filter.is_some();
+        if !self.take_sample(QueryClass::of(query.k, filtered)) {
             return;
         }
-        let filtered = query.filter.is_some();
         let queued = self.queue.lock().is_ok_and(|mut queue| {
             if queue.len() >= QUEUE_CAPACITY {
                 return false;
@@ -101,12 +136,53 @@ impl RecallMonitor {
                     ..query.clone()
                 },
                 answered: hits.iter().map(|h| h.id.clone()).collect(),
+                class_ef,
             });
             true
         });
         if !queued {
             self.tally(filtered, |t| t.skipped += 1);
         }
+    }
+
+    /// Feeds a check's recall to the breadth control; says so when a class's breadth changes.
+    fn learn(&self, query: &SearchQuery, class_ef: usize, recall: f64) {
+        let Some(Ok(mut breadth)) = self.breadth.get().map(Mutex::lock) else {
+            return;
+        };
+        let class = QueryClass::of(query.k, query.filter.is_some());
+        let Some(change) = breadth.control.record(class, class_ef, recall) else {
+            return;
+        };
+        let (backend, target) = (self.backend, breadth.control.target());
+        let what = format!(
+            "k ≤ {}, {}",
+            class.k_label(),
+            if class.filtered {
+                "filtered"
+            } else {
+                "unfiltered"
+            }
+        );
+        match change {
+            BreadthChange::Raised { from, to, mean } => eprintln!(
+                "vecgate: {backend} search breadth for {what} raised {from} → {to} (recall \
+                 {mean:.3} < target {target})"
+            ),
+            BreadthChange::Lowered {
+                from,
+                to,
+                lower_bound,
+            } => eprintln!(
+                "vecgate: {backend} search breadth for {what} lowered {from} → {to} (recall ≥ \
+                 {lower_bound:.3} with 95% confidence, target {target})"
+            ),
+            BreadthChange::Unreachable { ef, mean } => eprintln!(
+                "vecgate: WARNING {backend} searches with {what} reach recall {mean:.3} at \
+                 max_ef {ef}, below target_recall {target}: raise max_ef or lower the target"
+            ),
+        }
+        (breadth.keep)(breadth.control.classes());
     }
 
     fn tally(&self, filtered: bool, update: impl FnOnce(&mut Tally)) {
@@ -135,12 +211,35 @@ impl RecallMonitor {
             })
         });
         let (sum, done, skipped) = tallies.unwrap_or((0.0, 0, 0));
-        json!({
+        let mut stats = json!({
             "sample_rate": self.rate,
             "mean": (done > 0).then(|| sum / done as f64),
             "samples": done,
             "skipped": skipped,
-        })
+        });
+        if let Some(breadth) = self.breadth.get().and_then(|b| b.lock().ok()) {
+            let target = breadth.control.target();
+            stats["target"] = json!(target);
+            stats["breadth"] = breadth
+                .control
+                .classes()
+                .iter()
+                .map(|(class, c)| {
+                    let (lower, _) = c.bounds();
+                    json!({
+                        "k": class.k_label(),
+                        "filtered": class.filtered,
+                        "ef": c.ef,
+                        "samples": c.samples,
+                        "mean": c.mean(),
+                        "lower_bound": (c.samples > 0).then_some(lower),
+                        "settled": c.settled(target),
+                        "unreachable": c.unreachable,
+                    })
+                })
+                .collect();
+        }
+        stats
     }
 
     /// The Prometheus lines: the recall histogram and the check counters.
@@ -167,6 +266,36 @@ impl RecallMonitor {
             );
             let _ = writeln!(out, "vecgate_search_recall_sum{{{labels}}} {}", t.sum);
             let _ = writeln!(out, "vecgate_search_recall_count{{{labels}}} {}", t.done);
+        }
+        if let Some(breadth) = self.breadth.get().and_then(|b| b.lock().ok()) {
+            let _ = writeln!(
+                out,
+                "# HELP vecgate_recall_target target_recall: the recall@k each class of search is kept at.\n\
+                 # TYPE vecgate_recall_target gauge\nvecgate_recall_target{{backend=\"{backend}\"}} {}",
+                breadth.control.target()
+            );
+            out.push_str("# HELP vecgate_search_breadth The HNSW breadth (ef) each class of search uses, learned toward target_recall.\n");
+            out.push_str("# TYPE vecgate_search_breadth gauge\n");
+            for (class, c) in breadth.control.classes() {
+                let _ = writeln!(
+                    out,
+                    "vecgate_search_breadth{{backend=\"{backend}\",k=\"{}\",filtered=\"{}\"}} {}",
+                    class.k_label(),
+                    class.filtered,
+                    c.ef
+                );
+            }
+            out.push_str("# HELP vecgate_search_breadth_unreachable 1 when a class misses target_recall even at max_ef.\n");
+            out.push_str("# TYPE vecgate_search_breadth_unreachable gauge\n");
+            for (class, c) in breadth.control.classes() {
+                let _ = writeln!(
+                    out,
+                    "vecgate_search_breadth_unreachable{{backend=\"{backend}\",k=\"{}\",filtered=\"{}\"}} {}",
+                    class.k_label(),
+                    class.filtered,
+                    u8::from(c.unreachable)
+                );
+            }
         }
         out.push_str("# HELP vecgate_recall_checks_total Recall checks by outcome: done, skipped (queue full) or failed (the exact search failed).\n");
         out.push_str("# TYPE vecgate_recall_checks_total counter\n");
@@ -211,6 +340,9 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                     found as f64 / exact.len() as f64
                 };
                 self.recall.record(filtered, recall);
+                if let Some(class_ef) = check.class_ef {
+                    self.recall.learn(&check.query, class_ef, recall);
+                }
             }
             Err(e) => {
                 eprintln!("vecgate: recall check failed: {e:?}");
@@ -237,6 +369,7 @@ mod tests {
             include_metadata: false,
             include_vector: false,
             log: Default::default(),
+            ef: None,
             deadline: None,
         }
     }
@@ -244,17 +377,17 @@ mod tests {
     #[test]
     fn samples_at_the_rate_only_with_a_worker_and_skips_when_full() {
         let m = RecallMonitor::new(0.25, "embedded");
-        m.offer(&query(false), &[]);
+        m.offer(&query(false), &[], None);
         assert!(m.queue.lock().unwrap().is_empty(), "no worker, no sample");
         m.enable_worker();
         for _ in 0..8 {
-            m.offer(&query(false), &[]);
+            m.offer(&query(false), &[], None);
         }
         assert_eq!(m.queue.lock().unwrap().len(), 2, "every fourth search");
         let all = RecallMonitor::new(1.0, "pgvector");
         all.enable_worker();
         for _ in 0..QUEUE_CAPACITY + 3 {
-            all.offer(&query(true), &[]);
+            all.offer(&query(true), &[], None);
         }
         assert_eq!(all.queue.lock().unwrap().len(), QUEUE_CAPACITY);
         assert_eq!(all.stats()["skipped"], 3);
@@ -274,7 +407,7 @@ mod tests {
         ));
         let off = RecallMonitor::new(0.0, "embedded");
         off.enable_worker();
-        off.offer(&query(false), &[]);
+        off.offer(&query(false), &[], None);
         assert!(off.queue.lock().unwrap().is_empty());
     }
 }

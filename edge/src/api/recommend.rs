@@ -110,6 +110,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 include_metadata,
                 include_vector: true,
                 log: None,
+                ef: None,
                 deadline: self.deadline(),
             };
             let outcome = self.run_search(query, start).await?;
@@ -158,6 +159,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 // A group's query is made of its members' preferences: never logged.
                 query_vector: members.is_empty().then(|| objective.query().to_vec()),
             }),
+            ef: None,
             deadline: self.deadline(),
         };
         self.store.log_search(&logged, &results, store_ms).await?;

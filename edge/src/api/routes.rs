@@ -63,11 +63,14 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
 
     pub(super) async fn run_search(
         &self,
-        query: SearchQuery,
+        mut query: SearchQuery,
         start: Instant,
     ) -> Result<SearchOutcome, ApiError> {
+        let breadth = self.recall.breadth_for(query.k, query.filter.is_some());
+        query.ef = breadth.map(|(_, search_ef)| search_ef);
         let outcome = self.store.search(&query).await?;
-        self.recall.offer(&query, &outcome.hits);
+        self.recall
+            .offer(&query, &outcome.hits, breadth.map(|(class_ef, _)| class_ef));
         self.metrics.record_search(
             start.elapsed().as_secs_f64(),
             outcome.store_ms / 1e3,
@@ -112,6 +115,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: body.filter,
                 query_vector: Some(asked),
             }),
+            ef: None,
             deadline: self.deadline(),
         };
         let outcome = self.run_search(query, start).await?;
@@ -170,6 +174,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: filter_json,
                 query_vector: Some(item.vector.clone()),
             }),
+            ef: None,
             deadline: self.deadline(),
         };
         let outcome = self.run_search(query, start).await?;
@@ -220,6 +225,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: body.filter,
                 query_vector: logged_vector,
             }),
+            ef: None,
             deadline: self.deadline(),
         };
         let outcome = self.run_search(query, start).await?;

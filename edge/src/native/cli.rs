@@ -23,6 +23,7 @@ use crate::sql::{migrate, Dialect};
 use crate::store::embedded::EmbeddedOptions;
 use crate::store::postgres::PostgresStore;
 use crate::store::{ContentItem, Store};
+use vecgate_core::breadth::{BreadthControl, ClassBreadth, QueryClass};
 
 /// The dimension of the bundled sample's vectors.
 pub const SAMPLE_DIMENSIONS: usize = 384;
@@ -240,6 +241,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "VECGATE_LOG_RETENTION_DAYS")]
     pub log_retention_days: Option<String>,
     /// Searches (search, candidates, similar, recommend) per second per caller; 0 (default): no limit.
+    /// Recall@k each class of search is kept at (default 0.95; 0: fixed breadths).
+    #[arg(long, env = "VECGATE_TARGET_RECALL")]
+    pub target_recall: Option<String>,
+    /// The largest search breadth the recall target may choose (default 1000).
+    #[arg(long, env = "VECGATE_MAX_EF")]
+    pub max_ef: Option<String>,
     #[arg(long, env = "VECGATE_RATE_LIMIT_SEARCH")]
     pub rate_limit_search: Option<String>,
     /// Writes per second per caller; 0 (default): no limit.
@@ -272,6 +279,8 @@ impl ConfigArgs {
                 "local_model" => &self.local_model,
                 "embedding_fallback" => &self.embedding_fallback,
                 "recall_sample_rate" => &self.recall_sample_rate,
+                "target_recall" => &self.target_recall,
+                "max_ef" => &self.max_ef,
                 "jwt_secret" => &self.jwt_secret,
                 "jwt_jwks" => &self.jwt_jwks,
                 "jwt_issuer" => &self.jwt_issuer,
@@ -569,6 +578,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             spawn_log_retention(handler.clone());
             spawn_database_probe(handler.clone());
             watch_index(&handler, index_rebuild == "auto");
+            keep_recall_target(&handler);
             if handler.config.recall_sample_rate > 0.0 {
                 spawn_recall_worker(handler.clone());
             }
@@ -733,6 +743,58 @@ fn watch_index(handler: &NativeHandler, rebuild: bool) {
 
 /// Runs the recall monitor's checks one at a time, off the request path, for the life of the
 /// process.
+/// On the embedded store and a `--local-index` node: each class of search gets the breadth
+/// learned toward `target_recall`, kept in the data directory across restarts.
+fn keep_recall_target(handler: &NativeHandler) {
+    let config = &handler.config;
+    let dir = match &handler.store {
+        AnyStore::Embedded(store) => store.dir().to_owned(),
+        AnyStore::LocalIndex(store) => store.dir().to_owned(),
+        AnyStore::Postgres(_) => return,
+    };
+    if config.target_recall <= 0.0 {
+        return;
+    }
+    if config.recall_sample_rate <= 0.0 {
+        eprintln!(
+            "vecgate: WARNING target_recall needs recall_sample_rate > 0 to measure recall; \
+             search breadths stay fixed"
+        );
+        return;
+    }
+    let start_ef = vecgate_core::hnsw::HnswConfig::new(config.dimensions).ef_search;
+    let mut control = BreadthControl::new(config.target_recall, start_ef, 10, config.max_ef);
+    let path = dir.join(BREADTH_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<Vec<(QueryClass, ClassBreadth)>>(&bytes) {
+            Ok(learned) => control.restore(learned),
+            Err(e) => eprintln!("vecgate: WARNING ignoring {}: {e}", path.display()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => eprintln!("vecgate: WARNING cannot read {}: {e}", path.display()),
+    }
+    let keep = move |classes: &std::collections::BTreeMap<QueryClass, ClassBreadth>| {
+        let learned: Vec<_> = classes.iter().collect();
+        let written = serde_json::to_vec_pretty(&learned)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| write_atomically(&path, &bytes).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("vecgate: WARNING cannot save {}: {e}", path.display());
+        }
+    };
+    handler.recall.enable_breadth(control, Box::new(keep));
+}
+
+/// What the recall target learned, in the data directory.
+const BREADTH_FILE: &str = "search-breadth.json";
+
+/// Writes `path` whole or not at all: a temporary file beside it, then a rename.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
+
 fn spawn_recall_worker(handler: Arc<NativeHandler>) {
     handler.recall.enable_worker();
     tokio::spawn(async move {

@@ -109,6 +109,8 @@ pub struct SearchQuery {
     pub include_vector: bool,
     /// `None`: not logged (a recommendation's probes; it logs once, itself).
     pub log: Option<SearchLog>,
+    /// The HNSW breadth to search with, chosen toward `target_recall`; `None`: the backend's own.
+    pub ef: Option<usize>,
     /// When the answer is no longer wanted (the request's timeout): the embedded index stops its
     /// work then. `None`: no limit (the recall monitor's background re-runs).
     pub deadline: Option<std::time::Instant>,

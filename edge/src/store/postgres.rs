@@ -807,6 +807,7 @@ mod tests {
             include_metadata: false,
             include_vector: false,
             log: None,
+            ef: None,
             deadline: None,
         }
     }

@@ -189,7 +189,7 @@ fn options<'a>(
     stop: Option<&'a dyn Fn() -> bool>,
 ) -> SearchOptions<'a> {
     SearchOptions {
-        ef: None,
+        ef: q.ef,
         filter: q.filter.as_ref(),
         // Without an id to leave out there is no predicate, so an unfiltered search plans free.
         predicate: q.exclude_id.is_some().then_some(not_excluded),
