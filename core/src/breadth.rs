@@ -142,7 +142,13 @@ pub struct BreadthControl {
     min_ef: usize,
     max_ef: usize,
     classes: BTreeMap<QueryClass, ClassBreadth>,
+    /// The index's size when the classes were last measured afresh.
+    measured_at_size: Option<usize>,
 }
+
+/// Growth of the index by this share since the last fresh measurement measures every class
+/// again: a breadth that sufficed may no longer.
+pub const RECHECK_GROWTH: f64 = 0.1;
 
 impl BreadthControl {
     /// `target` in (0, 1]; new classes start at `start_ef`; breadth stays in `min_ef..=max_ef`.
@@ -155,7 +161,24 @@ impl BreadthControl {
             min_ef,
             max_ef,
             classes: BTreeMap::new(),
+            measured_at_size: None,
         }
+    }
+
+    /// Tells the control how many items the index holds; once it has grown by
+    /// [`RECHECK_GROWTH`] since the last fresh measurement, every class is measured again.
+    /// True when that happened.
+    pub fn observe_size(&mut self, items: usize) -> bool {
+        let Some(base) = self.measured_at_size else {
+            self.measured_at_size = Some(items);
+            return false;
+        };
+        if items <= base || (items as f64) < base as f64 * (1.0 + RECHECK_GROWTH) {
+            return false;
+        }
+        self.measured_at_size = Some(items);
+        self.recheck();
+        !self.classes.is_empty()
     }
 
     pub fn target(&self) -> f64 {
@@ -388,6 +411,27 @@ mod tests {
         assert_eq!(restarted.ef(class), 1000, "clamped to this run's ceiling");
         assert_eq!(restarted.classes()[&class].samples, 0, "measured again");
         assert_eq!(restarted.sample_boost(class), UNSETTLED_SAMPLE_BOOST);
+    }
+
+    #[test]
+    fn growth_of_the_index_measures_every_class_again() {
+        let class = QueryClass::of(10, false);
+        let mut control = BreadthControl::new(0.9, 40, 10, 1000);
+        assert!(!control.observe_size(10_000), "the first size is the base");
+        for _ in 0..60 {
+            control.record(class, 40, 1.0);
+        }
+        assert!(control.classes()[&class].settled(0.9));
+        assert!(!control.observe_size(10_999), "under 10% more");
+        assert!(control.observe_size(11_000));
+        let c = &control.classes()[&class];
+        assert_eq!(
+            (c.ef, c.samples),
+            (40, 0),
+            "the breadth stays, its samples go"
+        );
+        assert_eq!(control.sample_boost(class), UNSETTLED_SAMPLE_BOOST);
+        assert!(!control.observe_size(11_500), "measured from the new size");
     }
 
     #[test]

@@ -191,6 +191,7 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
     };
     let rows: Vec<Vec<f32>> = (0..ROWS).map(|_| unit()).collect();
     let queries: Vec<Vec<f32>> = (0..200).map(|_| unit()).collect();
+    let grown: Vec<Vec<f32>> = (0..ROWS / 4).map(|_| unit()).collect();
     let exact: Vec<Vec<String>> = queries[..50]
         .iter()
         .map(|q| {
@@ -270,7 +271,7 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
     drop(off);
 
     let dir = empty_temp_dir("target-recall-on");
-    let on = start(&env(&dir, &TARGET.to_string()));
+    let mut on = start(&env(&dir, &TARGET.to_string()));
     let api = Api::new(&on.base);
     load(&api);
     let started = Instant::now();
@@ -312,6 +313,37 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
             "vecgate_recall_target{{backend=\"embedded\"}} {TARGET}"
         )),
         "{metrics}"
+    );
+
+    // A quarter more items: the class keeps its breadth and is measured again.
+    let items: Vec<Value> = grown
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"id": format!("g{i}"), "media_type": "movie", "vector": v}))
+        .collect();
+    for chunk in items.chunks(1000) {
+        let (status, body) = api.call(
+            "POST",
+            "/v1/content",
+            Some(WRITE_KEY),
+            Some(&json!({"items": chunk})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while class(&api)["samples"].as_u64() >= learned["samples"].as_u64() {
+        assert!(
+            Instant::now() < deadline,
+            "not measured again: {}",
+            class(&api)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(class(&api)["ef"], ef);
+    assert!(
+        on.output_containing("measuring the search breadths again")
+            .contains("grew to"),
+        "the node says why"
     );
     drop(on);
 

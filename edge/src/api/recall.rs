@@ -145,6 +145,19 @@ impl RecallMonitor {
         }
     }
 
+    /// Tells the breadth control the index's size: grown by a tenth since it last measured, it
+    /// measures every class again.
+    pub fn observe_index_size(&self, items: usize) {
+        let Some(Ok(mut breadth)) = self.breadth.get().map(Mutex::lock) else {
+            return;
+        };
+        if breadth.control.observe_size(items) {
+            eprintln!(
+                "vecgate: the index grew to {items} items: measuring the search breadths again"
+            );
+        }
+    }
+
     /// Feeds a check's recall to the breadth control; says so when a class's breadth changes.
     fn learn(&self, query: &SearchQuery, class_ef: usize, recall: f64) {
         let Some(Ok(mut breadth)) = self.breadth.get().map(Mutex::lock) else {

@@ -799,6 +799,11 @@ fn spawn_recall_worker(handler: Arc<NativeHandler>) {
     handler.recall.enable_worker();
     tokio::spawn(async move {
         loop {
+            match &handler.store {
+                AnyStore::Embedded(store) => handler.recall.observe_index_size(store.len()),
+                AnyStore::LocalIndex(store) => handler.recall.observe_index_size(store.len()),
+                AnyStore::Postgres(_) => {}
+            }
             if !handler.run_recall_check().await {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }

@@ -167,6 +167,15 @@ impl LocalIndexStore {
         self.local.dir()
     }
 
+    /// Items in the local copy.
+    pub fn len(&self) -> usize {
+        self.local.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty()
+    }
+
     /// The central database's store, which takes this node's writes.
     pub fn remote(&self) -> &PostgresStore<PgClient> {
         &self.remote
