@@ -20,6 +20,7 @@ use crate::api::Handler;
 use crate::config::Config;
 use crate::http::{Method, Request};
 use crate::sql::{migrate, Dialect};
+use crate::store::embedded::files::write_atomic;
 use crate::store::embedded::EmbeddedOptions;
 use crate::store::postgres::PostgresStore;
 use crate::store::{ContentItem, Store};
@@ -777,7 +778,7 @@ fn keep_recall_target(handler: &NativeHandler) {
         let learned: Vec<_> = classes.iter().collect();
         let written = serde_json::to_vec_pretty(&learned)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| write_atomically(&path, &bytes).map_err(|e| e.to_string()));
+            .and_then(|bytes| write_atomic(&path, &bytes));
         if let Err(e) = written {
             eprintln!("vecgate: WARNING cannot save {}: {e}", path.display());
         }
@@ -787,13 +788,6 @@ fn keep_recall_target(handler: &NativeHandler) {
 
 /// What the recall target learned, in the data directory.
 const BREADTH_FILE: &str = "search-breadth.json";
-
-/// Writes `path` whole or not at all: a temporary file beside it, then a rename.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("json.tmp");
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)
-}
 
 fn spawn_recall_worker(handler: Arc<NativeHandler>) {
     handler.recall.enable_worker();

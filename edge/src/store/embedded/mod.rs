@@ -2,7 +2,7 @@
 //! (`wal.log`, fsynced per write) and snapshots (`snapshot.bin`, the core byte format, written to
 //! a temp file, fsynced and renamed). Search logs append to daily files (`search_log`).
 
-mod files;
+pub mod files;
 mod search;
 mod search_log;
 mod snapshot;
