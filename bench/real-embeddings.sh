@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# A larger set of real 384-d MiniLM embeddings, for the HNSW benchmarks (wasm/bench/hnsw.mjs):
-# the unique one-line descriptions of Debian bookworm's main packages ("name: description",
-# ~60,000 texts from the apt lists every Debian machine has, in a fixed shuffled order, so the
-# first rows and the next ones are alike), embedded by vecgate's own
-# all-MiniLM-L6-v2 through `vecgate serve` (`POST /v1/embed`, 64 texts per request).
-#
-# Writes bench/out/debian-minilm.jsonl ({"text", "vector"} per line); kept when already there.
-# Needs the release binary (cargo build --release -p vecgate-edge) and the model
-# (scripts/install-model.sh). Usage: bash bench/real-embeddings.sh [MAX_TEXTS]
+# Real 384-d MiniLM embeddings for the benchmarks, of texts from Debian's package archive, in a
+# fixed shuffled order (so the first rows and the next ones are alike), embedded by vecgate's own
+# all-MiniLM-L6-v2 through `vecgate serve` (`POST /v1/embed`, 64 texts per request):
+# - `short` (default): the unique one-line descriptions of bookworm's main packages ("name:
+#   description", ~60,000, from the apt lists every Debian machine has), for wasm/bench/hnsw.mjs;
+#   writes bench/out/debian-minilm.jsonl;
+# - `long`: those plus the first paragraph of each package's long description (from the
+#   archive's Translation-en, fetched by `apt-get update -o Acquire::Languages=en`, cut at 300
+#   characters), ~128,000 unique texts, for bench/target-recall.sh; writes
+#   bench/out/debian-long-minilm.jsonl.
+# ({"text", "vector"} per line; kept when already there.) Needs the release binary (cargo build
+# --release -p vecgate-edge) and the model (scripts/install-model.sh).
+# Usage: bash bench/real-embeddings.sh [MAX_TEXTS] [short|long]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=bench/out/debian-minilm.jsonl
 max=${1:-60000}
+corpus=${2:-short}
+case "$corpus" in
+  short) out=bench/out/debian-minilm.jsonl ;;
+  long) out=bench/out/debian-long-minilm.jsonl ;;
+  *) echo "[real-embeddings] corpus must be short or long, got $corpus" >&2; exit 2 ;;
+esac
 if [ -s "$out" ]; then
   echo "[real-embeddings] $out exists ($(wc -l <"$out") vectors)"
   exit 0
@@ -20,6 +29,14 @@ fi
 mkdir -p bench/out
 lists=$(ls /var/lib/apt/lists/*_dists_bookworm_main_binary-*_Packages* 2>/dev/null | head -1)
 [ -n "$lists" ] || { echo "[real-embeddings] no bookworm Packages list in /var/lib/apt/lists: run apt-get update" >&2; exit 1; }
+translations=
+if [ "$corpus" = long ]; then
+  translations=$(ls /var/lib/apt/lists/*_dists_bookworm_main_i18n_Translation-en* 2>/dev/null | head -1 || true)
+  if [ -z "$translations" ]; then
+    apt-get update -o Acquire::Languages=en >/dev/null
+    translations=$(ls /var/lib/apt/lists/*_dists_bookworm_main_i18n_Translation-en* | head -1)
+  fi
+fi
 
 texts=$(mktemp)
 data=$(mktemp -d)
@@ -29,12 +46,23 @@ cleanup() {
 }
 trap cleanup EXIT
 # apt-helper decompresses whatever apt stored (.lz4, .gz, plain).
-/usr/lib/apt/apt-helper cat-file "$lists" |
-  awk '/^Package: /{p=$2} /^Description: /{sub(/^Description: /,""); print p ": " $0}' |
-  sort -u | shuf --random-source=<(yes vecgate) >"$texts.all"
+{
+  /usr/lib/apt/apt-helper cat-file "$lists" |
+    awk '/^Package: /{p=$2} /^Description: /{sub(/^Description: /,""); print p ": " $0}'
+  if [ -n "$translations" ]; then
+    # The first paragraph of each long description, joined into one line.
+    /usr/lib/apt/apt-helper cat-file "$translations" | awk '
+      /^Package: /{p=$2; first=1; long=""; next}
+      /^Description-en: /{next}
+      /^ \./{if (long != "") print p ": " long; long=""; first=0; next}
+      /^ /{if (first) {sub(/^ /, ""); long = (long == "" ? $0 : long " " $0)}; next}
+      /^$/{if (long != "") print p ": " long; long=""; first=0}' |
+      awk '{if (length($0) > 300) {s = substr($0, 1, 300); sub(/ [^ ]*$/, "", s); print s} else print}'
+  fi
+} | sort -u | shuf --random-source=<(yes vecgate) >"$texts.all"
 # Not `| head`: it would close the pipe early, and pipefail would stop the script.
 sed -n "1,${max}p" "$texts.all" >"$texts"
-echo "[real-embeddings] $(wc -l <"$texts") texts from $lists"
+echo "[real-embeddings] $(wc -l <"$texts") texts from $lists ${translations:+and $translations}"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 VECGATE_DIMENSIONS=384 VECGATE_RATE_LIMIT_EMBED=0 target/release/vecgate serve --addr "127.0.0.1:$port" --data-dir "$data" \

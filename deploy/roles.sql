@@ -14,6 +14,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE
     ON content_vectors, user_preference_vectors, vector_search_logs, content_changes
     TO vecgate_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO vecgate_app;
+-- What target_recall learned per class of search: kept by writers, read by every node.
+GRANT SELECT, INSERT, UPDATE ON vecgate_search_breadth TO vecgate_app;
 
 -- vecgate_reader: nodes on a read replica (`database_read_urls`) and `--local-index` nodes that
 -- should never change content. They read everything, write the search-log rows their searches

@@ -272,9 +272,17 @@ function showSource(source) {
   const status = $('status');
   status.textContent =
     `${integer.format(source.len)} ${what} · ${source.encoding}, ${source.dims} dimensions, ` +
-    `${integer.format(Math.round(source.bytes / 1024))} KiB · ${where}`;
+    `${integer.format(Math.round(source.bytes / 1024))} KiB · ${where}${recallNote(source.recall)}`;
   status.dataset.from = source.from;
   status.dataset.server = String(source.server);
+}
+
+/** The server's measured recall, as the status line shows it. */
+function recallNote(recall) {
+  if (!recall) return '';
+  const target = recall.target ? ` (target ${recall.target})` : '';
+  if (!recall.samples || recall.mean === null) return ` · server recall not measured yet${target}`;
+  return ` · server recall@k ${recall.mean.toFixed(3)} over ${integer.format(recall.samples)} checks${target}`;
 }
 
 function showTaste(preference) {

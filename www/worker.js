@@ -176,6 +176,31 @@ async function serverSet(vecgate, vector) {
   return serverSets.get(key);
 }
 
+const STATS_URL = new URL('./v1/stats', self.location.href).href;
+let serverRecall = { at: 0, value: null };
+
+/**
+ * The server's measured recall (`GET /v1/stats`: `recall.mean`, `samples`, `target`), asked at
+ * most every 10 s; null when the server does not say.
+ */
+async function measuredRecall() {
+  if (Date.now() - serverRecall.at < 10_000) return serverRecall.value;
+  let value = null;
+  try {
+    const response = await fetch(STATS_URL, { cache: 'no-store' });
+    if (response.ok) {
+      const recall = (await response.json())?.recall;
+      if (recall && Number.isFinite(recall.samples)) {
+        value = { mean: recall.mean ?? null, samples: recall.samples, target: recall.target ?? null };
+      }
+    }
+  } catch {
+    // no stats: the status line just says nothing about recall
+  }
+  serverRecall = { at: Date.now(), value };
+  return value;
+}
+
 /** 32-bit FNV-1a of a string, hex: a cache key for request bodies (no crypto needed). */
 function fnv1a(text) {
   let hash = 0x811c9dc5;
@@ -212,7 +237,11 @@ async function rerank({ query, options, likes, serverCandidates }) {
     embedding,
     isolated: self.crossOriginIsolated === true,
     hits: hits.map((hit) => ({ ...active.items[hit.index], score: hit.score })),
-    source: { ...active.source, server: active !== catalog },
+    source: {
+      ...active.source,
+      server: active !== catalog,
+      recall: active !== catalog ? await measuredRecall() : null,
+    },
     notice,
     preference: preference && {
       likes: preference.likes,

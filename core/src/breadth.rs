@@ -3,8 +3,8 @@
 //! target with confidence.
 //!
 //! A class keeps only the samples taken at its current breadth. Their mean recall, with a
-//! one-sided 95% Wilson interval that counts each sampled query as one trial (so a run of
-//! perfect answers earns confidence slowly, and a class is never called good on a handful),
+//! one-sided 95% normal interval from the sample variance of per-search recall (the mean of
+//! i.i.d. per-query recalls; a class is never called good on fewer than [`SETTLE_SAMPLES`]),
 //! decides:
 //! - **raise at once** (×1.5) when the upper bound is below the target, or the mean is clearly
 //!   below it after a few samples; the breadth left is remembered as failing;
@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// The one-sided 95% normal quantile.
 const Z: f64 = 1.645;
-/// Samples at a breadth before it can be judged good (a perfect run reaches a lower bound of
-/// 0.95 after about 50).
+/// Samples at a breadth before it can be judged good.
 pub const SETTLE_SAMPLES: u32 = 50;
 /// Samples after which a mean this far below the target raises the breadth without waiting for
 /// confidence.
@@ -72,9 +71,11 @@ impl QueryClass {
 pub struct ClassBreadth {
     /// The breadth searches of the class use now.
     pub ef: usize,
-    /// Recall samples taken at `ef`: their count and sum.
+    /// Recall samples taken at `ef`: their count, sum and sum of squares.
     pub samples: u32,
     pub recall_sum: f64,
+    #[serde(default)]
+    pub recall_sq_sum: f64,
     /// The largest breadth seen to miss the target (0: none); never lowered to again.
     pub failing: usize,
     /// The target is missed at the ceiling.
@@ -87,6 +88,7 @@ impl ClassBreadth {
             ef,
             samples: 0,
             recall_sum: 0.0,
+            recall_sq_sum: 0.0,
             failing: 0,
             unreachable: false,
         }
@@ -96,16 +98,17 @@ impl ClassBreadth {
         (self.samples > 0).then(|| self.recall_sum / f64::from(self.samples))
     }
 
-    /// The one-sided 95% Wilson interval of the mean: (lower, upper); (0, 1) without samples.
+    /// The one-sided 95% bounds of the mean recall: (lower, upper), from the sample variance of
+    /// the per-search recalls; (0, 1) with fewer than two samples.
     pub fn bounds(&self) -> (f64, f64) {
-        let Some(p) = self.mean() else {
+        if self.samples < 2 {
             return (0.0, 1.0);
-        };
+        }
         let n = f64::from(self.samples);
-        let z2 = Z * Z;
-        let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
-        let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
-        ((centre - half).max(0.0), (centre + half).min(1.0))
+        let mean = self.recall_sum / n;
+        let variance = ((self.recall_sq_sum - n * mean * mean) / (n - 1.0)).max(0.0);
+        let half = Z * (variance / n).sqrt();
+        ((mean - half).max(0.0), (mean + half).min(1.0))
     }
 
     /// Settled: enough samples at this breadth, and the lower bound meets `target`.
@@ -210,8 +213,10 @@ impl BreadthControl {
         if ef != c.ef || !recall.is_finite() {
             return None;
         }
+        let recall = recall.clamp(0.0, 1.0);
         c.samples += 1;
-        c.recall_sum += recall.clamp(0.0, 1.0);
+        c.recall_sum += recall;
+        c.recall_sq_sum += recall * recall;
         let mean = c.mean().unwrap_or(1.0);
         let (lower, upper) = c.bounds();
         let below = upper < target || (c.samples >= QUICK_SAMPLES && mean < target - QUICK_MARGIN);
@@ -442,14 +447,27 @@ mod tests {
         let perfect = ClassBreadth {
             samples: 52,
             recall_sum: 52.0,
+            recall_sq_sum: 52.0,
             ..ClassBreadth::at(40)
         };
         assert!(perfect.bounds().0 >= 0.95 && perfect.settled(0.95));
         let few = ClassBreadth {
             samples: 10,
             recall_sum: 10.0,
+            recall_sq_sum: 10.0,
             ..ClassBreadth::at(40)
         };
         assert!(!few.settled(0.95), "ten perfect answers are not enough");
+        // Half the searches at 0.9, half at 1.0: mean 0.95, standard error 0.05 / √n.
+        let mixed = ClassBreadth {
+            samples: 100,
+            recall_sum: 95.0,
+            recall_sq_sum: 50.0 * 0.81 + 50.0,
+            ..ClassBreadth::at(40)
+        };
+        let (lower, upper) = mixed.bounds();
+        let half = 1.645 * (0.05f64 * 0.05 * 100.0 / 99.0 / 100.0).sqrt();
+        assert!((lower - (0.95 - half)).abs() < 1e-9, "{lower}");
+        assert!((upper - (0.95 + half)).abs() < 1e-9, "{upper}");
     }
 }

@@ -21,6 +21,8 @@ pub const NAMES: &[&str] = &[
     "recall_sample_rate",
     "target_recall",
     "max_ef",
+    "exact_when_unreachable",
+    "search_ef",
     "jwt_secret",
     "jwt_jwks",
     "jwt_issuer",
@@ -139,6 +141,12 @@ pub struct Config {
     pub target_recall: f64,
     /// `max_ef`: the largest breadth the control may choose.
     pub max_ef: usize,
+    /// `exact_when_unreachable`: a class that misses `target_recall` at `max_ef` is searched
+    /// exactly instead (slower, but at the target).
+    pub exact_when_unreachable: bool,
+    /// `search_ef`: with `target_recall` 0, the breadth every search uses (hand-tuned); `None`:
+    /// each backend's own.
+    pub search_ef: Option<usize>,
     pub tokens: TokenConfig,
     pub jwks: Option<JwksSource>,
     /// `cors_origins`: exact origins (`https://app.example.com`) allowed to call from a
@@ -175,6 +183,8 @@ impl Default for Config {
             recall_sample_rate: DEFAULT_RECALL_SAMPLE_RATE,
             target_recall: DEFAULT_TARGET_RECALL,
             max_ef: DEFAULT_MAX_EF,
+            exact_when_unreachable: false,
+            search_ef: None,
             tokens: TokenConfig {
                 leeway_s: DEFAULT_JWT_LEEWAY_S,
                 ..TokenConfig::default()
@@ -282,6 +292,7 @@ impl Config {
                     format!("max_ef must be a whole number in 10..=100000, got {m:?}")
                 })?;
         }
+        c.exact_when_unreachable = flag("exact_when_unreachable", get("exact_when_unreachable"))?;
         if let Some(r) = non_empty(get("recall_sample_rate")) {
             c.recall_sample_rate = r
                 .parse()

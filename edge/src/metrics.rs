@@ -39,7 +39,7 @@ struct Inner {
     /// stage ("total" | "store") → search latency
     search: BTreeMap<&'static str, Histogram>,
     embedding_errors: u64,
-    /// search path ("index" | "exact_fallback") → searches
+    /// search path ([`crate::store::SearchPath::label`]) → searches
     search_paths: BTreeMap<&'static str, u64>,
     /// why the native server shed load ("idle_connection_closed" | "connection_refused" |
     /// "request_refused") → times
@@ -239,7 +239,9 @@ impl Metrics {
             "# HELP vecgate_search_path_total Searches by what answered them: the index, or an exact scan after the index fell short.\n",
         );
         out.push_str("# TYPE vecgate_search_path_total counter\n");
-        for (path, n) in &m.search_paths {
+        // Every path, 0 until used, so that rates and alerts see the series from the start.
+        for path in crate::store::SearchPath::ALL.map(crate::store::SearchPath::label) {
+            let n = m.search_paths.get(path).copied().unwrap_or(0);
             let _ = writeln!(out, "vecgate_search_path_total{{path=\"{path}\"}} {n}");
         }
         out.push_str(

@@ -12,7 +12,7 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::Dialect;
 use vecgate_edge::store::postgres::PostgresStore;
-use vecgate_edge::store::{SearchLog, SearchQuery};
+use vecgate_edge::store::{SearchBreadth, SearchLog, SearchQuery};
 use vecgate_tests::data::movies;
 use vecgate_tests::server::{vecgate_release_bin, Server};
 use vecgate_tests::suite::Api;
@@ -190,7 +190,7 @@ fn main() {
                     filter: None,
                     query_vector: Some(q.clone()),
                 }),
-                ef: None,
+                breadth: SearchBreadth::Backend,
                 deadline: None,
             };
             let (statement, params) = store.search_statement(&query, false);

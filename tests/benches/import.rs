@@ -20,7 +20,7 @@ use vecgate_core::hnsw::Storage;
 use vecgate_core::kernels::Metric;
 use vecgate_core::topk::top_k;
 use vecgate_edge::store::embedded::{EmbeddedOptions, EmbeddedStore};
-use vecgate_edge::store::SearchQuery;
+use vecgate_edge::store::{SearchBreadth, SearchQuery};
 use vecgate_tests::empty_temp_dir;
 use vecgate_tests::server::vecgate_release_bin;
 use vecgate_tests::synthetic::Rng;
@@ -112,7 +112,7 @@ fn recall(dir: &Path, queries: &[Vec<f32>], truth: &[Vec<String>]) -> f64 {
                 include_metadata: false,
                 include_vector: false,
                 log: None,
-                ef: None,
+                breadth: SearchBreadth::Backend,
                 deadline: None,
             }))
             .expect("search the imported store");

@@ -16,7 +16,7 @@ use vecgate_core::filter::Filter;
 use vecgate_edge::native::pg::PgClient;
 use vecgate_edge::sql::{sentinel, Dialect, Route, SqlClient};
 use vecgate_edge::store::postgres::{PostgresStore, INDEX_REBUILDING};
-use vecgate_edge::store::SearchQuery;
+use vecgate_edge::store::{SearchBreadth, SearchQuery};
 use vecgate_tests::server::Server;
 use vecgate_tests::suite::{
     assert_no_secrets, key_env, with_db_password, Api, READ_KEY, WRITE_KEY,
@@ -248,7 +248,7 @@ fn assert_suspect_statements_avoid_the_index(url: &str, query: &[f32]) {
         include_metadata: true,
         include_vector: false,
         log: Some(Default::default()),
-        ef: None,
+        breadth: SearchBreadth::Backend,
         deadline: None,
     };
     let plan = |sql: &str, params: &[Option<String>]| -> String {

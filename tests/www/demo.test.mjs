@@ -306,6 +306,9 @@ test('server candidates: POST /v1/candidates, then rerank locally', async () => 
   assert.equal(posts(), before + 1);
   assert.equal(await page.locator('#status').getAttribute('data-server'), 'true');
   assert.match(await page.locator('#status').textContent(), /^500 server candidates/);
+  // The server's measured recall (GET /v1/stats), with the target it keeps.
+  assert.match(await page.locator('#status').textContent(), /server recall[^·]*\(target 0\.95\)/);
+  assert.ok(requests.some((r) => r.method === 'GET' && r.url === `${origin}/v1/stats`));
   assert.equal(await page.locator('#notice').isHidden(), true);
   const list = await results();
   // The filters from the previous test still apply: every film is a 2000–2005 horror film.

@@ -136,7 +136,11 @@ async fn build_handler(
             })?,
     };
     let has_replicas = client.replica.is_some();
-    let store = PostgresStore::new(client, dialect, config.dimensions, has_replicas);
+    let mut store = PostgresStore::new(client, dialect, config.dimensions, has_replicas);
+    if config.target_recall > 0.0 {
+        // No sampling here (one request per instance): the breadths native nodes learned.
+        store = store.with_learned_breadth();
+    }
     let mut handler = Handler::new(config, store, SpinEmbedHost);
     // Open to the internet unless the operator said so: refuse instead.
     handler.open_policy = OpenPolicy::Refuse;

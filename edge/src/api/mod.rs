@@ -264,7 +264,8 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
             token::TokenVerifier::new(config.tokens.clone(), jwks)
         });
         Handler {
-            recall: recall::RecallMonitor::new(config.recall_sample_rate, backend),
+            recall: recall::RecallMonitor::new(config.recall_sample_rate, backend)
+                .with_fixed_ef(config.search_ef),
             auth: Authenticator::new(&config, tokens),
             open_policy: OpenPolicy::LoopbackHosts,
             jwks_refresh: None,

@@ -15,7 +15,7 @@ use vecgate_core::breadth::{BreadthChange, BreadthControl, ClassBreadth, QueryCl
 
 use super::Handler;
 use crate::embed::EmbedHost;
-use crate::store::{Hit, SearchQuery, Store};
+use crate::store::{Hit, SearchBreadth, SearchQuery, Store};
 
 /// Checks waiting at most; more are skipped (and counted) rather than queued.
 const QUEUE_CAPACITY: usize = 16;
@@ -36,6 +36,28 @@ pub type KeepBreadth = Box<dyn Fn(&BTreeMap<QueryClass, ClassBreadth>) + Send + 
 struct Breadth {
     control: BreadthControl,
     keep: KeepBreadth,
+    /// `exact_when_unreachable`.
+    exact_when_unreachable: bool,
+}
+
+/// What a search asks of recall.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum RecallWish {
+    /// Its class's `target_recall`.
+    #[default]
+    Target,
+    /// At least this recall@k (`min_recall`): the class's breadth when its measured lower
+    /// bound meets it, else an exact scan.
+    AtLeast(f64),
+    /// An exact scan (`exact: true`).
+    Exact,
+}
+
+/// How a search runs: its breadth, and the breadth its class had (for the check).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchPlan {
+    pub breadth: SearchBreadth,
+    pub class_ef: Option<usize>,
 }
 
 #[derive(Default)]
@@ -50,6 +72,8 @@ struct Tally {
 
 pub struct RecallMonitor {
     rate: f64,
+    /// `search_ef`: the breadth searches use when no target is kept.
+    fixed_ef: Option<usize>,
     /// `backend` label: the dialect, or "embedded".
     backend: &'static str,
     /// Whether a worker runs the checks; without one nothing is sampled.
@@ -68,6 +92,7 @@ impl RecallMonitor {
     pub fn new(rate: f64, backend: &'static str) -> Self {
         RecallMonitor {
             rate,
+            fixed_ef: None,
             backend,
             worker: AtomicBool::new(false),
             credit: Mutex::new(0.0),
@@ -77,18 +102,68 @@ impl RecallMonitor {
         }
     }
 
-    /// From now on each class of search uses the breadth `control` learns from the checks;
-    /// `keep` saves it at every change.
-    pub fn enable_breadth(&self, control: BreadthControl, keep: KeepBreadth) {
-        let _ = self.breadth.set(Mutex::new(Breadth { control, keep }));
+    /// Without a recall target, every search uses breadth `ef` (`search_ef`).
+    pub fn with_fixed_ef(mut self, ef: Option<usize>) -> Self {
+        self.fixed_ef = ef;
+        self
     }
 
-    /// The breadth of `k`-result searches (filtered or not) as learned, and the search's own
-    /// (at least k); `None` without a recall target.
-    pub fn breadth_for(&self, k: usize, filtered: bool) -> Option<(usize, usize)> {
-        let breadth = self.breadth.get()?.lock().ok()?;
-        let class_ef = breadth.control.ef(QueryClass::of(k, filtered));
-        Some((class_ef, class_ef.max(k)))
+    /// From now on each class of search uses the breadth `control` learns from the checks;
+    /// `keep` saves it at every change. With `exact_when_unreachable`, a class out of reach
+    /// at the ceiling is searched exactly.
+    pub fn enable_breadth(
+        &self,
+        control: BreadthControl,
+        keep: KeepBreadth,
+        exact_when_unreachable: bool,
+    ) {
+        let _ = self.breadth.set(Mutex::new(Breadth {
+            control,
+            keep,
+            exact_when_unreachable,
+        }));
+    }
+
+    /// How a `k`-result search (filtered or not) that wishes `wish` runs: at its class's
+    /// learned breadth (at least k), exactly, or, without a recall target, at the backend's
+    /// own breadth.
+    pub fn plan(&self, k: usize, filtered: bool, wish: RecallWish) -> SearchPlan {
+        let exact = SearchPlan {
+            breadth: SearchBreadth::Exact,
+            class_ef: None,
+        };
+        let breadth = self.breadth.get().and_then(|b| b.lock().ok());
+        let Some(breadth) = breadth.filter(|_| wish != RecallWish::Exact) else {
+            return match wish {
+                RecallWish::Target => SearchPlan {
+                    breadth: self
+                        .fixed_ef
+                        .map_or(SearchBreadth::Backend, |ef| SearchBreadth::Ef(ef.max(k))),
+                    class_ef: None,
+                },
+                // Without measurements no breadth is known to meet a given recall.
+                _ => exact,
+            };
+        };
+        let class = QueryClass::of(k, filtered);
+        let state = breadth.control.classes().get(&class);
+        let search_exactly = match wish {
+            RecallWish::Exact => true,
+            RecallWish::AtLeast(recall) => !state.is_some_and(|c| {
+                c.samples >= vecgate_core::breadth::SETTLE_SAMPLES && c.bounds().0 >= recall
+            }),
+            RecallWish::Target => {
+                breadth.exact_when_unreachable && state.is_some_and(|c| c.unreachable)
+            }
+        };
+        if search_exactly {
+            return exact;
+        }
+        let class_ef = breadth.control.ef(class);
+        SearchPlan {
+            breadth: SearchBreadth::Ef(class_ef.max(k)),
+            class_ef: Some(class_ef),
+        }
     }
 
     /// Called by a host that will run [`Handler::run_recall_check`] from now on.
@@ -238,14 +313,16 @@ impl RecallMonitor {
                 .classes()
                 .iter()
                 .map(|(class, c)| {
-                    let (lower, _) = c.bounds();
+                    let (lower, upper) = c.bounds();
+                    let measured = c.samples >= 2;
                     json!({
                         "k": class.k_label(),
                         "filtered": class.filtered,
                         "ef": c.ef,
                         "samples": c.samples,
                         "mean": c.mean(),
-                        "lower_bound": (c.samples > 0).then_some(lower),
+                        "lower_bound": measured.then_some(lower),
+                        "upper_bound": measured.then_some(upper),
                         "settled": c.settled(target),
                         "unreachable": c.unreachable,
                     })
@@ -287,27 +364,49 @@ impl RecallMonitor {
                  # TYPE vecgate_recall_target gauge\nvecgate_recall_target{{backend=\"{backend}\"}} {}",
                 breadth.control.target()
             );
-            out.push_str("# HELP vecgate_search_breadth The HNSW breadth (ef) each class of search uses, learned toward target_recall.\n");
-            out.push_str("# TYPE vecgate_search_breadth gauge\n");
-            for (class, c) in breadth.control.classes() {
-                let _ = writeln!(
-                    out,
-                    "vecgate_search_breadth{{backend=\"{backend}\",k=\"{}\",filtered=\"{}\"}} {}",
-                    class.k_label(),
-                    class.filtered,
-                    c.ef
-                );
-            }
-            out.push_str("# HELP vecgate_search_breadth_unreachable 1 when a class misses target_recall even at max_ef.\n");
-            out.push_str("# TYPE vecgate_search_breadth_unreachable gauge\n");
-            for (class, c) in breadth.control.classes() {
-                let _ = writeln!(
-                    out,
-                    "vecgate_search_breadth_unreachable{{backend=\"{backend}\",k=\"{}\",filtered=\"{}\"}} {}",
-                    class.k_label(),
-                    class.filtered,
-                    u8::from(c.unreachable)
-                );
+            let classes = breadth.control.classes();
+            let target = breadth.control.target();
+            // One gauge per fact of a class: (name, help, value).
+            type Fact = fn(&ClassBreadth, f64) -> Option<f64>;
+            let facts: [(&str, &str, Fact); 5] = [
+                (
+                    "vecgate_search_breadth",
+                    "The HNSW breadth (ef) each class of search uses, learned toward target_recall.",
+                    |c, _| Some(c.ef as f64),
+                ),
+                (
+                    "vecgate_search_breadth_samples",
+                    "Recall checks taken at the class's current breadth.",
+                    |c, _| Some(f64::from(c.samples)),
+                ),
+                (
+                    "vecgate_search_breadth_recall_lower",
+                    "The one-sided 95% lower bound of the class's recall@k at its breadth.",
+                    |c, _| (c.samples >= 2).then(|| c.bounds().0),
+                ),
+                (
+                    "vecgate_search_breadth_settled",
+                    "1 when the class's lower bound meets target_recall after enough checks.",
+                    |c, target| Some(f64::from(u8::from(c.settled(target)))),
+                ),
+                (
+                    "vecgate_search_breadth_unreachable",
+                    "1 when a class misses target_recall even at max_ef.",
+                    |c, _| Some(f64::from(u8::from(c.unreachable))),
+                ),
+            ];
+            for (name, help, value) in facts {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+                for (class, c) in classes {
+                    if let Some(v) = value(c, target) {
+                        let _ = writeln!(
+                            out,
+                            "{name}{{backend=\"{backend}\",k=\"{}\",filtered=\"{}\"}} {v}",
+                            class.k_label(),
+                            class.filtered,
+                        );
+                    }
+                }
             }
         }
         out.push_str("# HELP vecgate_recall_checks_total Recall checks by outcome: done, skipped (queue full) or failed (the exact search failed).\n");
@@ -382,7 +481,7 @@ mod tests {
             include_metadata: false,
             include_vector: false,
             log: Default::default(),
-            ef: None,
+            breadth: SearchBreadth::Backend,
             deadline: None,
         }
     }

@@ -9,11 +9,12 @@ use vecgate_core::recommend::{Objective, Recommendation, Strategy};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::recall::RecallWish;
 use super::requests::*;
 use super::Handler;
 use crate::embed::EmbedHost;
 use crate::http::{Request, Response};
-use crate::store::{Hit, SearchLog, SearchQuery, Store};
+use crate::store::{Hit, SearchBreadth, SearchLog, SearchQuery, Store};
 
 /// Candidates per probe beyond `k` and the examples. `average` needs none (its score is the
 /// search's similarity); `best_score` needs a margin for candidates a negative pushes down; a
@@ -110,10 +111,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 include_metadata,
                 include_vector: true,
                 log: None,
-                ef: None,
+                breadth: SearchBreadth::Backend,
                 deadline: self.deadline(),
             };
-            let outcome = self.run_search(query, start).await?;
+            let outcome = self.run_search(query, RecallWish::Target, start).await?;
             store_ms += outcome.store_ms;
             for hit in outcome.hits {
                 if !examples.contains(hit.id.as_str()) {
@@ -159,7 +160,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 // A group's query is made of its members' preferences: never logged.
                 query_vector: members.is_empty().then(|| objective.query().to_vec()),
             }),
-            ef: None,
+            breadth: SearchBreadth::Backend,
             deadline: self.deadline(),
         };
         self.store.log_search(&logged, &results, store_ms).await?;

@@ -73,6 +73,23 @@ pub fn check_threshold(t: Option<f64>) -> Result<Option<f32>, ApiError> {
     }
 }
 
+/// A search's `min_recall` and `exact`: `exact: true` or a `min_recall` of 1 scan exactly.
+pub fn check_recall_wish(
+    min_recall: Option<f64>,
+    exact: bool,
+) -> Result<super::recall::RecallWish, ApiError> {
+    use super::recall::RecallWish;
+    match min_recall {
+        _ if exact => Ok(RecallWish::Exact),
+        None => Ok(RecallWish::Target),
+        Some(1.0) => Ok(RecallWish::Exact),
+        Some(r) if r.is_finite() && r > 0.0 && r < 1.0 => Ok(RecallWish::AtLeast(r)),
+        Some(r) => Err(ApiError::bad_request(format!(
+            "min_recall must be a recall@k in (0, 1], got {r}"
+        ))),
+    }
+}
+
 pub fn parse_filter(filter: Option<&Value>) -> Result<Option<Filter>, ApiError> {
     filter
         .map(|f| {
@@ -125,6 +142,11 @@ pub struct SearchBody {
     pub personalize: bool,
     #[serde(default)]
     pub include: Vec<Include>,
+    /// At least this recall@k, or an exact scan (see [`super::recall::RecallWish`]).
+    #[serde(default, deserialize_with = "present")]
+    pub min_recall: Option<f64>,
+    #[serde(default)]
+    pub exact: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -9,11 +9,12 @@ use vecgate_core::rerank::personalize;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::recall::RecallWish;
 use super::requests::*;
 use super::Handler;
 use crate::embed::EmbedHost;
 use crate::http::{Request, Response};
-use crate::store::{SearchLog, SearchOutcome, SearchQuery, Store};
+use crate::store::{SearchBreadth, SearchLog, SearchOutcome, SearchQuery, Store};
 
 type Reply = Result<Response, ApiError>;
 
@@ -61,16 +62,20 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         }
     }
 
+    /// Runs `query` at the breadth its class and `wish` call for; an exact search is not
+    /// offered to the recall monitor (its recall is 1 by construction).
     pub(super) async fn run_search(
         &self,
         mut query: SearchQuery,
+        wish: RecallWish,
         start: Instant,
     ) -> Result<SearchOutcome, ApiError> {
-        let breadth = self.recall.breadth_for(query.k, query.filter.is_some());
-        query.ef = breadth.map(|(_, search_ef)| search_ef);
+        let plan = self.recall.plan(query.k, query.filter.is_some(), wish);
+        query.breadth = plan.breadth;
         let outcome = self.store.search(&query).await?;
-        self.recall
-            .offer(&query, &outcome.hits, breadth.map(|(class_ef, _)| class_ef));
+        if plan.breadth != SearchBreadth::Exact {
+            self.recall.offer(&query, &outcome.hits, plan.class_ef);
+        }
         self.metrics.record_search(
             start.elapsed().as_secs_f64(),
             outcome.store_ms / 1e3,
@@ -85,6 +90,7 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
         let k = check_k(body.k, DEFAULT_K, MAX_K, "k")?;
         let threshold = check_threshold(body.threshold)?;
         let filter = parse_filter(body.filter.as_ref())?;
+        let wish = check_recall_wish(body.min_recall, body.exact)?;
         if let Some(u) = &body.user_id {
             check_id("user_id", u)?;
         }
@@ -115,10 +121,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: body.filter,
                 query_vector: Some(asked),
             }),
-            ef: None,
+            breadth: SearchBreadth::Backend,
             deadline: self.deadline(),
         };
-        let outcome = self.run_search(query, start).await?;
+        let outcome = self.run_search(query, wish, start).await?;
         Ok(Response::json(
             200,
             &json!({"results": outcome.hits, "took_ms": start.elapsed().as_secs_f64() * 1e3}),
@@ -174,10 +180,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: filter_json,
                 query_vector: Some(item.vector.clone()),
             }),
-            ef: None,
+            breadth: SearchBreadth::Backend,
             deadline: self.deadline(),
         };
-        let outcome = self.run_search(query, start).await?;
+        let outcome = self.run_search(query, RecallWish::Target, start).await?;
         Ok(Response::json(
             200,
             &json!({"results": outcome.hits, "took_ms": start.elapsed().as_secs_f64() * 1e3}),
@@ -225,10 +231,10 @@ impl<S: Store, H: EmbedHost> Handler<S, H> {
                 filter: body.filter,
                 query_vector: logged_vector,
             }),
-            ef: None,
+            breadth: SearchBreadth::Backend,
             deadline: self.deadline(),
         };
-        let outcome = self.run_search(query, start).await?;
+        let outcome = self.run_search(query, RecallWish::Target, start).await?;
         let mut set = CandidateSet::new(self.config.dimensions, body.encoding)?;
         for hit in &outcome.hits {
             let vector = hit.vector.as_deref().unwrap_or_default();

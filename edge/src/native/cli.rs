@@ -1,5 +1,6 @@
 //! The `vecgate` command line: `serve`, `migrate`, `import`, `prune-logs`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,9 +17,11 @@ use super::rebuild::Rebuilder;
 use super::server::{NativeHandler, ServerLimits};
 use super::static_files::{self, StaticDirs};
 use super::store::AnyStore;
+use crate::api::recall::KeepBreadth;
 use crate::api::Handler;
 use crate::config::Config;
 use crate::http::{Method, Request};
+use crate::sql::breadth as sql_breadth;
 use crate::sql::{migrate, Dialect};
 use crate::store::embedded::files::write_atomic;
 use crate::store::embedded::EmbeddedOptions;
@@ -248,6 +251,12 @@ pub struct ConfigArgs {
     /// The largest search breadth the recall target may choose (default 1000).
     #[arg(long, env = "VECGATE_MAX_EF")]
     pub max_ef: Option<String>,
+    /// Search a class exactly when it misses target_recall at max_ef (default false).
+    #[arg(long, env = "VECGATE_EXACT_WHEN_UNREACHABLE", num_args = 0..=1, default_missing_value = "true")]
+    pub exact_when_unreachable: Option<String>,
+    /// With target_recall 0: the breadth every search uses (default: each backend's own).
+    #[arg(long, env = "VECGATE_SEARCH_EF")]
+    pub search_ef: Option<String>,
     #[arg(long, env = "VECGATE_RATE_LIMIT_SEARCH")]
     pub rate_limit_search: Option<String>,
     /// Writes per second per caller; 0 (default): no limit.
@@ -282,6 +291,8 @@ impl ConfigArgs {
                 "recall_sample_rate" => &self.recall_sample_rate,
                 "target_recall" => &self.target_recall,
                 "max_ef" => &self.max_ef,
+                "exact_when_unreachable" => &self.exact_when_unreachable,
+                "search_ef" => &self.search_ef,
                 "jwt_secret" => &self.jwt_secret,
                 "jwt_jwks" => &self.jwt_jwks,
                 "jwt_issuer" => &self.jwt_issuer,
@@ -579,7 +590,7 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             spawn_log_retention(handler.clone());
             spawn_database_probe(handler.clone());
             watch_index(&handler, index_rebuild == "auto");
-            keep_recall_target(&handler);
+            keep_recall_target(&handler).await;
             if handler.config.recall_sample_rate > 0.0 {
                 spawn_recall_worker(handler.clone());
             }
@@ -742,17 +753,11 @@ fn watch_index(handler: &NativeHandler, rebuild: bool) {
     }
 }
 
-/// Runs the recall monitor's checks one at a time, off the request path, for the life of the
-/// process.
-/// On the embedded store and a `--local-index` node: each class of search gets the breadth
-/// learned toward `target_recall`, kept in the data directory across restarts.
-fn keep_recall_target(handler: &NativeHandler) {
+/// Each class of search gets the breadth learned toward `target_recall`, kept across restarts:
+/// on the embedded store and a `--local-index` node in the data directory, on Postgres in
+/// `vecgate_search_breadth` (where the Spin component reads it too).
+async fn keep_recall_target(handler: &Arc<NativeHandler>) {
     let config = &handler.config;
-    let dir = match &handler.store {
-        AnyStore::Embedded(store) => store.dir().to_owned(),
-        AnyStore::LocalIndex(store) => store.dir().to_owned(),
-        AnyStore::Postgres(_) => return,
-    };
     if config.target_recall <= 0.0 {
         return;
     }
@@ -763,8 +768,53 @@ fn keep_recall_target(handler: &NativeHandler) {
         );
         return;
     }
-    let start_ef = vecgate_core::hnsw::HnswConfig::new(config.dimensions).ef_search;
-    let mut control = BreadthControl::new(config.target_recall, start_ef, 10, config.max_ef);
+    let (start_ef, min_ef, max_ef) = match &handler.store {
+        AnyStore::Embedded(_) | AnyStore::LocalIndex(_) => (
+            vecgate_core::hnsw::HnswConfig::new(config.dimensions).ef_search,
+            10,
+            config.max_ef,
+        ),
+        AnyStore::Postgres(store) => {
+            let max_ef = config.max_ef.min(sql_breadth::MAX_EF);
+            if config.max_ef > max_ef {
+                eprintln!(
+                    "vecgate: max_ef {} is above what {} searches with; using {max_ef}",
+                    config.max_ef,
+                    store.dialect().extension()
+                );
+            }
+            match store.dialect() {
+                Dialect::Ruvector => (
+                    sql_breadth::RUVECTOR_MIN_EF,
+                    sql_breadth::RUVECTOR_MIN_EF,
+                    max_ef,
+                ),
+                Dialect::Pgvector => (sql_breadth::PGVECTOR_START_EF, 10, max_ef),
+            }
+        }
+    };
+    let mut control = BreadthControl::new(config.target_recall, start_ef, min_ef, max_ef);
+    let keep: KeepBreadth = match &handler.store {
+        AnyStore::Embedded(store) => keep_in_file(&mut control, store.dir()),
+        AnyStore::LocalIndex(store) => keep_in_file(&mut control, store.dir()),
+        AnyStore::Postgres(store) => {
+            match store.learned_breadths().await {
+                Ok(learned) => control.restore(learned),
+                Err(e) => eprintln!(
+                    "vecgate: WARNING cannot read the learned search breadths ({e}); \
+                     learning afresh"
+                ),
+            }
+            keep_in_database(handler.clone(), config.target_recall)
+        }
+    };
+    handler
+        .recall
+        .enable_breadth(control, keep, config.exact_when_unreachable);
+}
+
+/// Restores what `dir` kept, and keeps it there at each change.
+fn keep_in_file(control: &mut BreadthControl, dir: &std::path::Path) -> KeepBreadth {
     let path = dir.join(BREADTH_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => match serde_json::from_slice::<Vec<(QueryClass, ClassBreadth)>>(&bytes) {
@@ -774,7 +824,7 @@ fn keep_recall_target(handler: &NativeHandler) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => eprintln!("vecgate: WARNING cannot read {}: {e}", path.display()),
     }
-    let keep = move |classes: &std::collections::BTreeMap<QueryClass, ClassBreadth>| {
+    Box::new(move |classes: &BTreeMap<QueryClass, ClassBreadth>| {
         let learned: Vec<_> = classes.iter().collect();
         let written = serde_json::to_vec_pretty(&learned)
             .map_err(|e| e.to_string())
@@ -782,21 +832,55 @@ fn keep_recall_target(handler: &NativeHandler) {
         if let Err(e) = written {
             eprintln!("vecgate: WARNING cannot save {}: {e}", path.display());
         }
-    };
-    handler.recall.enable_breadth(control, Box::new(keep));
+    })
+}
+
+/// Keeps each change in `vecgate_search_breadth`, from a task of its own: changes come from the
+/// recall worker, which must not wait on the database, and a burst of them is written once.
+fn keep_in_database(handler: Arc<NativeHandler>, target: f64) -> KeepBreadth {
+    let (changed, mut changes) = tokio::sync::watch::channel(BTreeMap::new());
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let classes = changes.borrow_and_update().clone();
+            let AnyStore::Postgres(store) = &handler.store else {
+                return;
+            };
+            for (class, state) in &classes {
+                if let Err(e) = store.keep_breadth(*class, state, target).await {
+                    eprintln!("vecgate: WARNING cannot keep the learned search breadth: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    Box::new(move |classes: &BTreeMap<QueryClass, ClassBreadth>| {
+        changed.send_replace(classes.clone());
+    })
 }
 
 /// What the recall target learned, in the data directory.
 const BREADTH_FILE: &str = "search-breadth.json";
 
+/// Runs the recall monitor's checks one at a time, off the request path, for the life of the
+/// process, and tells the breadth control how large the index is.
 fn spawn_recall_worker(handler: Arc<NativeHandler>) {
     handler.recall.enable_worker();
+    /// How often a Postgres node counts the rows (one `count(id)`).
+    const COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
     tokio::spawn(async move {
+        let mut last_count: Option<std::time::Instant> = None;
         loop {
             match &handler.store {
                 AnyStore::Embedded(store) => handler.recall.observe_index_size(store.len()),
                 AnyStore::LocalIndex(store) => handler.recall.observe_index_size(store.len()),
-                AnyStore::Postgres(_) => {}
+                AnyStore::Postgres(store) => {
+                    if last_count.is_none_or(|at| at.elapsed() >= COUNT_EVERY) {
+                        last_count = Some(std::time::Instant::now());
+                        if let Ok(items) = store.content_count().await {
+                            handler.recall.observe_index_size(items as usize);
+                        }
+                    }
+                }
             }
             if !handler.run_recall_check().await {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;

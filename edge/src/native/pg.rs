@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{describe, hosts, PgTarget};
-use crate::sql::{guard_passed, DbError, Param, Route, Row, SqlClient};
+use crate::sql::{guard_passed, DbError, Param, Route, Row, Scope, SqlClient};
 
 /// Pool and timeout settings for [`PgClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,29 +176,51 @@ impl SqlClient for PgClient {
     }
 
     /// The guard runs once per pooled connection: a pass is remembered until the connection
-    /// breaks (a crash restart of the server breaks them all), a failure is not.
-    async fn query_guarded(
+    /// breaks (a crash restart of the server breaks them all), a failure is not. `BEGIN`, the
+    /// settings, the statement and `COMMIT` go out pipelined: one round trip, as without them.
+    async fn query_scoped(
         &self,
         route: Route,
-        guard: &str,
+        scope: &Scope<'_>,
         sql: &str,
         params: &[Param],
     ) -> Result<Option<Vec<Row>>, DbError> {
-        let typed = typed(params);
+        let typed_params = typed(params);
         let rows = self
             .run(route, async |conn: &mut Conn| {
-                if conn.passed_guard.as_deref() != Some(guard) {
-                    let answer = conn.client.query_typed(guard, &[]).await?;
-                    let answer: Vec<Row> = answer
-                        .iter()
-                        .map(|r| vec![r.try_get::<_, Option<String>>(0).ok().flatten()])
-                        .collect();
-                    if !guard_passed(&answer) {
-                        return Ok(None);
+                if let Some(guard) = scope.guard {
+                    if conn.passed_guard.as_deref() != Some(guard) {
+                        let answer = conn.client.query_typed(guard, &[]).await?;
+                        let answer: Vec<Row> = answer
+                            .iter()
+                            .map(|r| vec![r.try_get::<_, Option<String>>(0).ok().flatten()])
+                            .collect();
+                        if !guard_passed(&answer) {
+                            return Ok(None);
+                        }
+                        conn.passed_guard = Some(guard.to_owned());
                     }
-                    conn.passed_guard = Some(guard.to_owned());
                 }
-                conn.client.query_typed(sql, &typed).await.map(Some)
+                let Some((settings, settings_params)) = scope.settings else {
+                    return conn.client.query_typed(sql, &typed_params).await.map(Some);
+                };
+                let settings_params = typed(settings_params);
+                let client = &conn.client;
+                // `biased`: polled in this order, so sent in this order. A failed statement
+                // aborts the transaction and the COMMIT then rolls it back, leaving the
+                // connection clean.
+                let (begin, set, rows, commit) = tokio::join!(
+                    biased;
+                    client.batch_execute("BEGIN"),
+                    client.query_typed(settings, &settings_params),
+                    client.query_typed(sql, &typed_params),
+                    client.batch_execute("COMMIT"),
+                );
+                begin?;
+                set?;
+                let rows = rows?;
+                commit?;
+                Ok(Some(rows))
             })
             .await?;
         rows.as_deref().map(text_rows).transpose()

@@ -43,6 +43,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_content_changes",
         include_str!("../../../migrations/0007_content_changes.sql"),
     ),
+    (
+        "0008_search_breadth",
+        include_str!("../../../migrations/0008_search_breadth.sql"),
+    ),
 ];
 
 /// The largest dimension either extension stores (`ruvector(n)` and `vector(n)`).

@@ -6,6 +6,7 @@
 //! `$2::text::int`), and every selected column is cast to text (`vector::text`,
 //! `metadata::text`). No value or key is ever spliced into SQL text.
 
+pub mod breadth;
 pub mod filter;
 pub mod migrate;
 pub mod sentinel;
@@ -80,29 +81,56 @@ pub trait SqlClient {
     /// (migrations). Hosts that cannot do this return `DbError::Rejected`.
     async fn batch(&self, sql: &str) -> Result<(), DbError>;
 
-    /// Runs `sql` only on a connection where `guard` (a statement without parameters whose
-    /// first column is `'true'` or `'false'`) answered `'true'`; `Ok(None)` when it answered
-    /// anything else, and then `sql` is never sent.
+    /// Runs `sql` as `scope` says: only behind its guard (`Ok(None)`, and `sql` never sent,
+    /// when the guard fails), and in a transaction of its own after its settings statement, so
+    /// settings made with `set_config(…, true)` hold for `sql` alone and one pooled connection
+    /// serves statements that need different ones.
     ///
     /// Guard and statement must use the same connection: the guard vouches for the server
     /// incarnation that connection talks to (see [`sentinel`]). A client may remember a pass
     /// for the life of the connection, since a crash restart of the server ends every
-    /// connection. This default runs both through [`SqlClient::query`], which is right for a
-    /// client with one connection per route (Spin's, opened per request); a pooled client
-    /// must override it.
-    async fn query_guarded(
+    /// connection. This default runs each part through [`SqlClient::query`] (`BEGIN`, settings,
+    /// statement, `COMMIT`: a round trip each), which is right for a client with one connection
+    /// per route (Spin's, opened per request); a pooled client must override it.
+    async fn query_scoped(
         &self,
         route: Route,
-        guard: &str,
+        scope: &Scope<'_>,
         sql: &str,
         params: &[Param],
     ) -> Result<Option<Vec<Row>>, DbError> {
-        let passed = self.query(route, guard, &[]).await?;
-        if !guard_passed(&passed) {
-            return Ok(None);
+        if let Some(guard) = scope.guard {
+            let passed = self.query(route, guard, &[]).await?;
+            if !guard_passed(&passed) {
+                return Ok(None);
+            }
         }
-        self.query(route, sql, params).await.map(Some)
+        let Some((settings, settings_params)) = scope.settings else {
+            return self.query(route, sql, params).await.map(Some);
+        };
+        self.query(route, "BEGIN", &[]).await?;
+        let result = async {
+            self.query(route, settings, settings_params).await?;
+            self.query(route, sql, params).await
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.query(route, end, &[]).await;
+        let rows = result?;
+        ended?;
+        Ok(Some(rows))
     }
+}
+
+/// How [`SqlClient::query_scoped`] runs a statement.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    /// A statement without parameters whose first column is `'true'` or `'false'`: the
+    /// statement runs only where it answered `'true'`.
+    pub guard: Option<&'a str>,
+    /// A statement (and its parameters) that sets what the statement runs with through
+    /// `set_config(name, value, true)`: both run in one transaction.
+    pub settings: Option<(&'a str, &'a [Param])>,
 }
 
 /// Whether a guard's answer (first column of the first row) is `'true'`.

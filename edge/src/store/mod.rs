@@ -109,11 +109,35 @@ pub struct SearchQuery {
     pub include_vector: bool,
     /// `None`: not logged (a recommendation's probes; it logs once, itself).
     pub log: Option<SearchLog>,
-    /// The HNSW breadth to search with, chosen toward `target_recall`; `None`: the backend's own.
-    pub ef: Option<usize>,
+    /// How hard to look: the backend's own breadth, one chosen toward `target_recall`, or an
+    /// exact scan.
+    pub breadth: SearchBreadth,
     /// When the answer is no longer wanted (the request's timeout): the embedded index stops its
     /// work then. `None`: no limit (the recall monitor's background re-runs).
     pub deadline: Option<std::time::Instant>,
+}
+
+/// How hard a search looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SearchBreadth {
+    /// The backend's own HNSW breadth.
+    #[default]
+    Backend,
+    /// This HNSW breadth (`ef`).
+    Ef(usize),
+    /// An exact scan of every matching item: the search asked for it, or for a recall the index
+    /// is not known to meet.
+    Exact,
+}
+
+impl SearchBreadth {
+    /// The HNSW breadth asked for, if any.
+    pub fn ef(self) -> Option<usize> {
+        match self {
+            SearchBreadth::Ef(ef) => Some(ef),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -143,13 +167,22 @@ pub enum SearchPath {
     Index,
     /// The index fell short of what could match; an exact scan answered.
     ExactFallback,
+    /// The search asked for an exact scan.
+    Exact,
 }
 
 impl SearchPath {
+    pub const ALL: [SearchPath; 3] = [
+        SearchPath::Index,
+        SearchPath::ExactFallback,
+        SearchPath::Exact,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             SearchPath::Index => "index",
             SearchPath::ExactFallback => "exact_fallback",
+            SearchPath::Exact => "exact",
         }
     }
 }

@@ -15,17 +15,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
+use vecgate_core::breadth::{ClassBreadth, QueryClass};
 use vecgate_core::kernels::cosine_unchecked;
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    ContentItem, Erased, Hit, MediaType, SearchLog, SearchOutcome, SearchPath, SearchQuery, Stats,
-    Store, StoreError,
+    ContentItem, Erased, Hit, MediaType, SearchBreadth, SearchLog, SearchOutcome, SearchPath,
+    SearchQuery, Stats, Store, StoreError,
 };
 use crate::metrics::IndexHealth;
+use crate::sql::breadth::{self, Breadth};
 use crate::sql::{
     filter::compile, parse_vector_literal, sentinel, vector_literal, DbError, Dialect, Param,
-    Route, Row, SqlClient,
+    Route, Row, Scope, SqlClient,
 };
 
 /// The 503 message for a write while the index is suspect.
@@ -53,6 +55,8 @@ pub struct PostgresStore<C> {
     replica_index_unreadable: AtomicBool,
     /// Whether the index is suspect after a crash, and what that cost (ruvector only).
     index: Arc<IndexHealth>,
+    /// Searches without a breadth of their own read their class's from the table.
+    learned_breadth: bool,
 }
 
 impl<C: SqlClient> PostgresStore<C> {
@@ -64,6 +68,7 @@ impl<C: SqlClient> PostgresStore<C> {
             search_replicas: has_read_replicas,
             replica_index_unreadable: AtomicBool::new(false),
             index: Arc::new(IndexHealth::default()),
+            learned_breadth: false,
         }
     }
 
@@ -78,23 +83,26 @@ impl<C: SqlClient> PostgresStore<C> {
         self.dialect == Dialect::Ruvector
     }
 
-    /// A statement that can reach the HNSW index. On ruvector's primary it runs only where the
-    /// sentinel vouches for the index; `None` (not sent) while the index is suspect. A replica
-    /// cannot read an unlogged table, and its copy of ruvector's index is unreadable anyway
-    /// (`search` then moves to the primary).
+    /// A statement that can reach the HNSW index, under `settings` (its breadth) when given.
+    /// On ruvector's primary it runs only where the sentinel vouches for the index; `None` (not
+    /// sent) while the index is suspect. A replica cannot read an unlogged table, and its copy
+    /// of ruvector's index is unreadable anyway (`search` then moves to the primary).
     async fn index_query(
         &self,
         route: Route,
+        settings: Option<&(String, Vec<Param>)>,
         sql: &str,
         params: &[Param],
     ) -> Result<Option<Vec<Row>>, DbError> {
-        if !self.guards_index() || (route == Route::Read && self.search_replicas) {
-            return self.client.query(route, sql, params).await.map(Some);
+        let guarded = self.guards_index() && !(route == Route::Read && self.search_replicas);
+        let scope = Scope {
+            guard: guarded.then_some(sentinel::GUARD),
+            settings: settings.map(|(sql, params)| (sql.as_str(), params.as_slice())),
+        };
+        let rows = self.client.query_scoped(route, &scope, sql, params).await?;
+        if !guarded {
+            return Ok(rows);
         }
-        let rows = self
-            .client
-            .query_guarded(route, sentinel::GUARD, sql, params)
-            .await?;
         let suspect = rows.is_none();
         if self.index.set_suspect(suspect) {
             if suspect {
@@ -108,6 +116,60 @@ impl<C: SqlClient> PostgresStore<C> {
             }
         }
         Ok(rows)
+    }
+
+    /// Index searches from now on use the breadth native nodes learned for their class
+    /// (`vecgate_search_breadth`) when the search brings none of its own: for the Spin
+    /// component, which keeps no state and does not sample.
+    pub fn with_learned_breadth(mut self) -> Self {
+        self.learned_breadth = true;
+        self
+    }
+
+    /// The settings statement an index search of `q` fetching `fetch` rows runs under: the
+    /// breadth it brings, or the class's learned one; `None`: the database's own settings.
+    fn breadth_settings(&self, q: &SearchQuery, fetch: usize) -> Option<(String, Vec<Param>)> {
+        let breadth = match q.breadth {
+            SearchBreadth::Ef(ef) => Breadth::Given(ef),
+            SearchBreadth::Backend if self.learned_breadth => {
+                Breadth::Learned(QueryClass::of(q.k, q.filter.is_some()))
+            }
+            SearchBreadth::Backend | SearchBreadth::Exact => return None,
+        };
+        Some(breadth::settings(self.dialect, breadth, fetch))
+    }
+
+    /// The breadths native nodes learned for this database, by class.
+    pub async fn learned_breadths(&self) -> Result<Vec<(QueryClass, ClassBreadth)>, StoreError> {
+        let rows = self.client.query(Route::Read, breadth::READ, &[]).await?;
+        Ok(rows.iter().filter_map(breadth::parse_row).collect())
+    }
+
+    /// Keeps what was learned for `class`, for restarts and the Spin component.
+    pub async fn keep_breadth(
+        &self,
+        class: QueryClass,
+        state: &ClassBreadth,
+        target: f64,
+    ) -> Result<(), StoreError> {
+        let params = breadth::write_params(class, state, target);
+        self.client
+            .query(Route::Write, breadth::WRITE, &params)
+            .await?;
+        Ok(())
+    }
+
+    /// How many items the table holds (for re-measuring breadth as it grows).
+    pub async fn content_count(&self) -> Result<u64, StoreError> {
+        let rows = self
+            .client
+            .query(
+                Route::Read,
+                "SELECT count(id)::text FROM content_vectors",
+                &[],
+            )
+            .await?;
+        Ok(count(&rows, 0))
     }
 
     pub fn client(&self) -> &C {
@@ -196,16 +258,17 @@ impl<C: SqlClient> PostgresStore<C> {
         self.statement(q, exact, true)
     }
 
+    /// Rows an index search fetches for `k` results, before exact re-scoring.
+    fn index_fetch(k: usize) -> usize {
+        (k * OVERFETCH_FACTOR)
+            .max(k + OVERFETCH_MIN_EXTRA)
+            .min(MAX_INDEX_FETCH)
+    }
+
     /// `log`: the statement writes `q.log`'s row itself (only possible on the primary).
     fn statement(&self, q: &SearchQuery, exact: bool, log: bool) -> (String, Vec<Param>) {
         let log = log && q.log.is_some();
-        let fetch = if exact {
-            q.k
-        } else {
-            (q.k * OVERFETCH_FACTOR)
-                .max(q.k + OVERFETCH_MIN_EXTRA)
-                .min(MAX_INDEX_FETCH)
-        };
+        let fetch = if exact { q.k } else { Self::index_fetch(q.k) };
         let mut params: Vec<Param> = vec![
             Some(vector_literal(&q.vector)),
             q.exclude_id.clone(),
@@ -257,7 +320,11 @@ impl<C: SqlClient> PostgresStore<C> {
         let rows = if exact {
             self.client.query(route, &sql, &params).await?
         } else {
-            match self.index_query(route, &sql, &params).await? {
+            let settings = self.breadth_settings(q, Self::index_fetch(q.k));
+            match self
+                .index_query(route, settings.as_ref(), &sql, &params)
+                .await?
+            {
                 Some(rows) => rows,
                 None => return Ok(None),
             }
@@ -464,6 +531,13 @@ impl<C: SqlClient> PostgresStore<C> {
         q: &SearchQuery,
         replica: bool,
     ) -> Result<(Vec<Hit>, SearchPath), StoreError> {
+        if q.breadth == SearchBreadth::Exact {
+            let hits = self.search_once(q, true, replica).await?;
+            return Ok((
+                hits.map_or_else(Vec::new, |(hits, _)| hits),
+                SearchPath::Exact,
+            ));
+        }
         match self.search_once(q, false, replica).await? {
             Some((hits, true)) => return Ok((hits, SearchPath::Index)),
             Some((_, false)) => {}
@@ -598,6 +672,7 @@ impl<C: SqlClient> Store for PostgresStore<C> {
         let rows = self
             .index_query(
                 Route::Write,
+                None,
                 &sql,
                 &[Some(Value::Array(records).to_string())],
             )
@@ -807,7 +882,7 @@ mod tests {
             include_metadata: false,
             include_vector: false,
             log: None,
-            ef: None,
+            breadth: SearchBreadth::Backend,
             deadline: None,
         }
     }
@@ -890,5 +965,47 @@ mod tests {
         );
         store.upsert(&[item()]).await.unwrap();
         assert!(!sent(&store).iter().any(|s| s == sentinel::GUARD));
+    }
+
+    /// The breadth goes with the search, in its own transaction; without one (target_recall
+    /// 0) the statement is sent alone, as it always was.
+    #[tokio::test]
+    async fn a_breadth_is_set_for_its_search_only() {
+        let store = PostgresStore::new(Fake::new(true), Dialect::Pgvector, 2, false);
+        store.search(&query()).await.unwrap();
+        let alone = sent(&store);
+        assert_eq!(alone.len(), 1, "{alone:#?}");
+        assert!(alone[0].starts_with("WITH cand"));
+
+        let at_300 = SearchQuery {
+            breadth: SearchBreadth::Ef(300),
+            ..query()
+        };
+        store.search(&at_300).await.unwrap();
+        let statements = sent(&store);
+        assert_eq!(statements.len(), 4, "{statements:#?}");
+        assert_eq!(statements[0], "BEGIN");
+        assert!(statements[1].contains("set_config('hnsw.ef_search'"));
+        assert_eq!(statements[2], alone[0], "the same search statement");
+        assert_eq!(statements[3], "COMMIT");
+
+        let exact = SearchQuery {
+            breadth: SearchBreadth::Exact,
+            ..query()
+        };
+        assert_eq!(store.search(&exact).await.unwrap().path, SearchPath::Exact);
+        let statements = sent(&store);
+        assert_eq!(statements.len(), 1, "{statements:#?}");
+        assert!(statements[0].contains("OFFSET 0"), "the exact statement");
+
+        // The Spin component: the class's learned breadth, read in the settings statement.
+        let learned =
+            PostgresStore::new(Fake::new(true), Dialect::Ruvector, 2, false).with_learned_breadth();
+        learned.search(&query()).await.unwrap();
+        let statements = sent(&learned);
+        assert_eq!(statements[0], sentinel::GUARD);
+        assert_eq!(statements[1], "BEGIN");
+        assert!(statements[2].contains("FROM vecgate_search_breadth"));
+        assert!(statements[2].contains("ruvector.hnsw_ef_search"));
     }
 }

@@ -260,3 +260,125 @@ fn the_component_reaches_postgres_over_tls() {
         "the cause is in the log"
     );
 }
+
+/// `target_recall` in the component: it takes no samples, and searches at the breadth native
+/// nodes learned for the same database (`vecgate_search_breadth`), read in the search's own
+/// settings statement. Here the table is written by hand, once low and once high, on pgvector:
+/// recall@10 measured against an exact scan follows it, and with `target_recall` 0 the
+/// database's own breadth applies.
+#[test]
+fn the_component_searches_at_the_breadth_native_nodes_learned() {
+    use serde_json::json;
+    use vecgate_tests::synthetic::Rng;
+    const DIMS: usize = 64;
+    let pg = PgCluster::start_pgvector();
+    let url = pg.create_database("vecgate");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = PgClient::new(&url, &[]).expect("database URL");
+        migrate(&client, Dialect::Pgvector, DIMS)
+            .await
+            .expect("migrate");
+    });
+    let mut rng = Rng(0x5b1_7e57);
+    let mut unit = || rng.unit_near(&[0.0; DIMS], 1.0);
+    let rows: Vec<Vec<f32>> = (0..5_000).map(|_| unit()).collect();
+    let queries: Vec<Vec<f32>> = (0..40).map(|_| unit()).collect();
+    let truth: Vec<Vec<usize>> = queries
+        .iter()
+        .map(|q| {
+            let mut scored: Vec<(f32, usize)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.iter().zip(q).map(|(a, b)| a * b).sum(), i))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            scored[..10].iter().map(|&(_, i)| i).collect()
+        })
+        .collect();
+    let start = |target: &str| {
+        let mut variables = key_variables();
+        variables.extend([
+            ("database_url".to_owned(), url.clone()),
+            ("dimensions".to_owned(), DIMS.to_string()),
+            ("target_recall".to_owned(), target.to_owned()),
+        ]);
+        let variables: Vec<(&str, &str)> = variables
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        SpinHost::start_with_ai_models(&variables, &[])
+    };
+    let recall = |api: &Api| {
+        let found: usize = queries
+            .iter()
+            .zip(&truth)
+            .map(|(q, truth)| {
+                let reply = api.search(json!({"vector": q, "k": 10}));
+                reply["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|h| truth.iter().any(|i| h["id"] == format!("r{i}")))
+                    .count()
+            })
+            .sum();
+        found as f64 / (queries.len() * 10) as f64
+    };
+
+    let host = start("0");
+    let api = Api::new(&host.base);
+    for (n, chunk) in rows.chunks(1000).enumerate() {
+        let items: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({"id": format!("r{}", n * 1000 + i), "media_type": "movie", "vector": v}))
+            .collect();
+        let (status, body) = api.call(
+            "POST",
+            "/v1/content",
+            Some(suite::WRITE_KEY),
+            Some(&json!({"items": items})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let database_default = recall(&api);
+    drop(host);
+
+    let host = start("0.95");
+    let api = Api::new(&host.base);
+    let nothing_learned = recall(&api);
+    let learn = |ef: u32| {
+        pg.psql(
+            "vecgate",
+            &format!(
+                "INSERT INTO vecgate_search_breadth (k_bucket, filtered, ef, target) \
+                 VALUES ('10', false, {ef}, 0.95) ON CONFLICT (k_bucket, filtered) \
+                 DO UPDATE SET ef = EXCLUDED.ef"
+            ),
+        );
+    };
+    learn(10);
+    let narrow = recall(&api);
+    learn(600);
+    let wide = recall(&api);
+    eprintln!(
+        "component recall@10: database default {database_default:.3}, nothing learned \
+         {nothing_learned:.3}, learned ef 10 {narrow:.3}, learned ef 600 {wide:.3}"
+    );
+    assert_eq!(
+        nothing_learned, database_default,
+        "an empty table changes nothing"
+    );
+    assert!(
+        narrow < database_default - 0.05,
+        "the narrow breadth was used"
+    );
+    assert!(
+        wide > narrow + 0.05 && wide >= 0.99,
+        "the wide breadth was used"
+    );
+}

@@ -330,6 +330,7 @@ pub fn run(target: &Target) {
         ("ops endpoints", ops_endpoints),
         ("toys query finds Toy Story", toys_query),
         ("k, threshold and order", k_threshold_order),
+        ("exact and min_recall searches", exact_searches),
         ("filters", filters),
         ("selective filter still returns k", selective_filter),
         ("find-similar excludes the item", similar_excludes_itself),
@@ -445,6 +446,36 @@ fn k_threshold_order(api: &Api, _: &Target) {
         } else {
             assert_eq!(s.len(), k);
         }
+    }
+}
+
+/// `exact: true` and a `min_recall` no class is known to meet answer with the exact top k (a
+/// fresh server has measured nothing), filtered or not, and count as exact searches.
+fn exact_searches(api: &Api, target: &Target) {
+    let m = movies();
+    let q = m.query("gangster crime drama");
+    let exact_before = target
+        .keeps_state
+        .then(|| api.metric("vecgate_search_path_total{path=\"exact\"}"));
+    let filter = json!({"year": {"$gte": 1990}});
+    let parsed = Filter::parse(&filter).unwrap();
+    for body in [
+        json!({"vector": q, "k": 25, "exact": true}),
+        json!({"vector": q, "k": 25, "min_recall": 0.999}),
+        json!({"vector": q, "k": 25, "min_recall": 1}),
+        json!({"vector": q, "k": 25, "exact": true, "filter": filter}),
+    ] {
+        let filtered = body.get("filter").is_some();
+        let expected: Vec<String> = m
+            .exact(q, 25, filtered.then_some(&parsed), None)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids(&api.search(body.clone())), expected, "{body}");
+    }
+    if let Some(before) = exact_before {
+        let after = api.metric("vecgate_search_path_total{path=\"exact\"}");
+        assert_eq!(after - before, 4.0, "four exact searches counted");
     }
 }
 
@@ -906,6 +937,9 @@ fn validation_errors(api: &Api, _: &Target) {
         (json!({"vector": q, "k": 0}), "k"),
         (json!({"vector": q, "k": 1001}), "k"),
         (json!({"vector": q, "threshold": 2}), "threshold"),
+        (json!({"vector": q, "min_recall": 0}), "min_recall"),
+        (json!({"vector": q, "min_recall": 1.5}), "min_recall"),
+        (json!({"vector": q, "exact": "yes"}), "expected a boolean"),
         (
             json!({"vector": q, "filter": {"rating": {"$regex": "x"}}}),
             "$regex",

@@ -58,6 +58,10 @@ export type SearchRequest = {
   user_id?: Id;
   personalize?: boolean;
   include?: Include[];
+  /** At least this recall@k, in (0, 1]: the learned breadth when its measured lower bound meets it, else an exact scan. */
+  min_recall?: number;
+  /** Compare every matching item instead of walking the index. */
+  exact?: boolean;
 } & ({ vector: Vector } | { text: string });
 
 export interface SearchHit {

@@ -19,8 +19,8 @@ use vecgate_core::hnsw::{HnswConfig, HnswIndex, HnswItem, Storage};
 use vecgate_core::preference::{UserPreference, WatchEvent};
 
 use super::{
-    filter_document, ContentItem, Erased, Hit, MediaType, SearchOutcome, SearchPath, SearchQuery,
-    Stats, Store, StoreError,
+    filter_document, ContentItem, Erased, Hit, MediaType, SearchBreadth, SearchOutcome, SearchPath,
+    SearchQuery, Stats, Store, StoreError,
 };
 use search_log::SearchLogFiles;
 use wal::{Record, Wal};
@@ -147,10 +147,14 @@ impl EmbeddedStore {
     pub async fn search_unlogged(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
         let start = Instant::now();
         let hits = search::find(&self.state, &self.scan_lane, q, false).await?;
+        let path = match q.breadth {
+            SearchBreadth::Exact => SearchPath::Exact,
+            _ => SearchPath::Index,
+        };
         Ok(SearchOutcome {
             hits,
             store_ms: start.elapsed().as_secs_f64() * 1e3,
-            path: SearchPath::Index,
+            path,
         })
     }
 

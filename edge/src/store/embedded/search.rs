@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use vecgate_core::hnsw::{HnswIndex, SearchHit, SearchOptions};
 
 use super::{from_document, unavailable, State};
-use crate::store::{Hit, SearchQuery, StoreError};
+use crate::store::{Hit, SearchBreadth, SearchQuery, StoreError};
 
 /// The work an exact scan does per hold of the read lock, so that a writer (and the readers
 /// queued behind it) waits no longer than that, however costly the filter is per row.
@@ -118,14 +118,15 @@ fn past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|at| Instant::now() >= at)
 }
 
-/// The hits for `q` (the graph walk, or the exhaustive scan when `exact`) that pass its
-/// threshold, shaped as `q` asks (metadata, vector).
+/// The hits for `q` (the graph walk, or the exhaustive scan when `exact` or `q` asks for it)
+/// that pass its threshold, shaped as `q` asks (metadata, vector).
 pub(super) async fn find(
     state: &Arc<RwLock<State>>,
     lane: &ScanLane,
     q: &SearchQuery,
     exact: bool,
 ) -> Result<Vec<Hit>, StoreError> {
+    let exact = exact || q.breadth == SearchBreadth::Exact;
     let large = items(state)? >= SCAN_LANE_MIN_ITEMS;
     let heavy = q
         .filter
@@ -189,7 +190,7 @@ fn options<'a>(
     stop: Option<&'a dyn Fn() -> bool>,
 ) -> SearchOptions<'a> {
     SearchOptions {
-        ef: q.ef,
+        ef: q.breadth.ef(),
         filter: q.filter.as_ref(),
         // Without an id to leave out there is no predicate, so an unfiltered search plans free.
         predicate: q.exclude_id.is_some().then_some(not_excluded),
