@@ -65,11 +65,12 @@ sed -n "1,${max}p" "$texts.all" >"$texts"
 echo "[real-embeddings] $(wc -l <"$texts") texts from $lists ${translations:+and $translations}"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-VECGATE_DIMENSIONS=384 VECGATE_RATE_LIMIT_EMBED=0 target/release/vecgate serve --addr "127.0.0.1:$port" --data-dir "$data" \
+# A long request timeout: a batch of long texts on a busy machine takes more than the default 10 s.
+VECGATE_DIMENSIONS=384 VECGATE_RATE_LIMIT_EMBED=0 VECGATE_REQUEST_TIMEOUT_MS=600000 target/release/vecgate serve --addr "127.0.0.1:$port" --data-dir "$data" \
   >"$data/serve.log" 2>&1 &
 server=$!
 python3 - "$port" "$texts" "$out.tmp" <<'PY'
-import json, sys, time, urllib.request
+import json, sys, time, urllib.error, urllib.request
 port, texts_file, out_file = sys.argv[1:]
 base = f"http://127.0.0.1:{port}"
 for _ in range(300):
@@ -81,18 +82,40 @@ for _ in range(300):
 else:
     sys.exit("vecgate serve did not come up")
 texts = [line.rstrip("\n") for line in open(texts_file, encoding="utf-8")]
-start = time.time()
-with open(out_file, "w", encoding="utf-8") as out:
-    for i in range(0, len(texts), 64):
-        batch = texts[i:i + 64]
-        req = urllib.request.Request(base + "/v1/embed", data=json.dumps({"texts": batch}).encode(),
+# An interrupted run resumes: the order is fixed, so the lines written are the first texts.
+try:
+    with open(out_file, encoding="utf-8") as existing:
+        written = [line for line in existing if line.endswith("\n")]
+except FileNotFoundError:
+    written = []
+resume = len(written) - len(written) % 64
+if resume:
+    with open(out_file, "w", encoding="utf-8") as out:
+        out.writelines(written[:resume])
+    print(f"[real-embeddings] resuming after {resume} texts", file=sys.stderr)
+
+def embed(batch):
+    body = json.dumps({"texts": batch}).encode()
+    for attempt in range(5):
+        req = urllib.request.Request(base + "/v1/embed", data=body,
                                      headers={"content-type": "application/json"}, method="POST")
-        vectors = json.load(urllib.request.urlopen(req, timeout=600))["vectors"]
+        try:
+            return json.load(urllib.request.urlopen(req, timeout=600))["vectors"]
+        except urllib.error.HTTPError as e:
+            if e.code not in (429, 503) or attempt == 4:
+                raise
+            time.sleep(2 ** attempt)
+
+start = time.time()
+with open(out_file, "a" if resume else "w", encoding="utf-8") as out:
+    for i in range(resume, len(texts), 64):
+        batch = texts[i:i + 64]
+        vectors = embed(batch)
         for text, vector in zip(batch, vectors):
             out.write(json.dumps({"text": text, "vector": [round(x, 6) for x in vector]}) + "\n")
         done = i + len(batch)
         if done % 6400 < 64 or done == len(texts):
-            rate = done / (time.time() - start)
+            rate = (done - resume) / (time.time() - start)
             print(f"[real-embeddings] {done}/{len(texts)} embedded ({rate:.0f}/s)", file=sys.stderr)
 PY
 mv "$out.tmp" "$out"

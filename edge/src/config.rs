@@ -293,6 +293,16 @@ impl Config {
                 })?;
         }
         c.exact_when_unreachable = flag("exact_when_unreachable", get("exact_when_unreachable"))?;
+        if let Some(ef) = non_empty(get("search_ef")) {
+            c.search_ef = Some(
+                ef.parse()
+                    .ok()
+                    .filter(|ef: &usize| (1..=100_000).contains(ef))
+                    .ok_or_else(|| {
+                        format!("search_ef must be a whole number in 1..=100000, got {ef:?}")
+                    })?,
+            );
+        }
         if let Some(r) = non_empty(get("recall_sample_rate")) {
             c.recall_sample_rate = r
                 .parse()
@@ -448,6 +458,22 @@ mod tests {
         assert!(!c.local_model && c.embedding_fallback_local);
         let err = Config::from_lookup(lookup(&[("embedding_fallback", "local")])).unwrap_err();
         assert!(err.contains("embedding_url"), "{err}");
+        let c = Config::from_lookup(lookup(&[
+            ("target_recall", "0.99"),
+            ("max_ef", "500"),
+            ("exact_when_unreachable", "true"),
+            ("search_ef", "120"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                c.target_recall,
+                c.max_ef,
+                c.exact_when_unreachable,
+                c.search_ef
+            ),
+            (0.99, 500, true, Some(120))
+        );
     }
 
     #[test]
@@ -471,6 +497,10 @@ mod tests {
             ("log_retention_days", "-1"),
             ("rate_limit_search", "lots"),
             ("rate_limit_embed", "-2"),
+            ("target_recall", "1.5"),
+            ("max_ef", "3"),
+            ("exact_when_unreachable", "sometimes"),
+            ("search_ef", "0"),
         ] {
             let err = Config::from_lookup(lookup(&[(k, v)])).unwrap_err();
             assert!(err.contains(k), "{err}");

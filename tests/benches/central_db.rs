@@ -141,10 +141,6 @@ struct Timing {
     checks: u64,
 }
 
-fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
-    sorted_ms[((sorted_ms.len() - 1) as f64 * p).round() as usize]
-}
-
 /// (sum of recall, checks done, checks skipped) from `/v1/stats`.
 fn recall_totals(api: &Api) -> (f64, u64, u64) {
     let (status, stats) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
@@ -182,8 +178,8 @@ fn timed_searches(api: &Api, queries: &[Vec<f32>], filter: Option<&Value>) -> Ti
     assert_eq!(skipped, skipped_before, "no recall check may be skipped");
     ms.sort_by(f64::total_cmp);
     Timing {
-        p50_ms: percentile(&ms, 0.5),
-        p99_ms: percentile(&ms, 0.99),
+        p50_ms: vecgate_tests::percentile(&ms, 0.5),
+        p99_ms: vecgate_tests::percentile(&ms, 0.99),
         recall: (sum - sum_before) / (done - done_before) as f64,
         checks: done - done_before,
     }

@@ -36,10 +36,6 @@ fn start(rate: &str) -> Server {
     server
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn main() {
     let m = movies();
     let servers: Vec<Server> = RATES.iter().map(|rate| start(rate)).collect();
@@ -79,18 +75,18 @@ fn main() {
     let base_p50 = {
         let mut s = samples[0].clone();
         s.sort_by(f64::total_cmp);
-        percentile(&s, 0.5)
+        vecgate_tests::percentile(&s, 0.5)
     };
     for (r, rate) in RATES.iter().enumerate() {
         let mut s = samples[r].clone();
         s.sort_by(f64::total_cmp);
         let (_, stats) = apis[r].call("GET", "/v1/stats", Some(READ_KEY), None);
-        let p50 = percentile(&s, 0.5);
+        let p50 = vecgate_tests::percentile(&s, 0.5);
         println!(
             "| {rate} | {} / {} | {p50:.3} | {:.3} | {:.2} | {:.0} | {:.2} |",
             stats["recall"]["samples"],
             stats["recall"]["skipped"],
-            percentile(&s, 0.99),
+            vecgate_tests::percentile(&s, 0.99),
             p50 / base_p50,
             loads[r].per_second(),
             loads[r].per_second() / loads[0].per_second(),

@@ -12,8 +12,12 @@
 //! - the hand-tuned breadth: `search_ef` swept upward, and for each target the first breadth that
 //!   reaches it;
 //! - the controller, for each target: started with nothing learned, it learns from the traffic
-//!   at `recall_sample_rate` 1 until the class is settled (or LEARN_SEARCHES searches), then the
+//!   at `recall_sample_rate` 1 until the class is settled at a breadth with 110 checks, where it
+//!   would have been lowered if it could (or LEARN_SEARCHES searches, LEARN_SECONDS), then the
 //!   node restarts at the default rate 0.01 and is measured.
+//!
+//! recall@10 counts a returned hit whose score reaches the k-th true score (within 1e-6) as
+//! found: near-ties among similar package descriptions are not misses.
 //!
 //! Each measurement: recall@10 over the held-out queries, p50 / p99 of those searches one at a
 //! time, and wrk requests/s at concurrency 32. Prints a table; asserts nothing about speed.
@@ -46,7 +50,8 @@ struct Data {
     rows: Vec<(String, Vec<f32>)>,
     held: Vec<Vec<f32>>,
     learn: Vec<Vec<f32>>,
-    truth: Vec<Vec<String>>,
+    /// Per held-out query: the exact top-k ids and the k-th score.
+    truth: Vec<(Vec<String>, f32)>,
 }
 
 fn read_data(rows: usize) -> Data {
@@ -88,11 +93,13 @@ fn read_data(rows: usize) -> Data {
     let truth = held
         .iter()
         .map(|q| {
-            top_k(q, &flat, DIMS, Metric::Cosine, K, f32::NEG_INFINITY)
-                .expect("valid data")
-                .into_iter()
-                .map(|s| rows[s.index].0.clone())
-                .collect()
+            let top =
+                top_k(q, &flat, DIMS, Metric::Cosine, K, f32::NEG_INFINITY).expect("valid data");
+            let kth = top.last().map_or(f32::NEG_INFINITY, |s| s.score);
+            (
+                top.into_iter().map(|s| rows[s.index].0.clone()).collect(),
+                kth,
+            )
         })
         .collect();
     println!(
@@ -118,23 +125,25 @@ struct Measured {
     per_second: f64,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn measure(label: &str, server: &Server, data: &Data, seconds: u64) -> Measured {
     let api = Api::new(&server.base);
     let mut ms = Vec::with_capacity(HELD);
     let mut found = 0;
-    for (q, truth) in data.held.iter().zip(&data.truth) {
+    for (q, (truth, kth)) in data.held.iter().zip(&data.truth) {
         let start = Instant::now();
         let reply = api.search(json!({"vector": q, "k": K}));
         ms.push(start.elapsed().as_secs_f64() * 1e3);
+        // A hit tied with the k-th true neighbour (within f32 rounding) is as good as it.
         found += reply["results"]
             .as_array()
             .expect("results")
             .iter()
-            .filter(|h| truth.iter().any(|t| h["id"] == t.as_str()))
+            .filter(|h| {
+                truth.iter().any(|t| h["id"] == t.as_str())
+                    || h["score"]
+                        .as_f64()
+                        .is_some_and(|s| s >= f64::from(*kth) - 1e-6)
+            })
             .count();
     }
     ms.sort_by(f64::total_cmp);
@@ -151,8 +160,8 @@ fn measure(label: &str, server: &Server, data: &Data, seconds: u64) -> Measured 
     assert_eq!(load.errors, 0, "[{label}] errors: {}", load.error_detail);
     Measured {
         recall: found as f64 / (HELD * K) as f64,
-        p50_ms: percentile(&ms, 0.5),
-        p99_ms: percentile(&ms, 0.99),
+        p50_ms: vecgate_tests::percentile(&ms, 0.5),
+        p99_ms: vecgate_tests::percentile(&ms, 0.99),
         per_second: load.per_second(),
     }
 }
@@ -407,7 +416,10 @@ fn run(backend: &Backend, data: &Data, seconds: u64, rows: &mut Vec<Row>) {
             }
             searches += 200;
             let c = class(&api);
-            if c["settled"] == true
+            // Settled, with checks enough at this breadth that it would have been lowered if
+            // it could (100 with the lower bound above the target lowers it).
+            let stable = c["settled"] == true && c["samples"].as_u64() >= Some(110);
+            if stable
                 || c["unreachable"] == true
                 || searches >= max_learn
                 || started.elapsed() > api_learn_limit

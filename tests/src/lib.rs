@@ -465,6 +465,11 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// The `p` quantile (0..=1) of ascending `sorted`, nearest rank.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 /// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -168,6 +168,16 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
         "no breadth is learned with the target off"
     );
     drop(off);
+    // A hand-set breadth (`search_ef`) with the target off.
+    let mut hand_set = env(&off_dir, "0");
+    hand_set.push(("VECGATE_SEARCH_EF", "400".into()));
+    let hand = start(&hand_set);
+    let recall_hand = measured(&Api::new(&hand.base), held, &truth, 10);
+    drop(hand);
+    assert!(
+        recall_hand > recall_off + 0.1,
+        "search_ef 400: {recall_hand}, the default: {recall_off}"
+    );
 
     let dir = empty_temp_dir("target-recall-on");
     let mut on = start(&env(&dir, &TARGET.to_string()));
