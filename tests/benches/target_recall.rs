@@ -320,7 +320,7 @@ fn local_index(url: String) -> Backend {
     Backend {
         name: "local-index",
         env,
-        learned: Learned::File(dir.join("search-breadth.json")),
+        learned: Learned::File(dir.join("local-index/index/search-breadth.json")),
         floor_ef: K,
     }
 }

@@ -384,9 +384,14 @@ fn keeps_the_target_on(pg: &PgCluster, dialect: &str, target: f64) {
         let recall = measured(&api, held, &truth, K);
         eprintln!("--local-index, target {target}: {learned} after {searches} searches; recall@{K} {recall:.3}");
         assert!(recall >= target - 0.01, "local index {recall}");
+        // Once the queued checks are done, the file holds the class as it is.
+        std::thread::sleep(Duration::from_secs(2));
+        let now = class(&api, "100");
+        let kept = std::fs::read_to_string(dir.join("local-index/index/search-breadth.json"))
+            .expect("kept in its data dir");
         assert!(
-            dir.join("search-breadth.json").exists(),
-            "kept in its data dir"
+            kept.contains(&format!("\"ef\": {}", now["ef"])),
+            "{now} {kept}"
         );
     }
 }
