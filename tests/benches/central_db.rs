@@ -230,20 +230,7 @@ fn measure(database: &'static str, data: &Dataset, csv: &std::path::Path) -> Row
     let api = Api::new(&server.base);
 
     let index = "content_vectors_vector_hnsw";
-    let definition = pg.psql(db, &format!("SELECT pg_get_indexdef('{index}'::regclass)"));
-    pg.psql(db, &format!("DROP INDEX {index}"));
-    pg.psql(
-        db,
-        &format!(
-            "\\copy content_vectors (id, vector, content_id, media_type, metadata) FROM '{}' \
-             WITH (FORMAT csv)",
-            csv.display()
-        ),
-    );
-    let start = Instant::now();
-    pg.psql(db, definition.trim());
-    let build_s = start.elapsed().as_secs_f64();
-    pg.psql(db, "ANALYZE content_vectors");
+    let build_s = pg.copy_content(db, "id, vector, content_id, media_type, metadata", csv);
     let size = |relation: &str, function: &str| -> f64 {
         let bytes: f64 = pg
             .psql(db, &format!("SELECT {function}('{relation}')"))

@@ -280,24 +280,11 @@ fn postgres(dialect: &'static str, data: &Data) -> (Backend, String) {
         }
         out.flush().expect("write the CSV");
     }
-    let index = "content_vectors_vector_hnsw";
-    let definition = pg.psql(db, &format!("SELECT pg_get_indexdef('{index}'::regclass)"));
-    pg.psql(db, &format!("DROP INDEX {index}"));
-    pg.psql(
-        db,
-        &format!(
-            "\\copy content_vectors (id, vector, media_type, metadata) FROM '{}' WITH (FORMAT csv)",
-            csv.display()
-        ),
-    );
+    let build_s = pg.copy_content(db, "id, vector, media_type, metadata", &csv);
     let _ = std::fs::remove_file(&csv);
-    let started = Instant::now();
-    pg.psql(db, definition.trim());
-    pg.psql(db, "ANALYZE content_vectors");
     println!(
-        "[{dialect}] {} rows, index built in {:.1} s",
-        data.rows.len(),
-        started.elapsed().as_secs_f64()
+        "[{dialect}] {} rows, index built in {build_s:.1} s",
+        data.rows.len()
     );
     let backend = Backend {
         name: dialect,
