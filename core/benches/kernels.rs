@@ -1,16 +1,24 @@
-//! Kernel throughput on a 10k × 768 scan: ours (SIMD and scalar, f32 and int8) against simsimd.
+//! Kernel throughput on a 10k × 768 scan: ours on every path this CPU has (scalar, AVX2, AVX-512,
+//! with VNNI where present), f32 and int8, against simsimd (which picks its own best path).
 //! Prints figures and same-run ratios; asserts nothing. Run: `cargo bench -p vecgate-core --bench kernels`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use simsimd::SpatialSimilarity;
-use vecgate_core::kernels::{self, scalar};
+use vecgate_core::kernels::{self, I8QueryLayout};
 use vecgate_core::quant::{cosine_i8_unchecked, quantize_into};
 use vecgate_core::topk::I8Matrix;
 
-const ROWS: usize = 10_000;
-const DIMS: usize = 768;
+/// Rows and dimensions of the scanned matrix: `VECGATE_KERNELS_ROWS` (default 10,000, 30 MB of
+/// f32: bound by memory bandwidth) and `VECGATE_KERNELS_DIMS` (default 768). A small matrix
+/// (say 1,000 × 384, 1.5 MB) stays in cache and shows the arithmetic instead.
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Deterministic pseudo-random data in [-1, 1).
 fn data(n: usize, seed: u64) -> Vec<f32> {
@@ -42,11 +50,12 @@ fn time_scan(mut scan: impl FnMut() -> f32) -> Duration {
 
 /// A closure that scores `query` against every row of `matrix` once.
 fn scan<'a, T>(
+    dims: usize,
     query: &'a [T],
     matrix: &'a [T],
     score: fn(&[T], &[T]) -> f32,
 ) -> impl FnMut() -> f32 + 'a {
-    move || matrix.chunks_exact(DIMS).map(|r| score(query, r)).sum()
+    move || matrix.chunks_exact(dims).map(|r| score(query, r)).sum()
 }
 
 struct Row {
@@ -56,40 +65,88 @@ struct Row {
 }
 
 fn main() {
-    let matrix = data(ROWS * DIMS, 1);
-    let query = data(DIMS, 2);
-    let mut codes = vec![0i8; ROWS * DIMS];
-    for (row, out) in matrix.chunks_exact(DIMS).zip(codes.chunks_exact_mut(DIMS)) {
+    let n_rows = env_usize("VECGATE_KERNELS_ROWS", 10_000);
+    let dims = env_usize("VECGATE_KERNELS_DIMS", 768);
+    let matrix = data(n_rows * dims, 1);
+    let query = data(dims, 2);
+    let mut codes = vec![0i8; n_rows * dims];
+    for (row, out) in matrix.chunks_exact(dims).zip(codes.chunks_exact_mut(dims)) {
         quantize_into(row, out);
     }
-    let mut q8 = vec![0i8; DIMS];
+    let mut q8 = vec![0i8; dims];
     quantize_into(&query, &mut q8);
-    let i8_matrix = I8Matrix::from_f32(&matrix, DIMS).unwrap();
-    let f32_bytes = ROWS * DIMS * 4;
-    let i8_bytes = ROWS * DIMS;
+    let q8_layout = I8QueryLayout::new(&q8);
+    let i8_matrix = I8Matrix::from_f32(&matrix, dims).unwrap();
+    let f32_bytes = n_rows * dims * 4;
+    let i8_bytes = n_rows * dims;
 
-    let scan_f32 = |f: fn(&[f32], &[f32]) -> f32| scan(&query, &matrix, f);
-    let scan_i8 = |f: fn(&[i8], &[i8]) -> f32| scan(&q8, &codes, f);
+    let scan_f32 = |f: fn(&[f32], &[f32]) -> f32| scan(dims, &query, &matrix, f);
+    let scan_i8 = |f: fn(&[i8], &[i8]) -> f32| scan(dims, &q8, &codes, f);
 
-    let rows = vec![
-        Row {
-            name: "f32 cosine, ours (dispatched)",
-            time: time_scan(scan_f32(kernels::cosine_unchecked)),
+    // Every path this CPU has, each forced in turn, beside simsimd (which picks its own).
+    let mut rows = Vec::new();
+    for path in kernels::available_paths() {
+        let k = path.kernels().expect("available");
+        let name = |kernel: &str| -> &'static str {
+            Box::leak(format!("{kernel}, ours ({})", path.name()).into_boxed_str())
+        };
+        rows.push(Row {
+            name: name("f32 cosine"),
+            time: time_scan(|| {
+                matrix
+                    .chunks_exact(dims)
+                    .map(|r| {
+                        let (ab, aa, bb) = k.cosine_parts(&query, r);
+                        kernels::cosine_from_parts(ab, aa, bb)
+                    })
+                    .sum()
+            }),
             bytes: f32_bytes,
-        },
-        Row {
-            name: "f32 cosine, ours (scalar)",
-            time: time_scan(scan_f32(scalar::cosine)),
+        });
+        rows.push(Row {
+            name: name("f32 dot"),
+            time: time_scan(|| matrix.chunks_exact(dims).map(|r| k.dot(&query, r)).sum()),
             bytes: f32_bytes,
-        },
+        });
+        rows.push(Row {
+            name: name("f32 l2"),
+            time: time_scan(|| {
+                matrix
+                    .chunks_exact(dims)
+                    .map(|r| k.l2_squared(&query, r))
+                    .sum()
+            }),
+            bytes: f32_bytes,
+        });
+        rows.push(Row {
+            name: name("int8 cosine"),
+            time: time_scan(|| {
+                codes
+                    .chunks_exact(dims)
+                    .map(|r| {
+                        let ab = k.dot_i8(&q8, r) as f32;
+                        let (aa, bb) = (k.dot_i8(&q8, &q8) as f32, k.dot_i8(r, r) as f32);
+                        kernels::cosine_from_parts(ab, aa, bb)
+                    })
+                    .sum()
+            }),
+            bytes: i8_bytes,
+        });
+        rows.push(Row {
+            name: name("int8 query dot"),
+            time: time_scan(|| {
+                codes
+                    .chunks_exact(dims)
+                    .map(|r| k.dot_i8_query(&q8_layout, &q8, r) as f32)
+                    .sum()
+            }),
+            bytes: i8_bytes,
+        });
+    }
+    rows.extend([
         Row {
             name: "f32 cosine, simsimd",
             time: time_scan(scan_f32(|a, b| f32::cosine(a, b).unwrap() as f32)),
-            bytes: f32_bytes,
-        },
-        Row {
-            name: "f32 dot, ours (dispatched)",
-            time: time_scan(scan_f32(kernels::dot_unchecked)),
             bytes: f32_bytes,
         },
         Row {
@@ -98,25 +155,23 @@ fn main() {
             bytes: f32_bytes,
         },
         Row {
-            name: "int8 cosine, ours (dispatched)",
-            time: time_scan(scan_i8(cosine_i8_unchecked)),
-            bytes: i8_bytes,
-        },
-        Row {
-            name: "int8 cosine, ours (scalar)",
-            time: time_scan(scan_i8(|a, b| {
-                let ab = scalar::dot_i8(a, b) as f32;
-                kernels::cosine_from_parts(
-                    ab,
-                    scalar::dot_i8(a, a) as f32,
-                    scalar::dot_i8(b, b) as f32,
-                )
-            })),
-            bytes: i8_bytes,
+            name: "f32 l2, simsimd",
+            time: time_scan(scan_f32(|a, b| f32::sqeuclidean(a, b).unwrap() as f32)),
+            bytes: f32_bytes,
         },
         Row {
             name: "int8 cosine, simsimd",
             time: time_scan(scan_i8(|a, b| i8::cosine(a, b).unwrap() as f32)),
+            bytes: i8_bytes,
+        },
+        Row {
+            name: "int8 dot, simsimd",
+            time: time_scan(scan_i8(|a, b| i8::dot(a, b).unwrap() as f32)),
+            bytes: i8_bytes,
+        },
+        Row {
+            name: "int8 cosine, ours (dispatched, quant::cosine_i8_unchecked)",
+            time: time_scan(scan_i8(cosine_i8_unchecked)),
             bytes: i8_bytes,
         },
         Row {
@@ -135,7 +190,7 @@ fn main() {
                 let hits = vecgate_core::topk::top_k(
                     &query,
                     &matrix,
-                    DIMS,
+                    dims,
                     kernels::Metric::Cosine,
                     10,
                     f32::NEG_INFINITY,
@@ -145,23 +200,28 @@ fn main() {
             }),
             bytes: f32_bytes,
         },
-    ];
+    ]);
 
     println!(
-        "kernels: {ROWS} x {DIMS} scan, backend {}",
+        "kernels: {n_rows} x {dims} scan; paths {}; default {}",
+        kernels::available_paths()
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         kernels::active_backend()
     );
     println!(
-        "{:<38} {:>10} {:>12} {:>8}",
+        "{:<60} {:>10} {:>12} {:>8}",
         "kernel", "ms/scan", "ns/vector", "GB/s"
     );
     for r in &rows {
         let secs = r.time.as_secs_f64();
         println!(
-            "{:<38} {:>10.3} {:>12.1} {:>8.2}",
+            "{:<60} {:>10.3} {:>12.1} {:>8.2}",
             r.name,
             secs * 1e3,
-            secs * 1e9 / ROWS as f64,
+            secs * 1e9 / n_rows as f64,
             r.bytes as f64 / secs / 1e9
         );
     }
@@ -171,39 +231,32 @@ fn main() {
             .map(|r| r.time.as_secs_f64())
             .unwrap()
     };
-    println!("ratios (speed, higher is better for the first named):");
+    println!("ratios (speed; above 1 means the first named is faster):");
     let ratio = |label: &str, fast: &str, slow: &str| {
-        println!("  {:<44} {:>6.2}x", label, t(slow) / t(fast));
+        println!("  {:<58} {:>6.2}x", label, t(slow) / t(fast));
     };
-    ratio(
-        "f32 cosine SIMD / scalar",
-        "f32 cosine, ours (dispatched)",
-        "f32 cosine, ours (scalar)",
-    );
-    ratio(
-        "int8 cosine SIMD / scalar",
-        "int8 cosine, ours (dispatched)",
-        "int8 cosine, ours (scalar)",
-    );
-    ratio(
-        "f32 cosine ours / simsimd (target >= 0.9)",
-        "f32 cosine, ours (dispatched)",
-        "f32 cosine, simsimd",
-    );
-    ratio(
-        "f32 dot ours / simsimd",
-        "f32 dot, ours (dispatched)",
-        "f32 dot, simsimd",
-    );
-    ratio(
-        "int8 cosine ours / simsimd",
-        "int8 cosine, ours (dispatched)",
-        "int8 cosine, simsimd",
-    );
+    let fastest = kernels::active_backend();
+    for path in kernels::available_paths() {
+        let p = path.name();
+        for (kernel, peer) in [
+            ("f32 cosine", "f32 cosine, simsimd"),
+            ("f32 dot", "f32 dot, simsimd"),
+            ("f32 l2", "f32 l2, simsimd"),
+            ("int8 cosine", "int8 cosine, simsimd"),
+            ("int8 query dot", "int8 dot, simsimd"),
+        ] {
+            let ours = format!("{kernel}, ours ({p})");
+            ratio(&format!("{kernel} {p} / simsimd"), &ours, peer);
+            if p != fastest {
+                let best = format!("{kernel}, ours ({fastest})");
+                ratio(&format!("{kernel} {fastest} / {p}"), &best, &ours);
+            }
+        }
+    }
     ratio(
         "int8 / f32 cosine, ours (target >= 2)",
-        "int8 cosine, ours (dispatched)",
-        "f32 cosine, ours (dispatched)",
+        "int8 cosine, ours (dispatched, quant::cosine_i8_unchecked)",
+        &format!("f32 cosine, ours ({fastest})"),
     );
     ratio(
         "int8 / f32 top-10 scan, ours",

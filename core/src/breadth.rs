@@ -9,7 +9,10 @@
 //! - **raise at once** (×1.5) when the upper bound is below the target, or the mean is clearly
 //!   below it after a few samples; the breadth left is remembered as failing;
 //! - **lower slowly** (×0.8) only after twice the settling samples with the lower bound at or
-//!   above the target, and never to a breadth known to fail, so it does not oscillate;
+//!   above the target, and never to a breadth known to fail, so it does not oscillate; where
+//!   ×0.8 would reach a failing breadth, halfway between the two instead (bisection), while that
+//!   step is at least 5%, so a class ends close to the least breadth that suffices;
+//! - a failed probe below a breadth known to pass goes **back** to that breadth, not ×1.5 up;
 //! - **unreachable** when the target is still missed at `max_ef`: the host says so.
 //!
 //! Pure bookkeeping: hosts sample, re-run exactly, apply the breadth and keep the state.
@@ -78,6 +81,10 @@ pub struct ClassBreadth {
     pub recall_sq_sum: f64,
     /// The largest breadth seen to miss the target (0: none); never lowered to again.
     pub failing: usize,
+    /// The least breadth seen to meet the target with confidence (0: none); a probe below it
+    /// that fails returns to it.
+    #[serde(default)]
+    pub passing: usize,
     /// The target is missed at the ceiling.
     pub unreachable: bool,
 }
@@ -90,6 +97,7 @@ impl ClassBreadth {
             recall_sum: 0.0,
             recall_sq_sum: 0.0,
             failing: 0,
+            passing: 0,
             unreachable: false,
         }
     }
@@ -233,19 +241,36 @@ impl BreadthControl {
                 return first.then_some(BreadthChange::Unreachable { ef: c.ef, mean });
             }
             let from = c.ef;
-            let to = ((from as f64 * RAISE).ceil() as usize).clamp(from + 1, max_ef);
+            // Back to a breadth that passed, if this was a probe below it; else up by half.
+            let (to, passing) = if c.passing > from {
+                (c.passing, c.passing)
+            } else {
+                let up = (from as f64 * RAISE).ceil() as usize;
+                (up.clamp(from + 1, max_ef), 0)
+            };
             *c = ClassBreadth {
                 failing: c.failing,
+                passing,
                 ..ClassBreadth::at(to)
             };
             return Some(BreadthChange::Raised { from, to, mean });
         }
         if c.samples >= 2 * SETTLE_SAMPLES && lower >= target {
             let from = c.ef;
-            let to = ((from as f64 * LOWER).floor() as usize).max(min_ef);
+            let mut to = ((from as f64 * LOWER).floor() as usize).max(min_ef);
+            if to <= c.failing {
+                // Between a failing breadth and this one: try halfway, while that saves ≥ 5%.
+                let half = (c.failing + from) / 2;
+                to = if from - half >= (from / 20).max(1) {
+                    half
+                } else {
+                    from
+                };
+            }
             if to < from && to > c.failing {
                 *c = ClassBreadth {
                     failing: c.failing,
+                    passing: from,
                     ..ClassBreadth::at(to)
                 };
                 return Some(BreadthChange::Lowered {
@@ -359,6 +384,36 @@ mod tests {
                 UNSETTLED_SAMPLE_BOOST
             }
         );
+    }
+
+    #[test]
+    fn settles_close_to_the_least_breadth_that_suffices() {
+        // Least sufficient: mean 0.95 at ef ≈ 90 (scale 30). From 16, ×1.5 steps overshoot to
+        // 122; bisection between the failing and the passing breadth brings it back down.
+        for seed in [1, 7, 11, 23] {
+            let class = QueryClass::of(10, false);
+            let mut curve = Curve {
+                scale: 30.0,
+                state: seed,
+            };
+            let mut control = BreadthControl::new(0.95, 16, 10, 1000);
+            run(&mut control, &mut curve, class, 20_000);
+            let ef = control.ef(class);
+            assert!(
+                curve.mean(ef) >= 0.95,
+                "seed {seed}: ef {ef}: {}",
+                curve.mean(ef)
+            );
+            assert!(
+                ef <= 110,
+                "seed {seed}: ef {ef}, over 1.2× the ~90 that suffices"
+            );
+            let c = &control.classes()[&class];
+            assert!(
+                c.failing < ef && (c.passing == 0 || c.passing >= ef),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

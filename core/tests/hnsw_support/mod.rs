@@ -204,15 +204,13 @@ pub fn row_ids(rows: &[Vec<usize>]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// CPU seconds used so far by this process, all threads (Linux; None elsewhere). A steadier
-/// clock than wall time on a machine shared with other jobs.
-pub fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+/// CPU seconds this thread has run, to the nanosecond (`/proc/thread-self/schedstat`): the
+/// benchmark builds and searches on one thread, and the process's tick-based figure (10 ms
+/// steps) was too coarse for rounds of a few milliseconds.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: f64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(nanos / 1e9)
 }
 
 /// Writes a row-major i32 matrix as `.npy`.

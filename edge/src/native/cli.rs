@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use vecgate_core::candidates::CandidateSet;
 use vecgate_core::hnsw::Storage;
+use vecgate_core::kernels;
 
 use super::embed_host::{self, NativeEmbedHost};
 use super::local_index::LocalIndexStore;
@@ -37,6 +38,10 @@ pub const SAMPLE_DIMENSIONS: usize = 384;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The SIMD kernels to run on (default: the fastest this CPU has, e.g. avx512+vnni); a
+    /// slower one (avx2, scalar) rules a path out or compares paths. Err if the CPU lacks it.
+    #[arg(long, global = true, env = "VECGATE_SIMD")]
+    pub simd: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -553,6 +558,9 @@ async fn healthcheck(mut addr: SocketAddr) -> Fallible<()> {
 }
 
 pub async fn run(cli: Cli) -> Fallible<()> {
+    if let Some(name) = &cli.simd {
+        kernels::use_path(kernels::KernelPath::parse(name)?)?;
+    }
     match cli.command {
         Command::Serve {
             addr,
@@ -603,7 +611,10 @@ pub async fn run(cli: Cli) -> Fallible<()> {
             }
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let local = listener.local_addr()?;
-            println!("vecgate listening on http://{local} ({backend})");
+            println!(
+                "vecgate listening on http://{local} ({backend}; {} kernels)",
+                kernels::active_backend()
+            );
             if sample {
                 println!(
                     "try: curl -s http://{local}/v1/search -H 'Content-Type: application/json' -d '{{\"text\": \"animated film for kids about toys\", \"k\": 4, \"include\": [\"metadata\"]}}'"

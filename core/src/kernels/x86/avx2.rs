@@ -1,26 +1,8 @@
-//! AVX2 + FMA kernels, selected at run time.
+//! AVX2 + FMA kernels (8 f32 lanes), and the 256-bit AVX-VNNI int8 dot products.
 
 use std::arch::x86_64::*;
-use std::sync::atomic::{AtomicU8, Ordering};
 
-const UNKNOWN: u8 = 0;
-const YES: u8 = 1;
-const NO: u8 = 2;
-static AVAILABLE: AtomicU8 = AtomicU8::new(UNKNOWN);
-
-/// True when the CPU has AVX2 and FMA. Cached after the first call.
-#[inline]
-pub fn available() -> bool {
-    match AVAILABLE.load(Ordering::Relaxed) {
-        YES => true,
-        NO => false,
-        _ => {
-            let ok = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            AVAILABLE.store(if ok { YES } else { NO }, Ordering::Relaxed);
-            ok
-        }
-    }
-}
+use super::hsum_i32_256;
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -31,15 +13,6 @@ unsafe fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
     _mm_cvtss_f32(s)
-}
-
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn hsum_i32(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
-    _mm_cvtsi128_si32(s)
 }
 
 /// # Safety
@@ -184,10 +157,72 @@ pub unsafe fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(x, y));
         i += 16;
     }
-    let mut s = hsum_i32(_mm256_add_epi32(acc0, acc1));
+    let mut s = hsum_i32_256(_mm256_add_epi32(acc0, acc1));
     while i < n {
         s += *pa.add(i) as i32 * *pb.add(i) as i32;
         i += 1;
     }
     s
+}
+
+/// `dot_i8` with AVX-VNNI: Σ (b ^ 0x80)·a − 128·Σ a, the second sum by `vpdpbusd` with ones.
+///
+/// # Safety
+/// Requires AVX2 and AVX-VNNI; `a.len() == b.len()`.
+#[target_feature(enable = "avx2,avxvnni")]
+pub unsafe fn dot_i8_vnni(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let (flip, ones) = (_mm256_set1_epi8(i8::MIN), _mm256_set1_epi8(1));
+    let (mut acc, mut sum_a) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut i = 0;
+    while i + 32 <= n {
+        let x = _mm256_loadu_si256(pa.add(i) as *const __m256i);
+        let y = _mm256_xor_si256(_mm256_loadu_si256(pb.add(i) as *const __m256i), flip);
+        acc = _mm256_dpbusd_avx_epi32(acc, y, x);
+        sum_a = _mm256_dpbusd_avx_epi32(sum_a, ones, x);
+        i += 32;
+    }
+    let mut s = hsum_i32_256(acc).wrapping_sub(hsum_i32_256(sum_a).wrapping_mul(128));
+    while i < n {
+        s = s.wrapping_add(*pa.add(i) as i32 * *pb.add(i) as i32);
+        i += 1;
+    }
+    s
+}
+
+/// A query's dot product with a row by AVX-VNNI; `bias` is [`super::vnni_query_bias`] of `q`.
+///
+/// # Safety
+/// Requires AVX2 and AVX-VNNI; `q.len() == row.len()`.
+#[target_feature(enable = "avx2,avxvnni")]
+pub unsafe fn dot_i8_query_vnni(bias: i32, q: &[i8], row: &[i8]) -> i32 {
+    let n = q.len().min(row.len());
+    let (pq, pr) = (q.as_ptr(), row.as_ptr());
+    let flip = _mm256_set1_epi8(i8::MIN);
+    let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut i = 0;
+    while i + 64 <= n {
+        let r0 = _mm256_xor_si256(_mm256_loadu_si256(pr.add(i) as *const __m256i), flip);
+        let r1 = _mm256_xor_si256(_mm256_loadu_si256(pr.add(i + 32) as *const __m256i), flip);
+        acc0 = _mm256_dpbusd_avx_epi32(acc0, r0, _mm256_loadu_si256(pq.add(i) as *const __m256i));
+        acc1 = _mm256_dpbusd_avx_epi32(
+            acc1,
+            r1,
+            _mm256_loadu_si256(pq.add(i + 32) as *const __m256i),
+        );
+        i += 64;
+    }
+    while i < n {
+        // The last partial block through zero-padded copies: a zero query code adds nothing
+        // whatever the row's code, so the bias stays that of the whole query.
+        let len = (n - i).min(32);
+        let (mut qt, mut rt) = ([0i8; 32], [0i8; 32]);
+        qt[..len].copy_from_slice(&q[i..i + len]);
+        rt[..len].copy_from_slice(&row[i..i + len]);
+        let r = _mm256_xor_si256(_mm256_loadu_si256(rt.as_ptr() as *const __m256i), flip);
+        acc0 = _mm256_dpbusd_avx_epi32(acc0, r, _mm256_loadu_si256(qt.as_ptr() as *const __m256i));
+        i += len;
+    }
+    hsum_i32_256(_mm256_add_epi32(acc0, acc1)).wrapping_sub(bias)
 }
