@@ -32,6 +32,9 @@ cargo clippy -p vecgate-spin --target wasm32-wasip2 -- -D warnings
 step "cargo test"
 cargo test --workspace --no-fail-fast
 
+step "core kernels on this CPU: which paths the property tests ran (AVX2, AVX-VNNI, AVX-512, VNNI)"
+cargo test -q -p vecgate-core --test kernels_props the_paths_that_ran -- --nocapture
+
 step "bounded load: wrk, concurrency 32, 5 s per backend, 0 errors (debug build: no second optimized build in CI)"
 VECGATE_LOAD_PROFILE=debug bash bench/load.sh 5
 
