@@ -10,19 +10,6 @@ fn mask16(n: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
 }
 
-/// How many leading floats of `p` to take with a masked load so that the loads after them
-/// start on a 64-byte line: a 64-byte load that straddles two lines costs two, which made
-/// streaming scans of unaligned rows slower than with 32-byte loads.
-#[inline(always)]
-fn floats_to_line(p: *const f32, n: usize) -> usize {
-    let past = (p as usize & 63) / 4;
-    if past == 0 {
-        0
-    } else {
-        (16 - past).min(n)
-    }
-}
-
 /// The mask selecting the first `n` (< 64) of 64 byte lanes.
 #[inline(always)]
 fn mask64(n: usize) -> __mmask64 {
@@ -37,12 +24,7 @@ pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     // Four accumulators hide the FMA latency; 64 floats per round (384 = 6 rounds).
     let mut acc = [_mm512_setzero_ps(); 4];
-    // The row (`b`) is read from memory; the query (`a`) is in cache: align `b`'s loads.
-    let mut i = floats_to_line(pb, n);
-    if i > 0 {
-        let m = mask16(i);
-        acc[3] = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pa), _mm512_maskz_loadu_ps(m, pb));
-    }
+    let mut i = 0;
     while i + 64 <= n {
         for (j, acc) in acc.iter_mut().enumerate() {
             let x = _mm512_loadu_ps(pa.add(i + 16 * j));
@@ -78,12 +60,7 @@ pub unsafe fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut acc = [_mm512_setzero_ps(); 4];
-    let mut i = floats_to_line(pb, n);
-    if i > 0 {
-        let m = mask16(i);
-        let d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, pa), _mm512_maskz_loadu_ps(m, pb));
-        acc[3] = _mm512_mul_ps(d, d);
-    }
+    let mut i = 0;
     while i + 64 <= n {
         for (j, acc) in acc.iter_mut().enumerate() {
             let d = _mm512_sub_ps(
@@ -122,14 +99,7 @@ pub unsafe fn cosine_parts(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
     let zero = _mm512_setzero_ps();
     let (mut ab0, mut aa0, mut bb0) = (zero, zero, zero);
     let (mut ab1, mut aa1, mut bb1) = (zero, zero, zero);
-    let mut i = floats_to_line(pb, n);
-    if i > 0 {
-        let m = mask16(i);
-        let (x, y) = (_mm512_maskz_loadu_ps(m, pa), _mm512_maskz_loadu_ps(m, pb));
-        ab1 = _mm512_mul_ps(x, y);
-        aa1 = _mm512_mul_ps(x, x);
-        bb1 = _mm512_mul_ps(y, y);
-    }
+    let mut i = 0;
     while i + 32 <= n {
         let x0 = _mm512_loadu_ps(pa.add(i));
         let y0 = _mm512_loadu_ps(pb.add(i));
