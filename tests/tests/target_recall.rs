@@ -92,6 +92,21 @@ fn class(api: &Api, k_bucket: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The class once the background exact re-runs of the searches so far have all been recorded
+/// (two reads half a second apart agree), so it doesn't move between two looks at it.
+fn quiet_class(api: &Api, k_bucket: &str) -> Value {
+    let mut last = class(api, k_bucket);
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = class(api, k_bucket);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the class kept changing with no searches: {last}");
+}
+
 /// Searches `queries` round after round until `done(class)` (at most `limit`); the class and
 /// the searches it took.
 fn search_until(
@@ -187,14 +202,19 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
     let (learned, searches) = search_until(&api, seen, 10, Duration::from_secs(240), |c| {
         c["settled"] == true
     });
-    let ef = learned["ef"].as_u64().unwrap();
     let recall_on = measured(&api, held, &truth, 10);
+    // The searches just measured are checks too, and may have moved a settled class a step
+    // (a probe below its breadth): what follows compares against where it is now.
+    let learned_now = quiet_class(&api, "10");
+    let ef = learned_now["ef"].as_u64().unwrap();
     eprintln!(
-        "target {TARGET}: ef 64 → {ef} after {searches} searches ({:?}); recall@10 measured \
-         here {recall_off:.3} with the target off, {recall_on:.3} with it ({learned})",
+        "target {TARGET}: ef 64 → {} after {searches} searches ({:?}), {ef} after measuring; \
+         recall@10 measured here {recall_off:.3} with the target off, {recall_on:.3} with it \
+         ({learned})",
+        learned["ef"],
         started.elapsed()
     );
-    assert!(ef > 64, "the breadth rose: {learned}");
+    assert!(ef > 64, "the breadth rose: {learned_now}");
     assert!(
         recall_off < TARGET && recall_on >= TARGET - 0.01,
         "off {recall_off}, on {recall_on}"
@@ -209,23 +229,16 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
         "{text}"
     );
 
-    // A quarter more items: the class keeps its breadth and is measured again.
+    // A quarter more items: the class keeps its breadth and is measured again from no samples.
     load(&api, &grown);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while class(&api, "10")["samples"].as_u64() >= learned["samples"].as_u64() {
-        assert!(
-            Instant::now() < deadline,
-            "not measured again: {}",
-            class(&api, "10")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(class(&api, "10")["ef"], ef);
     assert!(
         on.output_containing("measuring the search breadths again")
             .contains("grew to"),
         "the node says why"
     );
+    let rechecked = class(&api, "10");
+    assert_eq!(rechecked["ef"], ef, "{rechecked}");
+    assert_eq!(rechecked["samples"], 0, "{rechecked}");
     drop(on);
 
     // A restart starts from what was learned, and measures it again.
@@ -236,9 +249,9 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
 }
 
 /// Content that changes under a settled class: 20,000 random 64-d vectors, then 60,000 more
-/// drawn around a few of the queries' directions, so the neighbourhoods the searches land in
-/// become crowded. Recall at the settled breadth falls below the target, the breadth rises again
-/// without a restart, and recall measured here is back at the target.
+/// drawn around the queries' directions, so the neighbourhoods the searches land in become
+/// crowded. Recall at the breadth the class had come down to falls below the target, the breadth
+/// rises again without a restart, and recall measured here is back at the target.
 #[test]
 fn target_recall_recovers_when_the_content_changes() {
     const DIMS: usize = 64;
@@ -261,8 +274,10 @@ fn target_recall_recovers_when_the_content_changes() {
     ]);
     let api = Api::new(&server.base);
     load(&api, &first);
+    // Settled, and come down as far as it goes: a settled class lowers its breadth after twice
+    // the settling checks, so three times as many at one breadth means it stays there.
     let (settled, _) = search_until(&api, seen, 10, Duration::from_secs(120), |c| {
-        c["settled"] == true
+        c["settled"] == true && c["samples"].as_u64() >= Some(150)
     });
     let settled_ef = settled["ef"].as_u64().unwrap();
     let truth = exact_top(&first, held, 10);
@@ -286,8 +301,8 @@ fn target_recall_recovers_when_the_content_changes() {
     );
     assert!(before >= TARGET - 0.01, "on target before: {before}");
     assert!(
-        dropped < TARGET - 0.01,
-        "the new content lowered recall: {dropped}"
+        dropped < TARGET,
+        "the new content lowered recall below the target: {dropped}"
     );
     assert!(recall >= TARGET - 0.01, "back at the target: {recall}");
 }
@@ -340,9 +355,7 @@ fn keeps_the_target_on(pg: &PgCluster, dialect: &str, target: f64) {
         "the default breadth misses: {recall_off}"
     );
     assert!(recall_on >= target - 0.01, "on {recall_on}");
-    // No searches now: once the queued checks are done, the class stays as it is.
-    std::thread::sleep(Duration::from_secs(2));
-    let last = class(&api, "100");
+    let last = quiet_class(&api, "100");
     let ef = last["ef"].as_u64().unwrap();
     let text = metrics(&api);
     assert!(
@@ -385,8 +398,7 @@ fn keeps_the_target_on(pg: &PgCluster, dialect: &str, target: f64) {
         eprintln!("--local-index, target {target}: {learned} after {searches} searches; recall@{K} {recall:.3}");
         assert!(recall >= target - 0.01, "local index {recall}");
         // Once the queued checks are done, the file holds the class as it is.
-        std::thread::sleep(Duration::from_secs(2));
-        let now = class(&api, "100");
+        let now = quiet_class(&api, "100");
         let kept = std::fs::read_to_string(dir.join("local-index/index/search-breadth.json"))
             .expect("kept in its data dir");
         assert!(

@@ -79,15 +79,19 @@ pub fn check_recall_wish(
     exact: bool,
 ) -> Result<super::recall::RecallWish, ApiError> {
     use super::recall::RecallWish;
-    match min_recall {
-        _ if exact => Ok(RecallWish::Exact),
-        None => Ok(RecallWish::Target),
-        Some(1.0) => Ok(RecallWish::Exact),
-        Some(r) if r.is_finite() && r > 0.0 && r < 1.0 => Ok(RecallWish::AtLeast(r)),
-        Some(r) => Err(ApiError::bad_request(format!(
-            "min_recall must be a recall@k in (0, 1], got {r}"
-        ))),
-    }
+    // An out-of-range min_recall is refused even beside `exact: true`, which would make it moot:
+    // a request the spec calls invalid is never answered 200.
+    let wish = match min_recall {
+        None => RecallWish::Target,
+        Some(1.0) => RecallWish::Exact,
+        Some(r) if r.is_finite() && r > 0.0 && r < 1.0 => RecallWish::AtLeast(r),
+        Some(r) => {
+            return Err(ApiError::bad_request(format!(
+                "min_recall must be a recall@k in (0, 1], got {r}"
+            )))
+        }
+    };
+    Ok(if exact { RecallWish::Exact } else { wish })
 }
 
 pub fn parse_filter(filter: Option<&Value>) -> Result<Option<Filter>, ApiError> {
