@@ -6,7 +6,6 @@ use crate::kernels::{dot_i8_unchecked, dot_unchecked, l2_squared_unchecked, norm
 use crate::kernels::{FloatText, Metric};
 use crate::quant::{norm_squared_i8, quantize_into, I8Query};
 use crate::{Error, Result};
-use aligned_vec::{AVec, ConstAlign};
 
 use super::Storage;
 
@@ -30,7 +29,27 @@ pub fn check_magnitude(v: &[f32]) -> Result<()> {
 /// Rows start on a 64-byte cache line (and, at 384 or 768 dimensions, so does every row): a
 /// 64-byte AVX-512 load of a row that straddled two lines cost two, and measured 0.7–0.8× the
 /// 32-byte loads on a streaming scan. `aligned-vec` (faer's) rather than a hand-made buffer.
-type LineAligned<T> = AVec<T, ConstAlign<64>>;
+#[cfg(not(target_arch = "wasm32"))]
+type LineAligned<T> = aligned_vec::AVec<T, aligned_vec::ConstAlign<64>>;
+/// WebAssembly has no cache-line loads to win, and aligned-vec's code would cost the npm
+/// package ~2 KB gzipped of its size budget.
+#[cfg(target_arch = "wasm32")]
+type LineAligned<T> = Vec<T>;
+
+fn line_aligned<T: Copy>(items: impl IntoIterator<Item = T>) -> LineAligned<T> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return LineAligned::from_iter(0, items);
+    #[cfg(target_arch = "wasm32")]
+    items.into_iter().collect()
+}
+
+/// `v` moved where it can be (wasm), copied once onto a line otherwise.
+fn line_aligned_from<T: Copy>(v: Vec<T>) -> LineAligned<T> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return LineAligned::from_slice(0, &v);
+    #[cfg(target_arch = "wasm32")]
+    v
+}
 
 /// Room for `additional` more: exactly on an empty array (a batch build then holds no slack),
 /// amortized otherwise, as `Vec::reserve` does.
@@ -70,8 +89,8 @@ impl Vectors {
             dims,
             metric,
             storage,
-            rows: LineAligned::new(0),
-            codes: LineAligned::new(0),
+            rows: line_aligned([]),
+            codes: line_aligned([]),
             scales: Vec::new(),
             sq_norms: Vec::new(),
         }
@@ -91,8 +110,8 @@ impl Vectors {
             dims,
             metric,
             storage,
-            rows: LineAligned::from_slice(0, &rows),
-            codes: LineAligned::from_slice(0, &codes),
+            rows: line_aligned_from(rows),
+            codes: line_aligned_from(codes),
             scales,
             sq_norms: Vec::new(),
         };
@@ -323,12 +342,10 @@ impl Vectors {
         let kept = || keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i);
         let mut out = Vectors::new(self.dims, self.metric, self.storage);
         if self.has_f32_rows() {
-            out.rows =
-                LineAligned::from_iter(0, kept().flat_map(|i| self.f32_row(i).iter().copied()));
+            out.rows = line_aligned(kept().flat_map(|i| self.f32_row(i).iter().copied()));
         }
         if self.is_int8() {
-            out.codes =
-                LineAligned::from_iter(0, kept().flat_map(|i| self.code_row(i).iter().copied()));
+            out.codes = line_aligned(kept().flat_map(|i| self.code_row(i).iter().copied()));
             out.scales = kept().map(|i| self.scales[i]).collect();
             if self.needs_sq_norms() {
                 out.sq_norms = kept().map(|i| self.sq_norms[i]).collect();

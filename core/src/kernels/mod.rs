@@ -10,6 +10,7 @@
 //!   [`use_path`] pins a slower path for a whole process (the CLI's `VECGATE_SIMD`), and
 //!   [`PathKernels`] runs any available path beside the others, as tests and benchmarks do.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::{Error, Result};
@@ -307,19 +308,36 @@ pub fn available_paths() -> Vec<KernelPath> {
         .collect()
 }
 
+/// On WebAssembly the build's target features fix the path (there is no run-time detection),
+/// and hot loops that carry only that path keep the npm package within its size budget.
+#[cfg(target_arch = "wasm32")]
+const BUILD_PATH: KernelPath = if cfg!(target_feature = "relaxed-simd") {
+    KernelPath::RelaxedSimd
+} else if cfg!(target_feature = "simd128") {
+    KernelPath::Simd128
+} else {
+    KernelPath::Scalar
+};
+
+#[cfg(not(target_arch = "wasm32"))]
 const UNCHOSEN: u8 = u8::MAX;
 /// The active path as its `repr(u8)`, or `UNCHOSEN` until the first kernel call.
+#[cfg(not(target_arch = "wasm32"))]
 static ACTIVE: AtomicU8 = AtomicU8::new(UNCHOSEN);
 
 /// The path the `*_unchecked` kernels run on in this process.
 #[inline(always)]
 pub fn active_path() -> KernelPath {
+    #[cfg(target_arch = "wasm32")]
+    return BUILD_PATH;
+    #[cfg(not(target_arch = "wasm32"))]
     match ACTIVE.load(Ordering::Relaxed) {
         UNCHOSEN => choose_fastest(),
         code => KernelPath::ALL[code as usize],
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[cold]
 fn choose_fastest() -> KernelPath {
     let fastest = available_paths()
@@ -346,8 +364,23 @@ pub fn use_path(path: KernelPath) -> Result<()> {
             names.join(", ")
         )));
     }
-    ACTIVE.store(path as u8, Ordering::Relaxed);
-    Ok(())
+    #[cfg(target_arch = "wasm32")]
+    {
+        if path != BUILD_PATH {
+            return Err(Error::InvalidArgument(format!(
+                "a WebAssembly build runs the path it was built for ({}); \
+                 KernelPath::kernels runs {} directly",
+                BUILD_PATH.name(),
+                path.name()
+            )));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        ACTIVE.store(path as u8, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// The kernels of one path this machine can run; only [`KernelPath::kernels`] makes one, which
