@@ -307,7 +307,7 @@ fn local_index(url: String) -> Backend {
     Backend {
         name: "local-index",
         env,
-        learned: Learned::File(dir.join("local-index/index/search-breadth.json")),
+        learned: Learned::File(dir.join("local-index/search-breadth.json")),
         floor_ef: K,
     }
 }

@@ -6,6 +6,7 @@
 pub mod data;
 pub mod embeddings;
 pub mod pki;
+pub mod proxy;
 pub mod server;
 pub mod suite;
 pub mod synthetic;
@@ -349,6 +350,22 @@ hostssl replication all 127.0.0.1/32 trust
             if let Err(e) = self.try_start() {
                 panic!("PgCluster: could not start PostgreSQL again:\n{e}");
             }
+        }
+    }
+
+    /// Promotes a replica to a primary (`pg_ctl promote`) and waits until it takes writes.
+    pub fn promote(&self) {
+        run_checked(
+            self.as_postgres("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-w", "-t", "60", "promote"]),
+            "pg_ctl promote",
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.psql("postgres", "SELECT pg_is_in_recovery()").trim() != "f" {
+            assert!(Instant::now() < deadline, "PgCluster: still in recovery after promote");
+            sleep(Duration::from_millis(50));
         }
     }
 

@@ -57,6 +57,18 @@ impl Server {
 
     /// Like [`Server::start`], with the given binary.
     pub fn start_bin(bin: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut server = Server::spawn_bin(bin, args, envs);
+        server.wait_listening(Duration::from_secs(120));
+        server
+    }
+
+    /// Starts `vecgate serve` as [`Server::start`] does, without waiting for it to listen:
+    /// `base` is empty until [`Server::wait_listening`].
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::spawn_bin(&vecgate_bin(), args, envs)
+    }
+
+    fn spawn_bin(bin: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .args(["--addr", "127.0.0.1:0"])
@@ -90,31 +102,43 @@ impl Server {
             });
         }
         drop(tx);
-        let mut collected = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        Server {
+            child,
+            base: String::new(),
+            output: rx,
+            collected: Vec::new(),
+        }
+    }
+
+    /// Waits (up to `within`) for the "listening on" line and sets `base`; kills the process
+    /// and panics with what it printed if it does not come.
+    pub fn wait_listening(&mut self, within: Duration) {
+        let listening = |line: &str| {
+            line.split_once("listening on ")
+                .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned())
+        };
+        if let Some(base) = self.collected.iter().find_map(|l| listening(l)) {
+            self.base = base;
+            return;
+        }
+        let deadline = std::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
+            match self.output.recv_timeout(left) {
                 Ok(line) => {
-                    let base = line
-                        .split_once("listening on ")
-                        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned());
-                    collected.push(line);
+                    let base = listening(&line);
+                    self.collected.push(line);
                     if let Some(base) = base {
-                        return Server {
-                            child,
-                            base,
-                            output: rx,
-                            collected,
-                        };
+                        self.base = base;
+                        return;
                     }
                 }
                 Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
                     panic!(
                         "vecgate serve did not start listening; it printed:\n{}",
-                        collected.join("\n")
+                        self.collected.join("\n")
                     );
                 }
             }

@@ -22,6 +22,17 @@ fn start_node_with(
     data_dir: &std::path::Path,
     extra: &[(&'static str, &str)],
 ) -> Server {
+    let env = node_env(url, dialect, data_dir, extra);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start(&[], &env)
+}
+
+fn node_env(
+    url: &str,
+    dialect: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
     let mut env = key_env();
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     env.extend([
@@ -33,8 +44,7 @@ fn start_node_with(
         ("VECGATE_LOCAL_INDEX", "true".to_owned()),
         ("VECGATE_RECALL_SAMPLE_RATE", "0".to_owned()),
     ]);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Server::start(&[], &env)
+    env
 }
 
 fn cluster(dialect: &str) -> PgCluster {
@@ -464,4 +474,280 @@ fn local_index_without_a_database_is_a_clear_startup_error() {
         stderr.contains("--local-index") && stderr.contains("--database-url"),
         "{stderr}"
     );
+}
+
+/// A plain node on the same database, which writes there directly (no copy of its own).
+fn start_writer(url: &str, dialect: &str) -> Server {
+    let mut env = key_env();
+    env.extend([
+        ("VECGATE_DATABASE_URL", url.to_owned()),
+        ("VECGATE_DIALECT", dialect.to_owned()),
+        ("VECGATE_DIMENSIONS", movies().dims.to_string()),
+        ("VECGATE_RECALL_SAMPLE_RATE", "0".to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start(&[], &env)
+}
+
+/// The message of a 503 `/health`.
+fn degraded_because(api: &Api) -> String {
+    let (status, body) = api.call("GET", "/health", None, None);
+    assert_eq!(status, 503, "{body}");
+    body["error"]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The way back from Postgres is cut after the search-log batch committed: the node can't know
+/// it did, and sends the batch again. Each row carries its id, so the table has each once.
+#[test]
+fn a_search_log_batch_whose_reply_was_lost_is_written_once() {
+    use vecgate_tests::proxy::{Mode, Proxy};
+    let pg = cluster("pgvector");
+    let url = pg.create_database("once");
+    let proxy = Proxy::start(pg.port());
+    let node = start_node(
+        &proxy.url(&url, pg.port()),
+        "pgvector",
+        &empty_temp_dir("li-once"),
+    );
+    let api = Api::new(&node.base);
+    upsert(&api, (0..50).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+    search_ids(&api, &nudged(1, 1), 5);
+    logs_flushed(&api);
+    let before = log_rows(&pg, "once");
+    assert_eq!(before, 1);
+
+    proxy.set(Mode::LoseReplies);
+    const SEARCHES: u64 = 20;
+    for i in 0..SEARCHES as usize {
+        assert_eq!(search_ids(&api, &nudged(i, 2), 5).len(), 5);
+    }
+    // Committed (read here, not through the proxy), while the node still holds the rows as
+    // unwritten: the ambiguous failure happened.
+    time_until("the batch is in the table", || {
+        log_rows(&pg, "once") == before + SEARCHES
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        api.metric("vecgate_search_logs_buffered"),
+        SEARCHES as f64,
+        "the node did not hear that the batch was written"
+    );
+
+    proxy.set(Mode::Pass);
+    logs_flushed(&api);
+    assert_eq!(
+        log_rows(&pg, "once"),
+        before + SEARCHES,
+        "the batch sent again added nothing"
+    );
+    let ids: u64 = pg
+        .psql("once", "SELECT count(DISTINCT log_id) FROM vector_search_logs")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(ids, before + SEARCHES, "every row has its own id");
+}
+
+/// A node restarted while Postgres is down starts from its snapshot: it answers reads as before,
+/// `/health` says why it is degraded and how old the copy is, writes get a JSON 503, and it
+/// catches up when Postgres is back. A node with no copy of this database waits for it instead.
+#[test]
+fn a_node_starts_from_its_snapshot_while_postgres_is_down() {
+    let mut pg = cluster("pgvector");
+    let url = pg.create_database("offline");
+    let dir = empty_temp_dir("li-offline");
+    let node = start_node(&url, "pgvector", &dir);
+    let api = Api::new(&node.base);
+    upsert(&api, (0..300).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+    let queries: Vec<Vec<f32>> = (0..10).map(|i| nudged(i * 29, i)).collect();
+    let before: Vec<Vec<String>> = queries.iter().map(|q| search_ids(&api, q, 10)).collect();
+    drop(node);
+    pg.stop();
+
+    let mut waiting = Server::spawn(
+        &[],
+        &node_env(&url, "pgvector", &empty_temp_dir("li-offline-new"), &[])
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let said = waiting.output_containing("waiting for the database");
+    assert!(
+        said.contains("no copy of it here can be trusted") && !said.contains("listening on"),
+        "{said}"
+    );
+
+    let started = Instant::now();
+    let node = start_node(&url, "pgvector", &dir);
+    let api = Api::new(&node.base);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    for (q, expected) in queries.iter().zip(&before) {
+        assert_eq!(&search_ids(&api, q, 10), expected, "the same answers");
+    }
+    let why = degraded_because(&api);
+    assert!(
+        why.contains("unreachable since this node started") && why.contains("s ago"),
+        "{why}"
+    );
+    assert_eq!(api.metric("vecgate_local_index_validated"), 0.0);
+    let (status, v) = api.call(
+        "POST",
+        "/v1/content",
+        Some(WRITE_KEY),
+        Some(&json!({"items": [item("during-outage", &queries[0])]})),
+    );
+    assert_eq!(status, 503, "{v}");
+    assert!(v["error"]["message"].is_string(), "{v}");
+
+    pg.start_again();
+    time_until("/health recovers", || {
+        api.call("GET", "/health", None, None).0 == 200
+    });
+    assert_eq!(api.metric("vecgate_local_index_validated"), 1.0);
+    upsert(&api, vec![item("after-outage", &queries[1])]);
+    assert_eq!(status_of(&api, "after-outage"), 200, "read your writes");
+    // The node that waited starts once the database answers, with a copy of its own.
+    waiting.wait_listening(Duration::from_secs(60));
+    let other = Api::new(&waiting.base);
+    assert_same_rows(&other, &database_rows(&pg, "offline"), "the node that waited");
+}
+
+/// A node cut off from Postgres while the feed was pruned past it (and the rows changed) can't
+/// follow on: it rebuilds a fresh copy in place, answering from the old one meanwhile, switches
+/// without a restart, and a later restart starts from the fresh copy.
+#[test]
+fn a_node_whose_feed_was_pruned_rebuilds_its_copy_in_place() {
+    use vecgate_tests::proxy::{Mode, Proxy};
+    let pg = cluster("pgvector");
+    let url = pg.create_database("resync");
+    let proxy = Proxy::start(pg.port());
+    let via = proxy.url(&url, pg.port());
+    let dir = empty_temp_dir("li-resync");
+    let node = start_node(&via, "pgvector", &dir);
+    let api = Api::new(&node.base);
+    upsert(&api, (0..300).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+
+    proxy.set(Mode::Refuse);
+    let writer = start_writer(&url, "pgvector");
+    let direct = Api::new(&writer.base);
+    for i in 0..40 {
+        let (status, _) = direct.call("DELETE", &format!("/v1/content/f{i}"), Some(WRITE_KEY), None);
+        assert_eq!(status, 200);
+    }
+    upsert(
+        &direct,
+        (40..80)
+            .map(|i| item(&format!("f{i}"), &nudged(i, 7)))
+            .chain((0..60).map(|i| item(&format!("n{i}"), &nudged(i + 500, 1))))
+            .collect(),
+    );
+    pg.psql(
+        "resync",
+        "DELETE FROM content_changes WHERE seq < (SELECT max(seq) FROM content_changes)",
+    );
+    // Cut off, it answers from what it has.
+    assert_eq!(status_of(&api, "f0"), 200, "the old copy still answers");
+
+    proxy.set(Mode::Pass);
+    let mut node = node;
+    let said = node.output_containing("rebuilt its copy");
+    assert!(
+        said.contains("were pruned from the feed") && said.contains("rebuilding its copy"),
+        "{said}"
+    );
+    time_until("/health is ok again", || {
+        api.call("GET", "/health", None, None).0 == 200
+    });
+    assert_eq!(api.metric("vecgate_local_index_resyncs_total"), 1.0);
+    let rows = database_rows(&pg, "resync");
+    assert_eq!(rows.len(), 320);
+    assert_same_rows(&api, &rows, "after the rebuild in place");
+    // It follows on from the fresh copy.
+    upsert(&direct, vec![item("after-resync", &nudged(9, 9))]);
+    time_until("the node sees a write after the rebuild", || {
+        status_of(&api, "after-resync") == 200
+    });
+    drop(node);
+    let mut again = start_node(&via, "pgvector", &dir);
+    assert!(
+        again
+            .output_containing("local index ready")
+            .contains("rows from the snapshot"),
+        "a restart opens the fresh copy"
+    );
+    assert_same_rows(
+        &Api::new(&again.base),
+        &database_rows(&pg, "resync"),
+        "after a restart",
+    );
+}
+
+/// Failover: the node's URL names a primary and its streaming replica, with
+/// `target_session_attrs=read-write`. The replica is cut off (stopped) while the node writes a
+/// tail it never receives, the primary is SIGKILLed and the replica promoted. Writes get JSON
+/// 503s until the new primary is found, then go on without a restart; the follower sees that the
+/// database lost changes it had applied and rebuilds its copy to the new primary's rows.
+#[test]
+fn writers_and_followers_move_to_a_promoted_replica() {
+    let mut primary = cluster("pgvector");
+    primary.create_database("failover");
+    let mut replica = primary.start_replica();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/failover?target_session_attrs=read-write",
+        primary.port(),
+        replica.port()
+    );
+    let node = start_node(&url, "pgvector", &empty_temp_dir("li-failover"));
+    let api = Api::new(&node.base);
+    upsert(&api, (0..200).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+    time_until("the replica has the rows", || {
+        replica
+            .psql("failover", "SELECT count(*) FROM content_vectors")
+            .trim()
+            == "200"
+    });
+
+    // The tail the replica never receives: acknowledged by the old primary, lost by the promotion.
+    replica.stop();
+    upsert(&api, (0..20).map(|i| item(&format!("tail{i}"), &nudged(i, 5))).collect());
+    assert_eq!(status_of(&api, "tail0"), 200);
+    primary.crash();
+    replica.start_again();
+    replica.promote();
+
+    let started = Instant::now();
+    let mut refusals = 0;
+    loop {
+        let (status, v) = api.call(
+            "POST",
+            "/v1/content",
+            Some(WRITE_KEY),
+            Some(&json!({"items": [item("after-failover", &nudged(7, 7))]})),
+        );
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "a write during the failover: {v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+        refusals += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no write reached the new primary: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "writes moved to the promoted replica after {:?} ({refusals} JSON 503s)",
+        started.elapsed()
+    );
+    let mut node = node;
+    let said = node.output_containing("rebuilt its copy");
+    assert!(said.contains("lost changes this copy holds"), "{said}");
+    let rows = database_rows(&replica, "failover");
+    assert_eq!(rows.len(), 201, "the old rows and the write after, not the tail");
+    time_until("the node holds the new primary's rows", || {
+        content_count(&api) == 201
+    });
+    assert_same_rows(&api, &rows, "after the failover");
+    assert_eq!(status_of(&api, "tail0"), 404, "the lost tail is gone from the copy too");
 }

@@ -399,7 +399,7 @@ fn keeps_the_target_on(pg: &PgCluster, dialect: &str, target: f64) {
         assert!(recall >= target - 0.01, "local index {recall}");
         // Once the queued checks are done, the file holds the class as it is.
         let now = quiet_class(&api, "100");
-        let kept = std::fs::read_to_string(dir.join("local-index/index/search-breadth.json"))
+        let kept = std::fs::read_to_string(dir.join("local-index/search-breadth.json"))
             .expect("kept in its data dir");
         assert!(
             kept.contains(&format!("\"ef\": {}", now["ef"])),

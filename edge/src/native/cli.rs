@@ -12,7 +12,7 @@ use vecgate_core::hnsw::Storage;
 use vecgate_core::kernels;
 
 use super::embed_host::{self, NativeEmbedHost};
-use super::local_index::LocalIndexStore;
+use super::local_index::{LocalIndexStore, Start};
 use super::pg::PgClient;
 use super::rebuild::Rebuilder;
 use super::server::{NativeHandler, ServerLimits};
@@ -395,7 +395,12 @@ pub async fn open_store(
 const LOCAL_INDEX_NEEDS_DATABASE: &str = "--local-index keeps a copy of a central database: \
      it needs --database-url (or VECGATE_DATABASE_URL)";
 
-/// The Postgres store with a local copy of its index in front (`--local-index`).
+/// How often a `--local-index` node that can't start yet asks the database again.
+const UNREACHABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The Postgres store with a local copy of its index in front (`--local-index`). With the
+/// database unreachable it starts from its snapshot if that is a copy of this database (the
+/// schema is checked once the database answers); without such a copy it waits for the database.
 async fn open_local_index(
     config: &mut Config,
     embedded: &EmbeddedArgs,
@@ -406,17 +411,85 @@ async fn open_local_index(
         .database_url
         .clone()
         .ok_or(LOCAL_INDEX_NEEDS_DATABASE)?;
-    let remote = postgres_store(config, &url, schema.migrate).await?;
+    let options = embedded.options(config.dimensions);
+    let mut waiting = false;
+    let (remote, how) = loop {
+        let unreachable = match PgClient::new(&url, &config.database_read_urls)?.ping().await {
+            Ok(()) => None,
+            Err(e @ crate::sql::DbError::Unavailable(_)) => Some(e),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(unreachable) = unreachable else {
+            let remote = postgres_store(config, &url, schema.migrate).await?;
+            break (remote, Start::Online);
+        };
+        match LocalIndexStore::trusted_copy(&embedded.data_dir, &url, config.dimensions) {
+            Ok(position) => {
+                let dialect = position.dialect.expect("a trusted copy records its dialect");
+                if config.dialect.is_some_and(|d| d != dialect) {
+                    return Err(format!(
+                        "the local index's copy is of a {} database, not {}",
+                        dialect.extension(),
+                        config.dialect.map_or("", |d| d.extension())
+                    )
+                    .into());
+                }
+                config.dialect = Some(dialect);
+                check_schema_when_reachable(config.clone(), url.clone(), schema.migrate);
+                let remote = PostgresStore::new(
+                    PgClient::new(&url, &config.database_read_urls)?,
+                    dialect,
+                    config.dimensions,
+                    !config.database_read_urls.is_empty(),
+                );
+                break (remote, Start::Offline(position));
+            }
+            Err(why) => {
+                if !waiting {
+                    eprintln!(
+                        "vecgate: local index: the database is unreachable ({unreachable}), and \
+                         no copy of it here can be trusted ({why}); waiting for the database"
+                    );
+                    waiting = true;
+                }
+                tokio::time::sleep(UNREACHABLE_RETRY).await;
+            }
+        }
+    };
     let store = LocalIndexStore::start(
         &url,
         remote,
         &embedded.data_dir,
-        embedded.options(config.dimensions),
+        options,
         std::time::Duration::from_millis(local.max_lag_ms),
         std::time::Duration::from_millis(config.request_timeout_ms),
+        how,
     )
     .await?;
     Ok(AnyStore::LocalIndex(store))
+}
+
+/// For a node started without its database: once the database answers, checks (or with
+/// `migrate`, brings up to date) its schema, as a start with it would have.
+fn check_schema_when_reachable(mut config: Config, url: String, migrate: bool) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(UNREACHABLE_RETRY).await;
+            match postgres_store(&mut config, &url, migrate).await {
+                Ok(_) => {
+                    eprintln!("vecgate: the database answers; its schema is as this node needs");
+                    return;
+                }
+                Err(e) if e.downcast_ref::<crate::sql::DbError>().is_some_and(|e| {
+                    matches!(e, crate::sql::DbError::Unavailable(_))
+                }) => {}
+                Err(e) => {
+                    eprintln!("vecgate: ERROR the database's schema: {e}");
+                    return;
+                }
+            }
+        }
+    });
 }
 
 /// The sample's items, in `POST /v1/content` form.

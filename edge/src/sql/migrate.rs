@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_search_breadth",
         include_str!("../../../migrations/0008_search_breadth.sql"),
     ),
+    (
+        "0009_search_log_ids",
+        include_str!("../../../migrations/0009_search_log_ids.sql"),
+    ),
 ];
 
 /// The largest dimension either extension stores (`ruvector(n)` and `vector(n)`).

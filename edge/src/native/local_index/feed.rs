@@ -1,13 +1,14 @@
 //! Following Postgres: the initial load, then the `content_changes` feed (migration 0007) in
 //! commit order, woken by NOTIFY and polled as a fallback. What has been applied is recorded in
 //! `replica.json` after the index holds it, so a restart re-applies at most the last batch (each
-//! change sets a row to its current state, so applying one twice changes nothing).
+//! change sets a row to its current state, so applying one twice changes nothing). A feed this
+//! copy can't continue from (pruned past it, or another database) is handed to [`super::resync`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,6 +16,7 @@ use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 
 use super::super::pg::PgClient;
+use super::LiveCopy;
 use crate::sql::{parse_vector_literal, Param, Route, Row, SqlClient};
 use crate::store::embedded::EmbeddedStore;
 use crate::store::{ContentItem, MediaType, Store, StoreError};
@@ -34,6 +36,58 @@ pub struct Position {
     pub database_id: String,
     pub dims: usize,
     pub applied_seq: u64,
+    /// Where that database is: hosts, ports and name, never credentials ([`database_target`]).
+    /// A node that starts while the database is unreachable trusts its copy only when the URL
+    /// it is given still names this place.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The database's dialect, for such a start.
+    #[serde(default)]
+    pub dialect: Option<crate::sql::Dialect>,
+    /// The copy's directory under `local-index/`: a resync builds the next one beside it and
+    /// switches by rewriting this file.
+    #[serde(default = "first_copy")]
+    pub copy: String,
+    /// When the copy last held every change of the database (Unix ms; 0: not known).
+    #[serde(default)]
+    pub confirmed_at_ms: u64,
+    /// The last change applied, as the feed had it: after a failover the feed must still have
+    /// it, or the copy holds changes the database lost.
+    #[serde(default)]
+    pub last_change: Option<ChangeMark>,
+}
+
+/// One change of the feed, to recognise it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeMark {
+    pub seq: u64,
+    pub id: String,
+    pub changed_at: String,
+}
+
+fn first_copy() -> String {
+    "index".into()
+}
+
+/// The database `url` names, as recorded in [`Position::target`]: `host:port,…/dbname`.
+pub fn database_target(url: &str) -> Result<String, String> {
+    let target = crate::native::tls::PgTarget::parse(url)?;
+    let config = &target.config;
+    Ok(format!(
+        "{}/{}",
+        crate::native::tls::hosts(config),
+        config
+            .get_dbname()
+            .or(config.get_user())
+            .unwrap_or_default()
+    ))
+}
+
+pub fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Position {
@@ -66,8 +120,16 @@ pub struct FeedState {
     pub applied_seq: AtomicU64,
     /// The newest change the database had at the last successful poll.
     pub head_seq: AtomicU64,
-    /// When the follower last confirmed it held every change (a poll that found nothing new).
-    caught_up_at: Mutex<Instant>,
+    /// When the follower last confirmed it held every change (a poll that found nothing new),
+    /// as Unix ms: wall-clock time, so a snapshot's age carries across restarts.
+    caught_up_unix_ms: AtomicU64,
+    /// Started from its snapshot while the database was unreachable, and not caught up since:
+    /// the copy is not yet validated against the database.
+    pub unvalidated: AtomicBool,
+    /// Why the copy is being rebuilt (a resync in progress), for `/health`.
+    pub rebuilding: Mutex<Option<String>>,
+    /// Resyncs completed since start.
+    pub resyncs_total: AtomicU64,
     pub applied_total: AtomicU64,
     /// Wakes the follower: a NOTIFY, or a write of this node waiting to read it back.
     pub wake: Notify,
@@ -76,11 +138,21 @@ pub struct FeedState {
 }
 
 impl FeedState {
-    pub fn new(applied_seq: u64) -> FeedState {
+    /// At `applied_seq`, last known to hold every change at `confirmed_at_ms` (Unix ms; 0:
+    /// now).
+    pub fn new(applied_seq: u64, confirmed_at_ms: u64) -> FeedState {
+        let confirmed = if confirmed_at_ms == 0 {
+            unix_ms_now()
+        } else {
+            confirmed_at_ms
+        };
         FeedState {
             applied_seq: AtomicU64::new(applied_seq),
             head_seq: AtomicU64::new(applied_seq),
-            caught_up_at: Mutex::new(Instant::now()),
+            caught_up_unix_ms: AtomicU64::new(confirmed),
+            unvalidated: AtomicBool::new(false),
+            rebuilding: Mutex::new(None),
+            resyncs_total: AtomicU64::new(0),
             applied_total: AtomicU64::new(0),
             wake: Notify::new(),
             advanced: Notify::new(),
@@ -96,16 +168,36 @@ impl FeedState {
 
     /// Time since the node last knew it held every change: its staleness bound right now.
     pub fn lag(&self) -> Duration {
-        self.caught_up_at
-            .lock()
-            .map(|t| t.elapsed())
-            .unwrap_or_default()
+        Duration::from_millis(unix_ms_now().saturating_sub(self.caught_up_unix_ms()))
+    }
+
+    /// When the copy last held every change, as Unix ms.
+    pub fn caught_up_unix_ms(&self) -> u64 {
+        self.caught_up_unix_ms.load(Ordering::Relaxed)
     }
 
     fn caught_up(&self) {
-        if let Ok(mut t) = self.caught_up_at.lock() {
-            *t = Instant::now();
+        self.caught_up_unix_ms.store(unix_ms_now(), Ordering::Relaxed);
+        self.unvalidated.store(false, Ordering::Relaxed);
+    }
+
+    /// Why the copy can't be trusted as current whatever its lag: not yet validated against
+    /// the database, or being rebuilt.
+    pub fn degraded_reason(&self) -> Option<String> {
+        if let Some(why) = self.rebuilding.lock().ok().and_then(|r| r.clone()) {
+            return Some(format!(
+                "the local index is rebuilding its copy ({why}); answering from the old one, \
+                 which held every change {:.1} s ago",
+                self.lag().as_secs_f64()
+            ));
         }
+        self.unvalidated.load(Ordering::Relaxed).then(|| {
+            format!(
+                "the database has been unreachable since this node started; answering from its \
+                 snapshot, which held every change {:.1} s ago",
+                self.lag().as_secs_f64()
+            )
+        })
     }
 
     /// Waits until every change up to `seq` is applied, or `deadline`. Whether it got there.
@@ -159,7 +251,7 @@ impl FeedExtent {
         if self.head < applied {
             return Err(format!(
                 "the database's change feed ends at {}, before this copy ({applied}): it was \
-                 restored from a backup",
+                 restored from a backup, or failed over and lost changes this copy holds",
                 self.head
             ));
         }
@@ -276,106 +368,198 @@ pub async fn load_all(
     Ok(loaded)
 }
 
-/// Applies every change after `state.applied_seq`, a batch at a time, until none is left.
-/// Returns how many changes were applied.
-async fn catch_up(
-    client: &PgClient,
-    local: &EmbeddedStore,
-    state: &FeedState,
-    position: &Mutex<Position>,
-    position_path: &Path,
-    dims: usize,
-) -> Result<u64, String> {
-    let database_id = position
-        .lock()
-        .map_err(|_| "position lock poisoned")?
-        .database_id
-        .clone();
-    let extent = feed_extent(client).await.map_err(unavailable)?;
-    extent
-        .continues(&database_id, state.applied_seq.load(Ordering::Acquire))
-        .map_err(|e| format!("local index: {e}; restart the node to rebuild its copy"))?;
-    let mut applied = 0u64;
-    loop {
-        let after = state.applied_seq.load(Ordering::Acquire);
-        // The current row of each changed id: applying a change sets the row as it is now, and
-        // any later change to it comes after in the feed.
-        let rows = client
+/// Why following stopped.
+#[derive(Debug)]
+pub enum FollowError {
+    /// The database is unreachable or failed: retried.
+    Unavailable(String),
+    /// The feed can't continue this copy (pruned past it, another database): it is rebuilt.
+    Discontinued(String),
+}
+
+impl From<String> for FollowError {
+    fn from(e: String) -> FollowError {
+        FollowError::Unavailable(e)
+    }
+}
+
+/// What the follower works with: the database, the copy it keeps, and where it records that.
+pub struct Follower {
+    pub url: String,
+    pub client: Arc<PgClient>,
+    pub copy: Arc<LiveCopy>,
+    pub state: Arc<FeedState>,
+    pub position: Arc<Mutex<Position>>,
+    /// `--data-dir/local-index`.
+    pub root: PathBuf,
+    pub options: crate::store::embedded::EmbeddedOptions,
+}
+
+impl Follower {
+    pub fn position_path(&self) -> PathBuf {
+        self.root.join(POSITION_FILE)
+    }
+
+    fn position(&self) -> Result<Position, String> {
+        self.position
+            .lock()
+            .map(|p| p.clone())
+            .map_err(|_| "position lock poisoned".into())
+    }
+
+    /// Records `update`d position in `replica.json`, then in memory.
+    pub fn record(&self, update: impl FnOnce(&mut Position)) -> Result<(), String> {
+        let mut next = self.position()?;
+        update(&mut next);
+        next.save(&self.position_path())?;
+        *self
+            .position
+            .lock()
+            .map_err(|_| "position lock poisoned".to_owned())? = next;
+        Ok(())
+    }
+
+    /// Applies every change after `state.applied_seq`, a batch at a time, until none is left.
+    /// Returns how many changes were applied. With `verify_history` (a new session, perhaps
+    /// on a promoted replica), first checks that the feed still has the last change applied.
+    async fn catch_up(&self, verify_history: bool) -> Result<u64, FollowError> {
+        let (client, state, dims) = (&self.client, &self.state, self.options.dims);
+        let position = self.position()?;
+        let extent = feed_extent(client).await.map_err(unavailable)?;
+        let applied = state.applied_seq.load(Ordering::Acquire);
+        extent
+            .continues(&position.database_id, applied)
+            .map_err(FollowError::Discontinued)?;
+        if verify_history {
+            self.verify_history(&position, &extent).await?;
+        }
+        let mut applied = 0u64;
+        loop {
+            let after = state.applied_seq.load(Ordering::Acquire);
+            // The current row of each changed id: applying a change sets the row as it is now,
+            // and any later change to it comes after in the feed.
+            let rows = client
+                .query(
+                    Route::Write,
+                    "SELECT c.seq::text, c.op, v.id, v.content_id::text, v.media_type, \
+                            v.metadata::text, v.vector::text, c.id, \
+                            (SELECT coalesce(max(seq), 0)::text FROM content_changes), \
+                            c.changed_at::text \
+                     FROM content_changes c LEFT JOIN content_vectors v ON v.id = c.id \
+                     WHERE c.seq > $1::text::bigint ORDER BY c.seq LIMIT $2::text::int",
+                    &[Some(after.to_string()), Some(BATCH.to_string())],
+                )
+                .await
+                .map_err(unavailable)?;
+            if rows.is_empty() {
+                // Nothing after `after`: read the head again, a change may have committed since.
+                let head = feed_extent(client).await.map_err(unavailable)?.head;
+                state.head_seq.store(head, Ordering::Relaxed);
+                if head == after {
+                    state.caught_up();
+                    return Ok(applied);
+                }
+                continue;
+            }
+            if let Some(head) = rows
+                .first()
+                .and_then(|r| text(r, 8))
+                .and_then(|h| h.parse().ok())
+            {
+                state.head_seq.store(head, Ordering::Relaxed);
+            }
+            let local = self.copy.get();
+            let mut last_seq = after;
+            // Consecutive upserts go in as one batch (the last state of each id); a delete or a
+            // truncate applies in its place in the order.
+            let mut upserts: HashMap<String, ContentItem> = HashMap::new();
+            for row in &rows {
+                last_seq = text(row, 0)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(last_seq);
+                let changed_id = text(row, 7).unwrap_or_default();
+                match (text(row, 1), text(row, 2)) {
+                    (Some("upsert"), Some(_)) => {
+                        let item = item_from(row, 2, dims).map_err(unavailable)?;
+                        upserts.insert(item.id.clone(), item);
+                    }
+                    (Some("truncate"), _) => {
+                        flush(&local, &mut upserts).await?;
+                        for id in local.ids() {
+                            local.delete(&id).await.map_err(unavailable)?;
+                        }
+                    }
+                    // A delete, or an upsert whose row is gone again (its delete follows).
+                    _ => {
+                        flush(&local, &mut upserts).await?;
+                        local.delete(changed_id).await.map_err(unavailable)?;
+                    }
+                }
+            }
+            flush(&local, &mut upserts).await?;
+            let mark = rows.last().map(|r| ChangeMark {
+                seq: last_seq,
+                id: text(r, 7).unwrap_or_default().to_owned(),
+                changed_at: text(r, 9).unwrap_or_default().to_owned(),
+            });
+            self.record(|p| {
+                p.applied_seq = last_seq;
+                p.last_change = mark;
+            })?;
+            applied += rows.len() as u64;
+            state
+                .applied_total
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            state.applied_seq.store(last_seq, Ordering::Release);
+            state.advanced.notify_waiters();
+        }
+    }
+}
+
+impl Follower {
+    /// The feed must still hold the last change this copy applied, as it was. A promoted
+    /// replica that lost the tail of the old primary's WAL (asynchronous replication) may have
+    /// given the same seq to another change since, or none yet: then this copy holds changes
+    /// the database no longer has, and is rebuilt.
+    async fn verify_history(
+        &self,
+        position: &Position,
+        extent: &FeedExtent,
+    ) -> Result<(), FollowError> {
+        let Some(mark) = &position.last_change else {
+            return Ok(());
+        };
+        if mark.seq != position.applied_seq || extent.oldest.is_none_or(|o| o > mark.seq) {
+            // Pruned since (continues() has checked nothing after it was).
+            return Ok(());
+        }
+        let rows = self
+            .client
             .query(
                 Route::Write,
-                "SELECT c.seq::text, c.op, v.id, v.content_id::text, v.media_type, \
-                        v.metadata::text, v.vector::text, c.id, \
-                        (SELECT coalesce(max(seq), 0)::text FROM content_changes) \
-                 FROM content_changes c LEFT JOIN content_vectors v ON v.id = c.id \
-                 WHERE c.seq > $1::text::bigint ORDER BY c.seq LIMIT $2::text::int",
-                &[Some(after.to_string()), Some(BATCH.to_string())],
+                "SELECT id, changed_at::text FROM content_changes WHERE seq = $1::text::bigint",
+                &[Some(mark.seq.to_string())],
             )
             .await
             .map_err(unavailable)?;
-        if rows.is_empty() {
-            // Nothing after `after`: read the head again, a change may have committed since.
-            let head = feed_extent(client).await.map_err(unavailable)?.head;
-            state.head_seq.store(head, Ordering::Relaxed);
-            if head == after {
-                state.caught_up();
-                return Ok(applied);
-            }
-            continue;
-        }
-        if let Some(head) = rows
+        let found = rows
             .first()
-            .and_then(|r| text(r, 8))
-            .and_then(|h| h.parse().ok())
-        {
-            state.head_seq.store(head, Ordering::Relaxed);
+            .map(|r| (text(r, 0).unwrap_or_default(), text(r, 1).unwrap_or_default()));
+        if found != Some((mark.id.as_str(), mark.changed_at.as_str())) {
+            return Err(FollowError::Discontinued(format!(
+                "the database's change feed no longer has change {} as this copy applied it: \
+                 it failed over and lost changes this copy holds",
+                mark.seq
+            )));
         }
-        let mut last_seq = after;
-        // Consecutive upserts go in as one batch (the last state of each id); a delete or a
-        // truncate applies in its place in the order.
-        let mut upserts: HashMap<String, ContentItem> = HashMap::new();
-        for row in &rows {
-            last_seq = text(row, 0)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(last_seq);
-            let changed_id = text(row, 7).unwrap_or_default();
-            match (text(row, 1), text(row, 2)) {
-                (Some("upsert"), Some(_)) => {
-                    let item = item_from(row, 2, dims).map_err(unavailable)?;
-                    upserts.insert(item.id.clone(), item);
-                }
-                (Some("truncate"), _) => {
-                    flush(local, &mut upserts).await?;
-                    for id in local.ids() {
-                        local.delete(&id).await.map_err(unavailable)?;
-                    }
-                }
-                // A delete, or an upsert whose row is gone again (its delete follows).
-                _ => {
-                    flush(local, &mut upserts).await?;
-                    local.delete(changed_id).await.map_err(unavailable)?;
-                }
-            }
-        }
-        flush(local, &mut upserts).await?;
-        let record = {
-            let mut p = position.lock().map_err(|_| "position lock poisoned")?;
-            p.applied_seq = last_seq;
-            p.clone()
-        };
-        record.save(position_path)?;
-        applied += rows.len() as u64;
-        state
-            .applied_total
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
-        state.applied_seq.store(last_seq, Ordering::Release);
-        state.advanced.notify_waiters();
+        Ok(())
     }
 }
 
 async fn flush(
     local: &EmbeddedStore,
     upserts: &mut HashMap<String, ContentItem>,
-) -> Result<(), String> {
+) -> Result<(), FollowError> {
     if upserts.is_empty() {
         return Ok(());
     }
@@ -426,20 +610,19 @@ impl Drop for Listener {
     }
 }
 
+/// How often a caught-up follower records that in `replica.json`: the age a snapshot reports
+/// when the node next starts without the database is at most this much too old.
+const CONFIRM_EVERY: Duration = Duration::from_secs(10);
+
 /// The follower: for the life of the process, LISTEN, catch up, and wait for the next change.
-/// Any failure (Postgres down) is logged once per outage and retried.
-pub async fn follow(
-    url: String,
-    client: std::sync::Arc<PgClient>,
-    local: std::sync::Arc<EmbeddedStore>,
-    state: std::sync::Arc<FeedState>,
-    position: std::sync::Arc<Mutex<Position>>,
-    position_path: PathBuf,
-    dims: usize,
-) {
+/// Any failure (Postgres down) is logged once per outage and retried; a feed that can't
+/// continue the copy starts a resync, in place.
+pub async fn follow(follower: Follower) {
+    let state = follower.state.clone();
     let mut failing = false;
+    let mut confirmed_at = follower.position().map(|p| p.confirmed_at_ms).unwrap_or(0);
     loop {
-        let listener = match Listener::start(&url, state.clone()).await {
+        let listener = match Listener::start(&follower.url, state.clone()).await {
             Ok(l) => l,
             Err(e) => {
                 if !failing {
@@ -450,16 +633,30 @@ pub async fn follow(
                 continue;
             }
         };
+        // A new session may be on another server (a failover): check the history once.
+        let mut verify_history = true;
         loop {
             let woken = state.wake.notified();
-            match catch_up(&client, &local, &state, &position, &position_path, dims).await {
+            match follower.catch_up(verify_history).await {
                 Ok(_) => {
+                    verify_history = false;
                     if failing {
                         eprintln!("vecgate: local index caught up with the database again");
                         failing = false;
                     }
+                    let now = state.caught_up_unix_ms();
+                    if now.saturating_sub(confirmed_at) >= CONFIRM_EVERY.as_millis() as u64 {
+                        match follower.record(|p| p.confirmed_at_ms = now) {
+                            Ok(()) => confirmed_at = now,
+                            Err(e) => eprintln!("vecgate: WARNING {e}"),
+                        }
+                    }
                 }
-                Err(e) => {
+                Err(FollowError::Discontinued(why)) => {
+                    super::resync::rebuild_in_place(&follower, &why).await;
+                    break;
+                }
+                Err(FollowError::Unavailable(e)) => {
                     if !failing {
                         eprintln!("vecgate: WARNING {e}; serving from the local index, retrying");
                         failing = true;
@@ -476,10 +673,12 @@ pub async fn follow(
     }
 }
 
-/// Where the local index keeps its files under `--data-dir`.
-pub fn paths(data_dir: &Path) -> (PathBuf, PathBuf) {
-    let root = data_dir.join("local-index");
-    (root.join("index"), root.join("replica.json"))
+/// `replica.json`, under `--data-dir/local-index`.
+pub const POSITION_FILE: &str = "replica.json";
+
+/// `--data-dir/local-index`: the copies and `replica.json`.
+pub fn root(data_dir: &Path) -> PathBuf {
+    data_dir.join("local-index")
 }
 
 #[cfg(test)]
@@ -522,10 +721,26 @@ mod tests {
             database_id: "abc".into(),
             dims: 384,
             applied_seq: 42,
+            target: Some("db.example:5432/vecgate".into()),
+            dialect: Some(crate::sql::Dialect::Pgvector),
+            copy: "index".into(),
+            confirmed_at_ms: 1_700_000_000_000,
+            last_change: Some(ChangeMark {
+                seq: 42,
+                id: "f1".into(),
+                changed_at: "2026-12-07 11:00:00.123+00".into(),
+            }),
         };
         p.save(&path).unwrap();
         assert_eq!(Position::load(&path), Some(p));
         assert!(!path.with_extension("json.tmp").exists());
+        // A file from before the copy, target and dialect were recorded.
+        std::fs::write(&path, r#"{"database_id": "abc", "dims": 384, "applied_seq": 7}"#).unwrap();
+        let old = Position::load(&path).unwrap();
+        assert_eq!(
+            (old.copy.as_str(), old.target, old.dialect, old.confirmed_at_ms),
+            ("index", None, None, 0)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

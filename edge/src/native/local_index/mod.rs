@@ -5,11 +5,12 @@
 //! Search logs are batched to Postgres and wait in memory while it is down.
 
 mod feed;
+mod resync;
 mod search_log;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -21,13 +22,46 @@ use crate::store::postgres::PostgresStore;
 use crate::store::{
     ContentItem, Erased, Hit, SearchOutcome, SearchQuery, Stats, Store, StoreError,
 };
-use feed::{FeedState, Position};
+use feed::{FeedState, Follower, Position};
 use search_log::SearchLogBuffer;
 
+/// The copy searches read: replaced whole when a resync has built a fresh one.
+pub struct LiveCopy(RwLock<Arc<EmbeddedStore>>);
+
+impl LiveCopy {
+    fn new(store: EmbeddedStore) -> LiveCopy {
+        LiveCopy(RwLock::new(Arc::new(store)))
+    }
+
+    pub fn get(&self) -> Arc<EmbeddedStore> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `fresh` in place; returns the copy it replaces.
+    pub fn replace(&self, fresh: EmbeddedStore) -> Arc<EmbeddedStore> {
+        let mut current = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *current, Arc::new(fresh))
+    }
+}
+
+/// How a node starts: with the database, or from its snapshot while the database is down.
+pub enum Start {
+    Online,
+    /// The database is unreachable; this copy (validated by [`LocalIndexStore::trusted_copy`])
+    /// serves until it answers.
+    Offline(Position),
+}
+
 pub struct LocalIndexStore {
-    local: Arc<EmbeddedStore>,
+    copy: Arc<LiveCopy>,
+    /// `--data-dir/local-index`.
+    root: PathBuf,
     remote: PostgresStore<PgClient>,
     feed: Arc<FeedState>,
+    position: Arc<Mutex<Position>>,
     logs: Arc<SearchLogBuffer>,
     /// `/health` is degraded (503) beyond this staleness.
     max_lag: Duration,
@@ -36,9 +70,33 @@ pub struct LocalIndexStore {
 }
 
 impl LocalIndexStore {
-    /// Opens the copy under `data_dir` when it belongs to this database and dimension, else
-    /// builds it afresh from every content row; then starts following the change feed and
-    /// flushing search logs. `remote` has been migrated.
+    /// The copy under `data_dir` a node may serve while the database at `url` is unreachable:
+    /// one of `dims` dimensions that was following a database at the place `url` names. Else
+    /// why not.
+    pub fn trusted_copy(data_dir: &Path, url: &str, dims: usize) -> Result<Position, String> {
+        let root = feed::root(data_dir);
+        let saved = Position::load(&root.join(feed::POSITION_FILE))
+            .ok_or_else(|| format!("{} holds no copy", root.display()))?;
+        let target = feed::database_target(url)?;
+        if saved.dims != dims {
+            return Err(format!("its copy has {} dimensions, not {dims}", saved.dims));
+        }
+        match &saved.target {
+            Some(t) if *t == target => {}
+            Some(t) => return Err(format!("its copy is of the database at {t}, not {target}")),
+            None => return Err("its copy does not record which database it is of".into()),
+        }
+        if saved.dialect.is_none() || !root.join(&saved.copy).is_dir() {
+            return Err(format!("its copy in {} is incomplete", root.display()));
+        }
+        Ok(saved)
+    }
+
+    /// `Start::Online`: opens the copy under `data_dir` when it belongs to this database and
+    /// dimension, else builds it afresh from every content row; then follows the change feed,
+    /// and returns once caught up. `Start::Offline`: opens the copy as it is, and follows from
+    /// when the database answers. Either way search logs are flushed from then on. `remote`
+    /// has been migrated, or will be checked once it answers (offline).
     pub async fn start(
         url: &str,
         remote: PostgresStore<PgClient>,
@@ -46,84 +104,49 @@ impl LocalIndexStore {
         options: EmbeddedOptions,
         max_lag: Duration,
         write_wait: Duration,
+        how: Start,
     ) -> Result<LocalIndexStore, String> {
-        let (index_dir, position_path) = feed::paths(data_dir);
+        let root = feed::root(data_dir);
         // Its own connections: following and log batches never queue behind requests.
         let client = Arc::new(
             PgClient::new(url, &[]).map_err(|e| format!("the local index's connection: {e}"))?,
         );
-        let extent = feed::feed_extent(&client)
-            .await
-            .map_err(|e| format!("reading the database's change feed: {e}"))?;
-        let head = extent.head;
-        let saved = Position::load(&position_path);
-        let reusable = match &saved {
-            Some(p) if p.dims != options.dims => false,
-            Some(p) => match extent.continues(&p.database_id, p.applied_seq) {
-                Ok(()) => true,
-                Err(why) => {
-                    eprintln!("vecgate: local index: {why}");
-                    false
-                }
-            },
-            None => false,
-        };
         let started = Instant::now();
-        let (local, position) = if reusable {
-            let position = saved.expect("checked above");
-            let local = EmbeddedStore::open(&index_dir, options)?;
-            eprintln!(
-                "vecgate: local index: {} rows from the snapshot at change {}; catching up to {head}",
-                local.len(),
-                position.applied_seq
-            );
-            (local, position)
-        } else {
-            if let Some(p) = &saved {
+        let (local, position, head) = match how {
+            Start::Online => {
+                let (local, position) =
+                    Self::open_online(url, &client, &root, remote.dialect(), options).await?;
+                let head = position.applied_seq;
+                (local, position, Some(head))
+            }
+            Start::Offline(position) => {
+                let local = EmbeddedStore::open(&root.join(&position.copy), options)?;
                 eprintln!(
-                    "vecgate: local index: the copy in {} belongs to another database or \
-                     dimension ({} / {}d at change {}); rebuilding it",
-                    index_dir.display(),
-                    p.database_id,
-                    p.dims,
-                    p.applied_seq
+                    "vecgate: WARNING local index: the database is unreachable; answering from \
+                     the snapshot in {} ({} rows at change {}) until it answers",
+                    local.dir().display(),
+                    local.len(),
+                    position.applied_seq
                 );
+                (local, position, None)
             }
-            let _ = std::fs::remove_file(&position_path);
-            if index_dir.exists() {
-                std::fs::remove_dir_all(&index_dir)
-                    .map_err(|e| format!("clearing {}: {e}", index_dir.display()))?;
-            }
-            let local = EmbeddedStore::open(&index_dir, options)?;
-            // The feed position is read before the rows: changes made during the load are
-            // applied again afterwards, which sets those rows to the state they already have.
-            let n = feed::load_all(&client, &local, options.dims)
-                .await
-                .map_err(|e| format!("loading the local index: {e}"))?;
-            local.snapshot()?;
-            let position = Position {
-                database_id: extent.database_id,
-                dims: options.dims,
-                applied_seq: head,
-            };
-            position.save(&position_path)?;
-            eprintln!(
-                "vecgate: local index: loaded {n} rows in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            (local, position)
         };
-        let local = Arc::new(local);
-        let feed = Arc::new(FeedState::new(position.applied_seq));
-        tokio::spawn(feed::follow(
-            url.to_owned(),
-            client.clone(),
-            local.clone(),
-            feed.clone(),
-            Arc::new(Mutex::new(position)),
-            position_path,
-            options.dims,
+        let feed = Arc::new(FeedState::new(
+            position.applied_seq,
+            if head.is_some() { 0 } else { position.confirmed_at_ms },
         ));
+        feed.unvalidated.store(head.is_none(), Ordering::Relaxed);
+        let copy = Arc::new(LiveCopy::new(local));
+        let position = Arc::new(Mutex::new(position));
+        tokio::spawn(feed::follow(Follower {
+            url: url.to_owned(),
+            client: client.clone(),
+            copy: copy.clone(),
+            state: feed.clone(),
+            position: position.clone(),
+            root: root.clone(),
+            options,
+        }));
         let logs = Arc::new(SearchLogBuffer::default());
         let flusher = logs.clone();
         let dialect = remote.dialect();
@@ -142,12 +165,17 @@ impl LocalIndexStore {
             }
         });
         let store = LocalIndexStore {
-            local,
+            copy,
+            root,
             remote,
             feed,
+            position,
             logs,
             max_lag,
             write_wait,
+        };
+        let Some(head) = head else {
+            return Ok(store);
         };
         // Serve once caught up, so a restart never answers from a stale copy it could update.
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -157,23 +185,112 @@ impl LocalIndexStore {
         }
         eprintln!(
             "vecgate: local index ready: {} rows at change {target} ({:.1} s)",
-            store.local.len(),
+            store.len(),
             started.elapsed().as_secs_f64()
         );
         Ok(store)
     }
 
+    /// The copy to follow from with the database reachable: the saved one when the feed
+    /// continues it, else a fresh load.
+    async fn open_online(
+        url: &str,
+        client: &PgClient,
+        root: &Path,
+        dialect: crate::sql::Dialect,
+        options: EmbeddedOptions,
+    ) -> Result<(EmbeddedStore, Position), String> {
+        let position_path = root.join(feed::POSITION_FILE);
+        let extent = feed::feed_extent(client)
+            .await
+            .map_err(|e| format!("reading the database's change feed: {e}"))?;
+        let head = extent.head;
+        let saved = Position::load(&position_path);
+        let reusable = match &saved {
+            Some(p) if p.dims != options.dims => false,
+            Some(p) if !root.join(&p.copy).is_dir() => false,
+            Some(p) => match extent.continues(&p.database_id, p.applied_seq) {
+                Ok(()) => true,
+                Err(why) => {
+                    eprintln!("vecgate: local index: {why}");
+                    false
+                }
+            },
+            None => false,
+        };
+        let target = Some(feed::database_target(url)?);
+        if reusable {
+            let mut position = saved.expect("checked above");
+            let local = EmbeddedStore::open(&root.join(&position.copy), options)?;
+            eprintln!(
+                "vecgate: local index: {} rows from the snapshot at change {}; catching up to {head}",
+                local.len(),
+                position.applied_seq
+            );
+            // Older files lack where the database is; this one is.
+            if position.target != target || position.dialect != Some(dialect) {
+                position.target = target;
+                position.dialect = Some(dialect);
+                position.save(&position_path)?;
+            }
+            return Ok((local, position));
+        }
+        if let Some(p) = &saved {
+            eprintln!(
+                "vecgate: local index: the copy in {} belongs to another database or dimension \
+                 ({} / {}d at change {}); rebuilding it",
+                root.display(),
+                p.database_id,
+                p.dims,
+                p.applied_seq
+            );
+        }
+        let _ = std::fs::remove_file(&position_path);
+        for copy in resync::COPIES {
+            let dir = root.join(copy);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| format!("clearing {}: {e}", dir.display()))?;
+            }
+        }
+        let started = Instant::now();
+        let position = Position {
+            database_id: extent.database_id,
+            dims: options.dims,
+            applied_seq: head,
+            target,
+            dialect: Some(dialect),
+            copy: resync::COPIES[0].to_owned(),
+            confirmed_at_ms: 0,
+            last_change: None,
+        };
+        let local = EmbeddedStore::open(&root.join(&position.copy), options)?;
+        // The feed position is read before the rows: changes made during the load are applied
+        // again afterwards, which sets those rows to the state they already have.
+        let n = feed::load_all(client, &local, options.dims)
+            .await
+            .map_err(|e| format!("loading the local index: {e}"))?;
+        local.snapshot()?;
+        position.save(&position_path)?;
+        eprintln!(
+            "vecgate: local index: loaded {n} rows in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok((local, position))
+    }
+
+    /// `--data-dir/local-index`: the copy, `replica.json` and what the node learned.
     pub fn dir(&self) -> &Path {
-        self.local.dir()
+        &self.root
     }
 
     /// Items in the local copy.
     pub fn len(&self) -> usize {
-        self.local.len()
+        self.copy.get().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.local.is_empty()
+        self.copy.get().is_empty()
     }
 
     /// The central database's store, which takes this node's writes.
@@ -183,7 +300,14 @@ impl LocalIndexStore {
 
     /// Snapshot on shutdown, so the next start replays no log.
     pub fn snapshot(&self) -> Result<(), String> {
-        self.local.snapshot()
+        self.copy.get().snapshot()?;
+        // The next start without the database reports the copy's age from this.
+        let mut position = self
+            .position
+            .lock()
+            .map_err(|_| "position lock poisoned".to_owned())?;
+        position.confirmed_at_ms = self.feed.caught_up_unix_ms();
+        position.save(&self.root.join(feed::POSITION_FILE))
     }
 
     async fn head(&self) -> Result<u64, StoreError> {
@@ -216,6 +340,8 @@ impl LocalIndexStore {
             "max_lag_ms": self.max_lag.as_millis() as u64,
             "search_logs_buffered": self.logs.buffered(),
             "search_logs_dropped": self.logs.dropped(),
+            "degraded": self.feed.degraded_reason(),
+            "resyncs": self.feed.resyncs_total.load(Ordering::Relaxed),
         })
     }
 }
@@ -235,7 +361,7 @@ impl LocalIndexStore {
 
 impl Store for LocalIndexStore {
     async fn search(&self, q: &SearchQuery) -> Result<SearchOutcome, StoreError> {
-        let outcome = self.local.search_unlogged(q).await?;
+        let outcome = self.copy.get().search_unlogged(q).await?;
         self.logs.push(q, &outcome.hits, outcome.store_ms);
         Ok(outcome)
     }
@@ -251,11 +377,11 @@ impl Store for LocalIndexStore {
     }
 
     async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
-        self.local.exact_search(q).await
+        self.copy.get().exact_search(q).await
     }
 
     async fn get(&self, id: &str) -> Result<Option<ContentItem>, StoreError> {
-        self.local.get(id).await
+        self.copy.get().get(id).await
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
@@ -302,7 +428,7 @@ impl Store for LocalIndexStore {
     async fn stats(&self) -> Result<Stats, StoreError> {
         let mut stats = self.remote.stats().await?;
         stats.backend = "local_index";
-        stats.content_count = self.local.len() as u64;
+        stats.content_count = self.len() as u64;
         // Rows accepted and on their way count as logged.
         stats.search_log_count += self.logs.buffered();
         stats.local_index = Some(self.lag_report());
@@ -310,6 +436,9 @@ impl Store for LocalIndexStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
+        if let Some(why) = self.feed.degraded_reason() {
+            return Err(StoreError::Unavailable(why));
+        }
         let lag = self.feed.lag();
         if lag > self.max_lag {
             return Err(StoreError::Unavailable(format!(
@@ -325,7 +454,7 @@ impl Store for LocalIndexStore {
 
     fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write;
-        crate::store::embedded::render_disk_space(self.local.dir(), out);
+        crate::store::embedded::render_disk_space(&self.root, out);
         let gauges = [
             (
                 "vecgate_local_index_lag_seconds",
@@ -350,6 +479,19 @@ impl Store for LocalIndexStore {
                 "counter",
                 "Changes applied to the local index since start.",
                 self.feed.applied_total.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "vecgate_local_index_resyncs_total",
+                "counter",
+                "Copies rebuilt in place because the change feed could not continue them.",
+                self.feed.resyncs_total.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "vecgate_local_index_validated",
+                "gauge",
+                "1 once the copy has caught up with the database since start; 0 while a node \
+                 started without the database answers from its snapshot, or rebuilds its copy.",
+                f64::from(u8::from(self.feed.degraded_reason().is_none())),
             ),
             (
                 "vecgate_search_logs_buffered",

@@ -1,6 +1,10 @@
 //! Search-log rows of a `--local-index` node: buffered in memory and written to
 //! `vector_search_logs` in batches (every 100 ms, or as soon as 500 are waiting). While Postgres
 //! is down they wait, up to `MAX_BUFFERED` rows; beyond that the oldest are dropped and counted.
+//!
+//! Each row gets its id (`log_id`, a UUIDv7) when it is queued, and the insert skips ids the
+//! table has: a batch whose commit succeeded but whose reply was lost is sent again, and
+//! written once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +29,7 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// One row, kept as values: the text forms are made by the flusher, off the request path.
 #[derive(Serialize)]
 struct Row {
+    id: uuid::Uuid,
     /// The query before personalization; `None` for a preference, which is never logged.
     q: Option<Vec<f32>>,
     ids: Vec<String>,
@@ -60,6 +65,7 @@ impl SearchLogBuffer {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let row = Row {
+            id: uuid::Uuid::now_v7(),
             q: log.query_vector.clone(),
             ids: hits.iter().map(|h| h.id.clone()).collect(),
             scores: hits.iter().map(|h| h.score).collect(),
@@ -132,15 +138,16 @@ impl SearchLogBuffer {
     pub async fn flush_forever(&self, client: &PgClient, dialect: Dialect) {
         let sql = format!(
             "INSERT INTO vector_search_logs \
-               (query_vector, result_ids, scores, user_id, search_type, filter, k, took_ms, \
-                \"timestamp\") \
-             SELECT nullif(r->'q', 'null'::jsonb)::text::{vt}, \
+               (log_id, query_vector, result_ids, scores, user_id, search_type, filter, k, \
+                took_ms, \"timestamp\") \
+             SELECT (r->>'id')::uuid, nullif(r->'q', 'null'::jsonb)::text::{vt}, \
                ARRAY(SELECT jsonb_array_elements_text(r->'ids')), \
                ARRAY(SELECT x::real FROM jsonb_array_elements_text(r->'scores') x), \
                r->>'user_id', r->>'search_type', nullif(r->'filter', 'null'::jsonb), \
                (r->>'k')::int, (r->>'took_ms')::real, \
                to_timestamp((r->>'at_ms')::float8 / 1000) \
-             FROM jsonb_array_elements($1::text::jsonb) r",
+             FROM jsonb_array_elements($1::text::jsonb) r \
+             ON CONFLICT (log_id) DO NOTHING",
             vt = dialect.vector_type()
         );
         let mut failing = false;
