@@ -364,7 +364,10 @@ hostssl replication all 127.0.0.1/32 trust
         );
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.psql("postgres", "SELECT pg_is_in_recovery()").trim() != "f" {
-            assert!(Instant::now() < deadline, "PgCluster: still in recovery after promote");
+            assert!(
+                Instant::now() < deadline,
+                "PgCluster: still in recovery after promote"
+            );
             sleep(Duration::from_millis(50));
         }
     }

@@ -100,10 +100,8 @@ impl Drop for Proxy {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.cut_all();
         // Wakes the accept loop so it sees `stop`.
-        let _ = TcpStream::connect_timeout(
-            &([127, 0, 0, 1], self.port).into(),
-            Duration::from_secs(1),
-        );
+        let _ =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1));
     }
 }
 

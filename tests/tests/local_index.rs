@@ -61,6 +61,13 @@ fn item(id: &str, vector: &[f32]) -> Value {
     json!({"id": id, "media_type": "movie", "metadata": {"title": id}, "vector": vector})
 }
 
+/// Items `<prefix><i>` for `range`, each near film i (`nudged(i, salt)`).
+fn items(prefix: &str, range: std::ops::Range<usize>, salt: usize) -> Vec<Value> {
+    range
+        .map(|i| item(&format!("{prefix}{i}"), &nudged(i, salt)))
+        .collect()
+}
+
 fn upsert(api: &Api, items: Vec<Value>) {
     let (status, v) = api.call(
         "POST",
@@ -493,7 +500,10 @@ fn start_writer(url: &str, dialect: &str) -> Server {
 fn degraded_because(api: &Api) -> String {
     let (status, body) = api.call("GET", "/health", None, None);
     assert_eq!(status, 503, "{body}");
-    body["error"]["message"].as_str().unwrap_or_default().to_owned()
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The way back from Postgres is cut after the search-log batch committed: the node can't know
@@ -510,7 +520,7 @@ fn a_search_log_batch_whose_reply_was_lost_is_written_once() {
         &empty_temp_dir("li-once"),
     );
     let api = Api::new(&node.base);
-    upsert(&api, (0..50).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+    upsert(&api, items("f", 0..50, 3));
     search_ids(&api, &nudged(1, 1), 5);
     logs_flushed(&api);
     let before = log_rows(&pg, "once");
@@ -541,7 +551,10 @@ fn a_search_log_batch_whose_reply_was_lost_is_written_once() {
         "the batch sent again added nothing"
     );
     let ids: u64 = pg
-        .psql("once", "SELECT count(DISTINCT log_id) FROM vector_search_logs")
+        .psql(
+            "once",
+            "SELECT count(DISTINCT log_id) FROM vector_search_logs",
+        )
         .trim()
         .parse()
         .unwrap();
@@ -558,7 +571,7 @@ fn a_node_starts_from_its_snapshot_while_postgres_is_down() {
     let dir = empty_temp_dir("li-offline");
     let node = start_node(&url, "pgvector", &dir);
     let api = Api::new(&node.base);
-    upsert(&api, (0..300).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+    upsert(&api, items("f", 0..300, 3));
     let queries: Vec<Vec<f32>> = (0..10).map(|i| nudged(i * 29, i)).collect();
     let before: Vec<Vec<String>> = queries.iter().map(|q| search_ids(&api, q, 10)).collect();
     drop(node);
@@ -609,7 +622,11 @@ fn a_node_starts_from_its_snapshot_while_postgres_is_down() {
     // The node that waited starts once the database answers, with a copy of its own.
     waiting.wait_listening(Duration::from_secs(60));
     let other = Api::new(&waiting.base);
-    assert_same_rows(&other, &database_rows(&pg, "offline"), "the node that waited");
+    assert_same_rows(
+        &other,
+        &database_rows(&pg, "offline"),
+        "the node that waited",
+    );
 }
 
 /// A node cut off from Postgres while the feed was pruned past it (and the rows changed) can't
@@ -625,13 +642,18 @@ fn a_node_whose_feed_was_pruned_rebuilds_its_copy_in_place() {
     let dir = empty_temp_dir("li-resync");
     let node = start_node(&via, "pgvector", &dir);
     let api = Api::new(&node.base);
-    upsert(&api, (0..300).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+    upsert(&api, items("f", 0..300, 3));
 
     proxy.set(Mode::Refuse);
     let writer = start_writer(&url, "pgvector");
     let direct = Api::new(&writer.base);
     for i in 0..40 {
-        let (status, _) = direct.call("DELETE", &format!("/v1/content/f{i}"), Some(WRITE_KEY), None);
+        let (status, _) = direct.call(
+            "DELETE",
+            &format!("/v1/content/f{i}"),
+            Some(WRITE_KEY),
+            None,
+        );
         assert_eq!(status, 200);
     }
     upsert(
@@ -699,7 +721,7 @@ fn writers_and_followers_move_to_a_promoted_replica() {
     );
     let node = start_node(&url, "pgvector", &empty_temp_dir("li-failover"));
     let api = Api::new(&node.base);
-    upsert(&api, (0..200).map(|i| item(&format!("f{i}"), &nudged(i, 3))).collect());
+    upsert(&api, items("f", 0..200, 3));
     time_until("the replica has the rows", || {
         replica
             .psql("failover", "SELECT count(*) FROM content_vectors")
@@ -709,21 +731,29 @@ fn writers_and_followers_move_to_a_promoted_replica() {
 
     // The tail the replica never receives: acknowledged by the old primary, lost by the promotion.
     replica.stop();
-    upsert(&api, (0..20).map(|i| item(&format!("tail{i}"), &nudged(i, 5))).collect());
+    upsert(&api, items("tail", 0..20, 5));
     assert_eq!(status_of(&api, "tail0"), 200);
     primary.crash();
-    replica.start_again();
+    let write = |id: &str| {
+        api.call(
+            "POST",
+            "/v1/content",
+            Some(WRITE_KEY),
+            Some(&json!({"items": [item(id, &nudged(7, 7))]})),
+        )
+    };
+    for during in ["the primary is down", "the replica is still a replica"] {
+        let (status, v) = write("refused");
+        assert_eq!(status, 503, "a write while {during}: {v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+        replica.start_again();
+    }
     replica.promote();
 
     let started = Instant::now();
     let mut refusals = 0;
     loop {
-        let (status, v) = api.call(
-            "POST",
-            "/v1/content",
-            Some(WRITE_KEY),
-            Some(&json!({"items": [item("after-failover", &nudged(7, 7))]})),
-        );
+        let (status, v) = write("after-failover");
         if status == 200 {
             break;
         }
@@ -744,10 +774,18 @@ fn writers_and_followers_move_to_a_promoted_replica() {
     let said = node.output_containing("rebuilt its copy");
     assert!(said.contains("lost changes this copy holds"), "{said}");
     let rows = database_rows(&replica, "failover");
-    assert_eq!(rows.len(), 201, "the old rows and the write after, not the tail");
+    assert_eq!(
+        rows.len(),
+        201,
+        "the old rows and the write after, not the tail"
+    );
     time_until("the node holds the new primary's rows", || {
         content_count(&api) == 201
     });
     assert_same_rows(&api, &rows, "after the failover");
-    assert_eq!(status_of(&api, "tail0"), 404, "the lost tail is gone from the copy too");
+    assert_eq!(
+        status_of(&api, "tail0"),
+        404,
+        "the lost tail is gone from the copy too"
+    );
 }

@@ -414,7 +414,10 @@ async fn open_local_index(
     let options = embedded.options(config.dimensions);
     let mut waiting = false;
     let (remote, how) = loop {
-        let unreachable = match PgClient::new(&url, &config.database_read_urls)?.ping().await {
+        let unreachable = match PgClient::new(&url, &config.database_read_urls)?
+            .ping()
+            .await
+        {
             Ok(()) => None,
             Err(e @ crate::sql::DbError::Unavailable(_)) => Some(e),
             Err(e) => return Err(e.into()),
@@ -425,7 +428,9 @@ async fn open_local_index(
         };
         match LocalIndexStore::trusted_copy(&embedded.data_dir, &url, config.dimensions) {
             Ok(position) => {
-                let dialect = position.dialect.expect("a trusted copy records its dialect");
+                let dialect = position
+                    .dialect
+                    .expect("a trusted copy records its dialect");
                 if config.dialect.is_some_and(|d| d != dialect) {
                     return Err(format!(
                         "the local index's copy is of a {} database, not {}",
@@ -480,9 +485,9 @@ fn check_schema_when_reachable(mut config: Config, url: String, migrate: bool) {
                     eprintln!("vecgate: the database answers; its schema is as this node needs");
                     return;
                 }
-                Err(e) if e.downcast_ref::<crate::sql::DbError>().is_some_and(|e| {
-                    matches!(e, crate::sql::DbError::Unavailable(_))
-                }) => {}
+                Err(e)
+                    if e.downcast_ref::<crate::sql::DbError>()
+                        .is_some_and(|e| matches!(e, crate::sql::DbError::Unavailable(_))) => {}
                 Err(e) => {
                     eprintln!("vecgate: ERROR the database's schema: {e}");
                     return;

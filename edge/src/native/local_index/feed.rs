@@ -62,7 +62,8 @@ pub struct Position {
 pub struct ChangeMark {
     pub seq: u64,
     pub id: String,
-    pub changed_at: String,
+    /// `changed_at` in microseconds since the epoch (as text, the way it is read).
+    pub changed_at_us: String,
 }
 
 fn first_copy() -> String {
@@ -177,7 +178,8 @@ impl FeedState {
     }
 
     fn caught_up(&self) {
-        self.caught_up_unix_ms.store(unix_ms_now(), Ordering::Relaxed);
+        self.caught_up_unix_ms
+            .store(unix_ms_now(), Ordering::Relaxed);
         self.unvalidated.store(false, Ordering::Relaxed);
     }
 
@@ -420,37 +422,39 @@ impl Follower {
     }
 
     /// Applies every change after `state.applied_seq`, a batch at a time, until none is left.
-    /// Returns how many changes were applied. With `verify_history` (a new session, perhaps
-    /// on a promoted replica), first checks that the feed still has the last change applied.
-    async fn catch_up(&self, verify_history: bool) -> Result<u64, FollowError> {
+    /// Returns how many changes were applied.
+    ///
+    /// Each batch is read with the change at `applied_seq` itself, which must be as this copy
+    /// applied it ([`Position::last_change`]): after a failover to a replica that lost the tail
+    /// of the old primary's WAL (asynchronous replication), that seq may be missing or another
+    /// change's, and the copy holds changes the database no longer has. Checked in every batch,
+    /// since any statement may be the first on a new server.
+    async fn catch_up(&self) -> Result<u64, FollowError> {
         let (client, state, dims) = (&self.client, &self.state, self.options.dims);
-        let position = self.position()?;
+        let database_id = self.position()?.database_id;
         let extent = feed_extent(client).await.map_err(unavailable)?;
-        let applied = state.applied_seq.load(Ordering::Acquire);
         extent
-            .continues(&position.database_id, applied)
+            .continues(&database_id, state.applied_seq.load(Ordering::Acquire))
             .map_err(FollowError::Discontinued)?;
-        if verify_history {
-            self.verify_history(&position, &extent).await?;
-        }
         let mut applied = 0u64;
         loop {
             let after = state.applied_seq.load(Ordering::Acquire);
             // The current row of each changed id: applying a change sets the row as it is now,
             // and any later change to it comes after in the feed.
-            let rows = client
+            let batch = client
                 .query(
                     Route::Write,
                     "SELECT c.seq::text, c.op, v.id, v.content_id::text, v.media_type, \
                             v.metadata::text, v.vector::text, c.id, \
                             (SELECT coalesce(max(seq), 0)::text FROM content_changes), \
-                            c.changed_at::text \
+                            (extract(epoch FROM c.changed_at) * 1000000)::bigint::text \
                      FROM content_changes c LEFT JOIN content_vectors v ON v.id = c.id \
-                     WHERE c.seq > $1::text::bigint ORDER BY c.seq LIMIT $2::text::int",
-                    &[Some(after.to_string()), Some(BATCH.to_string())],
+                     WHERE c.seq >= $1::text::bigint ORDER BY c.seq LIMIT $2::text::int",
+                    &[Some(after.to_string()), Some((BATCH + 1).to_string())],
                 )
                 .await
                 .map_err(unavailable)?;
+            let rows = self.after_the_applied_change(&batch, after, &extent)?;
             if rows.is_empty() {
                 // Nothing after `after`: read the head again, a change may have committed since.
                 let head = feed_extent(client).await.map_err(unavailable)?.head;
@@ -473,7 +477,7 @@ impl Follower {
             // Consecutive upserts go in as one batch (the last state of each id); a delete or a
             // truncate applies in its place in the order.
             let mut upserts: HashMap<String, ContentItem> = HashMap::new();
-            for row in &rows {
+            for row in rows {
                 last_seq = text(row, 0)
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(last_seq);
@@ -500,7 +504,7 @@ impl Follower {
             let mark = rows.last().map(|r| ChangeMark {
                 seq: last_seq,
                 id: text(r, 7).unwrap_or_default().to_owned(),
-                changed_at: text(r, 9).unwrap_or_default().to_owned(),
+                changed_at_us: text(r, 9).unwrap_or_default().to_owned(),
             });
             self.record(|p| {
                 p.applied_seq = last_seq;
@@ -517,42 +521,35 @@ impl Follower {
 }
 
 impl Follower {
-    /// The feed must still hold the last change this copy applied, as it was. A promoted
-    /// replica that lost the tail of the old primary's WAL (asynchronous replication) may have
-    /// given the same seq to another change since, or none yet: then this copy holds changes
-    /// the database no longer has, and is rebuilt.
-    async fn verify_history(
+    /// `batch` (read from `after` on) without the change at `after`, once it is known to be the
+    /// one this copy applied last; Discontinued if the feed lost it or has another there.
+    fn after_the_applied_change<'b>(
         &self,
-        position: &Position,
+        batch: &'b [Row],
+        after: u64,
         extent: &FeedExtent,
-    ) -> Result<(), FollowError> {
-        let Some(mark) = &position.last_change else {
-            return Ok(());
+    ) -> Result<&'b [Row], FollowError> {
+        let seq_of = |r: &Row| text(r, 0).and_then(|s| s.parse::<u64>().ok());
+        let (at_after, rest) = match batch.split_first() {
+            Some((first, rest)) if seq_of(first) == Some(after) => (Some(first), rest),
+            _ => (None, batch),
         };
-        if mark.seq != position.applied_seq || extent.oldest.is_none_or(|o| o > mark.seq) {
-            // Pruned since (continues() has checked nothing after it was).
-            return Ok(());
+        let mark = self.position()?.last_change.filter(|m| m.seq == after);
+        let Some(mark) = mark else {
+            return Ok(rest);
+        };
+        let same = at_after.is_some_and(|r| {
+            text(r, 7) == Some(mark.id.as_str()) && text(r, 9) == Some(mark.changed_at_us.as_str())
+        });
+        // Missing because pruned (older than what the feed keeps) is not a loss.
+        let pruned = at_after.is_none() && extent.oldest.is_none_or(|oldest| oldest > after);
+        if same || pruned {
+            return Ok(rest);
         }
-        let rows = self
-            .client
-            .query(
-                Route::Write,
-                "SELECT id, changed_at::text FROM content_changes WHERE seq = $1::text::bigint",
-                &[Some(mark.seq.to_string())],
-            )
-            .await
-            .map_err(unavailable)?;
-        let found = rows
-            .first()
-            .map(|r| (text(r, 0).unwrap_or_default(), text(r, 1).unwrap_or_default()));
-        if found != Some((mark.id.as_str(), mark.changed_at.as_str())) {
-            return Err(FollowError::Discontinued(format!(
-                "the database's change feed no longer has change {} as this copy applied it: \
-                 it failed over and lost changes this copy holds",
-                mark.seq
-            )));
-        }
-        Ok(())
+        Err(FollowError::Discontinued(format!(
+            "the database's change feed no longer has change {after} as this copy applied it: it \
+             failed over and lost changes this copy holds"
+        )))
     }
 }
 
@@ -633,13 +630,10 @@ pub async fn follow(follower: Follower) {
                 continue;
             }
         };
-        // A new session may be on another server (a failover): check the history once.
-        let mut verify_history = true;
         loop {
             let woken = state.wake.notified();
-            match follower.catch_up(verify_history).await {
+            match follower.catch_up().await {
                 Ok(_) => {
-                    verify_history = false;
                     if failing {
                         eprintln!("vecgate: local index caught up with the database again");
                         failing = false;
@@ -728,17 +722,26 @@ mod tests {
             last_change: Some(ChangeMark {
                 seq: 42,
                 id: "f1".into(),
-                changed_at: "2026-12-07 11:00:00.123+00".into(),
+                changed_at_us: "1796641200123456".into(),
             }),
         };
         p.save(&path).unwrap();
         assert_eq!(Position::load(&path), Some(p));
         assert!(!path.with_extension("json.tmp").exists());
         // A file from before the copy, target and dialect were recorded.
-        std::fs::write(&path, r#"{"database_id": "abc", "dims": 384, "applied_seq": 7}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"database_id": "abc", "dims": 384, "applied_seq": 7}"#,
+        )
+        .unwrap();
         let old = Position::load(&path).unwrap();
         assert_eq!(
-            (old.copy.as_str(), old.target, old.dialect, old.confirmed_at_ms),
+            (
+                old.copy.as_str(),
+                old.target,
+                old.dialect,
+                old.confirmed_at_ms
+            ),
             ("index", None, None, 0)
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -79,7 +79,10 @@ impl LocalIndexStore {
             .ok_or_else(|| format!("{} holds no copy", root.display()))?;
         let target = feed::database_target(url)?;
         if saved.dims != dims {
-            return Err(format!("its copy has {} dimensions, not {dims}", saved.dims));
+            return Err(format!(
+                "its copy has {} dimensions, not {dims}",
+                saved.dims
+            ));
         }
         match &saved.target {
             Some(t) if *t == target => {}
@@ -133,7 +136,11 @@ impl LocalIndexStore {
         };
         let feed = Arc::new(FeedState::new(
             position.applied_seq,
-            if head.is_some() { 0 } else { position.confirmed_at_ms },
+            if head.is_some() {
+                0
+            } else {
+                position.confirmed_at_ms
+            },
         ));
         feed.unvalidated.store(head.is_none(), Ordering::Relaxed);
         let copy = Arc::new(LiveCopy::new(local));

@@ -39,7 +39,9 @@ pub async fn rebuild_in_place(follower: &Follower, why: &str) {
                 break;
             }
             Err(e) => {
-                eprintln!("vecgate: WARNING local index: rebuilding its copy failed ({e}); retrying");
+                eprintln!(
+                    "vecgate: WARNING local index: rebuilding its copy failed ({e}); retrying"
+                );
                 tokio::time::sleep(RETRY_AFTER).await;
             }
         }
@@ -56,7 +58,11 @@ async fn build_and_switch(follower: &Follower) -> Result<usize, String> {
         .map_err(|_| "position lock poisoned")?
         .copy
         .clone();
-    let next = if old == COPIES[0] { COPIES[1] } else { COPIES[0] };
+    let next = if old == COPIES[0] {
+        COPIES[1]
+    } else {
+        COPIES[0]
+    };
     let next_dir = follower.root.join(next);
     if next_dir.exists() {
         std::fs::remove_dir_all(&next_dir)
