@@ -106,6 +106,9 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::bad_request(m),
             // Internal details go to the server log, not to clients.
             StoreError::Internal(m) => ApiError::hidden(500, "internal", "internal error", m),
+            // 503 rather than 507: what a client does is the same (retry later), and every
+            // write already documents 503.
+            StoreError::StorageFull(m) => ApiError::new(503, "storage_full", m),
         }
     }
 }

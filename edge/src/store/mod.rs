@@ -216,6 +216,9 @@ pub enum StoreError {
     Invalid(String),
     /// Anything else (HTTP 500); the message is for logs.
     Internal(String),
+    /// The data directory's filesystem is full (ENOSPC): the write was not made (HTTP 503,
+    /// `storage_full`); reads go on, writes resume once there is space.
+    StorageFull(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -227,6 +230,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Conflict(m) => write!(f, "conflict: {m}"),
             StoreError::Invalid(m) => write!(f, "invalid: {m}"),
             StoreError::Internal(m) => write!(f, "internal error: {m}"),
+            StoreError::StorageFull(m) => write!(f, "storage full: {m}"),
         }
     }
 }

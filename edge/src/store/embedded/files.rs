@@ -4,12 +4,17 @@
 use std::io::Write;
 use std::path::Path;
 
+/// On failure (a full disk) the temp file is removed: nothing half-written stays behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
-    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", tmp.display());
+    let fail = |what: &str, e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{what} {}: {e}", tmp.display())
+    };
     let mut file = std::fs::File::create(&tmp).map_err(|e| fail("create", e))?;
-    file.write_all(bytes).map_err(|e| fail("write", e))?;
-    file.sync_all().map_err(|e| fail("fsync", e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| fail("write", e))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| fail("rename", e))?;
     sync_dir(path)

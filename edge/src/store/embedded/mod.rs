@@ -55,6 +55,11 @@ pub struct EmbeddedStore {
     /// Held for every write, so log order is apply order.
     wal: Mutex<Wal>,
     search_log: Mutex<SearchLogFiles>,
+    /// Why the last write failed for lack of space (ENOSPC), until a write succeeds again:
+    /// `/health` and `/metrics` say so.
+    storage_full: Mutex<Option<String>>,
+    /// Search-log lines not written because the disk was full (the searches were answered).
+    search_logs_dropped: std::sync::atomic::AtomicU64,
     /// Holds an exclusive lock on the data directory for the life of the store.
     _lock: File,
 }
@@ -112,6 +117,8 @@ impl EmbeddedStore {
             scan_lane: search::ScanLane::start(),
             wal: Mutex::new(wal),
             search_log: Mutex::new(search_log),
+            storage_full: Mutex::new(None),
+            search_logs_dropped: Default::default(),
             _lock: lock,
         })
     }
@@ -167,12 +174,45 @@ impl EmbeddedStore {
         self.snapshot_locked(&mut wal)
     }
 
-    /// Logs `record` (fsynced), then applies it. The caller holds the log lock.
+    /// Notes whether the data directory had room for the last write; the reason while not.
+    fn note_space(&self, full: Option<String>) {
+        if let Ok(mut now) = self.storage_full.lock() {
+            match (&*now, &full) {
+                (None, Some(why)) => eprintln!(
+                    "vecgate: WARNING the data directory {} is full ({why}): writes get 503 \
+                     storage_full until there is space; reads go on",
+                    self.dir.display()
+                ),
+                (Some(_), None) => eprintln!(
+                    "vecgate: the data directory {} has room again: writes resume",
+                    self.dir.display()
+                ),
+                _ => {}
+            }
+            *now = full;
+        }
+    }
+
+    /// Logs `record` (fsynced), then applies it. The caller holds the log lock. Nothing is
+    /// applied when the log can't take it; a full disk leaves no partial record behind.
     fn commit(&self, wal: &mut Wal, record: Record) -> Result<(), StoreError> {
         let mut state = self.state.write().map_err(unavailable)?;
         let seq = state.seq + 1;
-        wal.append(seq, &record)
-            .map_err(|e| unavailable(format!("writing the log: {e}")))?;
+        if let Err(e) = wal.append(seq, &record) {
+            if e.kind() == std::io::ErrorKind::StorageFull {
+                let why = format!("writing {}: {e}", wal.path().display());
+                self.note_space(Some(why));
+                return Err(StoreError::StorageFull(
+                    "the data directory is full: the write was not made; reads go on, and writes \
+                     resume once there is space"
+                        .into(),
+                ));
+            }
+            return Err(unavailable(format!("writing the log: {e}")));
+        }
+        if self.storage_full.lock().is_ok_and(|f| f.is_some()) {
+            self.note_space(None);
+        }
         apply(&mut state, &record).map_err(StoreError::Internal)?;
         state.seq = seq;
         drop(state);
@@ -265,7 +305,21 @@ pub fn render_disk_space(dir: &Path, out: &mut String) {
 
 impl Store for EmbeddedStore {
     fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
         render_disk_space(&self.dir, out);
+        let full = self.storage_full.lock().is_ok_and(|f| f.is_some());
+        let _ = writeln!(
+            out,
+            "# HELP vecgate_storage_full 1 while writes fail because the data directory is full.\n\
+             # TYPE vecgate_storage_full gauge\nvecgate_storage_full {}\n\
+             # HELP vecgate_search_log_lines_dropped_total Search-log lines not written because \
+             the data directory was full (their searches were answered).\n\
+             # TYPE vecgate_search_log_lines_dropped_total counter\n\
+             vecgate_search_log_lines_dropped_total {}",
+            u8::from(full),
+            self.search_logs_dropped
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
 
     async fn log_search(
@@ -291,7 +345,22 @@ impl Store for EmbeddedStore {
             "took_ms": took_ms,
         });
         let mut files = self.search_log.lock().map_err(unavailable)?;
-        files.append(&line.to_string()).map_err(unavailable)
+        match files.append(&line.to_string()) {
+            Ok(()) => {
+                if self.storage_full.lock().is_ok_and(|f| f.is_some()) {
+                    self.note_space(None);
+                }
+                Ok(())
+            }
+            // A full disk refuses writes, not searches: the line is counted as dropped.
+            Err((true, why)) => {
+                self.search_logs_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.note_space(Some(why));
+                Ok(())
+            }
+            Err((false, why)) => Err(unavailable(why)),
+        }
     }
 
     async fn exact_search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
@@ -410,6 +479,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
+        if let Some(why) = self.storage_full.lock().ok().and_then(|f| f.clone()) {
+            return Err(StoreError::StorageFull(format!(
+                "the data directory is full ({why}): writes are refused until there is space"
+            )));
+        }
         self.state.read().map(|_| ()).map_err(unavailable)
     }
 

@@ -115,8 +115,16 @@ impl SearchLogFiles {
         self.total
     }
 
-    /// Appends one line to today's file (sealing yesterday's first).
-    pub fn append(&mut self, line: &str) -> Result<(), String> {
+    /// Appends one line to today's file (sealing yesterday's first). Err(true) when the disk is
+    /// full: the file is cut back to its last whole line.
+    pub fn append(&mut self, line: &str) -> Result<(), (bool, String)> {
+        self.append_line(line).map_err(|e| {
+            let full = e.kind() == std::io::ErrorKind::StorageFull;
+            (full, format!("writing the search log: {e}"))
+        })
+    }
+
+    fn append_line(&mut self, line: &str) -> std::io::Result<()> {
         let today = day_of(SystemTime::now());
         if self
             .current
@@ -125,22 +133,23 @@ impl SearchLogFiles {
         {
             if let Some((day, file, n)) = self.current.take() {
                 drop(file);
-                seal(&self.dir.join(format!("{day}.jsonl")), &day, n)?;
+                seal(&self.dir.join(format!("{day}.jsonl")), &day, n)
+                    .map_err(std::io::Error::other)?;
             }
             let path = self.dir.join(format!("{today}.jsonl"));
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| io("cannot open", &path, e))?;
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
             self.current = Some((today, file, 0));
         }
         let Some((_, file, n)) = self.current.as_mut() else {
-            return Err("no search-log file".into());
+            return Err(std::io::Error::other("no search-log file"));
         };
+        let whole = file.metadata()?.len();
         // One write per line: a killed process leaves whole lines in the page cache.
-        file.write_all(format!("{line}\n").as_bytes())
-            .map_err(|e| format!("writing the search log: {e}"))?;
+        if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {
+            // A line cut short by a full disk would run into the next one.
+            let _ = file.set_len(whole);
+            return Err(e);
+        }
         *n += 1;
         self.total += 1;
         Ok(())
