@@ -21,6 +21,7 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(name: &str, size: &str) -> Tmpfs {
         let dir = empty_temp_dir(name);
+        std::fs::create_dir_all(&dir).unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&dir)
@@ -62,6 +63,22 @@ fn batch(rng: &mut Rng, first: usize, n: usize) -> Value {
         })
         .collect();
     json!({ "items": items })
+}
+
+/// Writes `path` until the filesystem has no room left.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![7u8; 4096];
+    loop {
+        match file.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    let _ = file.sync_all();
 }
 
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
@@ -122,11 +139,15 @@ fn a_full_disk_refuses_writes_keeps_reads_and_loses_nothing() {
     assert_eq!(refusal.1["error"]["code"], "storage_full", "{}", refusal.1);
     assert!(acknowledged > 0);
 
+    // Not a byte left (a refused batch may leave room for a short line).
+    let rest = disk.0.join("rest");
+    fill(&rest);
     // Reads and searches go on; the search-log line that can't be written is counted.
     assert_all_there(&api, acknowledged, "full");
     let query: Vec<f32> = (0..DIMS).map(|_| rng.next_f32()).collect();
     let hits = api.search(json!({"vector": query, "k": 5}));
     assert_eq!(hits["results"].as_array().map(Vec::len), Some(5), "{hits}");
+    assert!(api.metric("vecgate_search_log_lines_dropped_total") >= 1.0);
     let (status, health) = api.call("GET", "/health", None, None);
     assert_eq!(status, 503, "{health}");
     assert!(
@@ -149,6 +170,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_loses_nothing() {
 
     // Space returns: writes resume, with no restart.
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&rest).unwrap();
     let (status, body) = api.call(
         "POST",
         "/v1/content",

@@ -57,11 +57,19 @@ pub struct EmbeddedStore {
     search_log: Mutex<SearchLogFiles>,
     /// Why the last write failed for lack of space (ENOSPC), until a write succeeds again:
     /// `/health` and `/metrics` say so.
-    storage_full: Mutex<Option<String>>,
+    storage_full: Mutex<Option<SpaceShortage>>,
     /// Search-log lines not written because the disk was full (the searches were answered).
     search_logs_dropped: std::sync::atomic::AtomicU64,
     /// Holds an exclusive lock on the data directory for the life of the store.
     _lock: File,
+}
+
+/// Why the data directory is out of space, and whether a write (not only a search-log line)
+/// found it so: only a write that succeeds then ends it.
+#[derive(Debug, Clone)]
+struct SpaceShortage {
+    why: String,
+    for_writes: bool,
 }
 
 fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
@@ -175,10 +183,10 @@ impl EmbeddedStore {
     }
 
     /// Notes whether the data directory had room for the last write; the reason while not.
-    fn note_space(&self, full: Option<String>) {
+    fn note_space(&self, full: Option<SpaceShortage>) {
         if let Ok(mut now) = self.storage_full.lock() {
             match (&*now, &full) {
-                (None, Some(why)) => eprintln!(
+                (None, Some(SpaceShortage { why, .. })) => eprintln!(
                     "vecgate: WARNING the data directory {} is full ({why}): writes get 503 \
                      storage_full until there is space; reads go on",
                     self.dir.display()
@@ -201,7 +209,10 @@ impl EmbeddedStore {
         if let Err(e) = wal.append(seq, &record) {
             if e.kind() == std::io::ErrorKind::StorageFull {
                 let why = format!("writing {}: {e}", wal.path().display());
-                self.note_space(Some(why));
+                self.note_space(Some(SpaceShortage {
+                    why,
+                    for_writes: true,
+                }));
                 return Err(StoreError::StorageFull(
                     "the data directory is full: the write was not made; reads go on, and writes \
                      resume once there is space"
@@ -347,7 +358,13 @@ impl Store for EmbeddedStore {
         let mut files = self.search_log.lock().map_err(unavailable)?;
         match files.append(&line.to_string()) {
             Ok(()) => {
-                if self.storage_full.lock().is_ok_and(|f| f.is_some()) {
+                // A short line fits where a write's record may not: only a shortage seen by
+                // search logs alone ends here.
+                if self
+                    .storage_full
+                    .lock()
+                    .is_ok_and(|f| f.as_ref().is_some_and(|s| !s.for_writes))
+                {
                     self.note_space(None);
                 }
                 Ok(())
@@ -356,7 +373,14 @@ impl Store for EmbeddedStore {
             Err((true, why)) => {
                 self.search_logs_dropped
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.note_space(Some(why));
+                let seen_by_writes = self
+                    .storage_full
+                    .lock()
+                    .is_ok_and(|f| f.as_ref().is_some_and(|s| s.for_writes));
+                self.note_space(Some(SpaceShortage {
+                    why,
+                    for_writes: seen_by_writes,
+                }));
                 Ok(())
             }
             Err((false, why)) => Err(unavailable(why)),
@@ -479,7 +503,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        if let Some(why) = self.storage_full.lock().ok().and_then(|f| f.clone()) {
+        if let Some(why) = self
+            .storage_full
+            .lock()
+            .ok()
+            .and_then(|f| f.as_ref().map(|s| s.why.clone()))
+        {
             return Err(StoreError::StorageFull(format!(
                 "the data directory is full ({why}): writes are refused until there is space"
             )));
