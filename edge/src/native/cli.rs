@@ -413,11 +413,10 @@ async fn open_local_index(
         .ok_or(LOCAL_INDEX_NEEDS_DATABASE)?;
     let options = embedded.options(config.dimensions);
     let mut waiting = false;
+    // One client for the probes: it reconnects by itself.
+    let probe = PgClient::new(&url, &[])?;
     let (remote, how) = loop {
-        let unreachable = match PgClient::new(&url, &config.database_read_urls)?
-            .ping()
-            .await
-        {
+        let unreachable = match probe.ping().await {
             Ok(()) => None,
             Err(e @ crate::sql::DbError::Unavailable(_)) => Some(e),
             Err(e) => return Err(e.into()),

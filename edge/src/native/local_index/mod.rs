@@ -115,12 +115,10 @@ impl LocalIndexStore {
             PgClient::new(url, &[]).map_err(|e| format!("the local index's connection: {e}"))?,
         );
         let started = Instant::now();
-        let (local, position, head) = match how {
+        let online = matches!(how, Start::Online);
+        let (local, position) = match how {
             Start::Online => {
-                let (local, position) =
-                    Self::open_online(url, &client, &root, remote.dialect(), options).await?;
-                let head = position.applied_seq;
-                (local, position, Some(head))
+                Self::open_online(url, &client, &root, remote.dialect(), options).await?
             }
             Start::Offline(position) => {
                 let local = EmbeddedStore::open(&root.join(&position.copy), options)?;
@@ -131,18 +129,13 @@ impl LocalIndexStore {
                     local.len(),
                     position.applied_seq
                 );
-                (local, position, None)
+                (local, position)
             }
         };
-        let feed = Arc::new(FeedState::new(
-            position.applied_seq,
-            if head.is_some() {
-                0
-            } else {
-                position.confirmed_at_ms
-            },
-        ));
-        feed.unvalidated.store(head.is_none(), Ordering::Relaxed);
+        let head = position.applied_seq;
+        let confirmed_at_ms = if online { 0 } else { position.confirmed_at_ms };
+        let feed = Arc::new(FeedState::new(head, confirmed_at_ms));
+        feed.unvalidated.store(!online, Ordering::Relaxed);
         let copy = Arc::new(LiveCopy::new(local));
         let position = Arc::new(Mutex::new(position));
         tokio::spawn(feed::follow(Follower {
@@ -181,9 +174,9 @@ impl LocalIndexStore {
             max_lag,
             write_wait,
         };
-        let Some(head) = head else {
+        if !online {
             return Ok(store);
-        };
+        }
         // Serve once caught up, so a restart never answers from a stale copy it could update.
         let deadline = Instant::now() + Duration::from_secs(600);
         let target = store.head().await.unwrap_or(head);
