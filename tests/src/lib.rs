@@ -3,6 +3,7 @@
 //! Anything that goes wrong panics with the failing command's output:
 //! a test that needs a database and cannot get one fails, it never skips.
 
+pub mod chaos;
 pub mod data;
 pub mod embeddings;
 pub mod pki;
@@ -11,6 +12,7 @@ pub mod server;
 pub mod suite;
 pub mod synthetic;
 pub mod timed;
+pub mod tmpfs;
 pub mod tokens;
 pub mod wrk;
 
@@ -149,6 +151,9 @@ impl PgCluster {
                     "-R",
                     "-X",
                     "stream",
+                    // An immediate checkpoint: a spread one takes minutes on an idle server.
+                    "-c",
+                    "fast",
                     "-p",
                 ])
                 .arg(self.port.to_string())
@@ -197,7 +202,22 @@ impl PgCluster {
         self.database_url(name)
     }
 
-    /// Runs SQL through `psql` (stops at the first error) and returns its unaligned output.
+    /// Every row of `database`'s `content_vectors`, (id, vector), by id.
+    pub fn content_rows(&self, database: &str) -> Vec<(String, Vec<f32>)> {
+        self.psql(
+            database,
+            "SELECT id || ' ' || vector::text FROM content_vectors ORDER BY id",
+        )
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (id, vector) = l.split_once(' ').expect("id and vector");
+            let vector = vecgate_edge::sql::parse_vector_literal(vector).expect("a vector");
+            (id.to_owned(), vector)
+        })
+        .collect()
+    }
+
     /// Bulk-loads `csv` into `content_vectors` (`columns`, CSV format) the fast way: drops the
     /// HNSW index, `\copy`, builds it again with its own definition, `ANALYZE`. Returns the
     /// seconds the index build took.
@@ -222,6 +242,7 @@ impl PgCluster {
         build_s
     }
 
+    /// Runs SQL through `psql` (stops at the first error) and returns its unaligned output.
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let output = run_checked(
             Command::new(Path::new(PG_BIN).join("psql"))

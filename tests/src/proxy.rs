@@ -1,9 +1,10 @@
 //! A TCP proxy between vecgate and Postgres that fails the way networks do, on demand: replies
-//! lost after the server acted on the request, or every connection cut and refused.
+//! lost after the server acted on the request, every connection cut and refused, or traffic held
+//! with the connections open. Its upstream can be moved (a failover's new host behind one name).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,10 +18,13 @@ pub enum Mode {
     LoseReplies = 1,
     /// Cuts every open connection and refuses new ones.
     Refuse = 2,
+    /// Holds every byte both ways, connections open, until the mode changes: a stalled network.
+    Stall = 3,
 }
 
 struct Shared {
     mode: AtomicU8,
+    upstream: AtomicU16,
     stop: AtomicBool,
     /// Both ends of every connection, to cut them.
     open: Mutex<Vec<TcpStream>>,
@@ -31,8 +35,17 @@ impl Shared {
         match self.mode.load(Ordering::Acquire) {
             0 => Mode::Pass,
             1 => Mode::LoseReplies,
-            _ => Mode::Refuse,
+            2 => Mode::Refuse,
+            _ => Mode::Stall,
         }
+    }
+
+    /// Waits while the traffic is held; whether it may then flow.
+    fn flowing(&self) -> bool {
+        while self.mode() == Mode::Stall && !self.stop.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        !self.stop.load(Ordering::Acquire)
     }
 
     fn cut_all(&self) {
@@ -54,6 +67,7 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             mode: AtomicU8::new(Mode::Pass as u8),
+            upstream: AtomicU16::new(upstream),
             stop: AtomicBool::new(false),
             open: Mutex::new(Vec::new()),
         });
@@ -67,6 +81,7 @@ impl Proxy {
                 if accepting.mode() == Mode::Refuse {
                     continue;
                 }
+                let upstream = accepting.upstream.load(Ordering::Acquire);
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
@@ -85,6 +100,12 @@ impl Proxy {
         let direct = format!("127.0.0.1:{upstream}/");
         assert!(url.contains(&direct), "{url} is not on port {upstream}");
         url.replace(&direct, &format!("127.0.0.1:{}/", self.port))
+    }
+
+    /// Forwards new connections to `127.0.0.1:<upstream>` and cuts the open ones.
+    pub fn set_upstream(&self, upstream: u16) {
+        self.shared.upstream.store(upstream, Ordering::Release);
+        self.shared.cut_all();
     }
 
     pub fn set(&self, mode: Mode) {
@@ -119,7 +140,8 @@ fn connect_pair(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) {
         let _ = a.shutdown(Shutdown::Both);
         let _ = b.shutdown(Shutdown::Both);
     };
-    // Requests: always passed while the connection lives.
+    // Requests: passed while the connection lives (held while stalled).
+    let requests = shared.clone();
     std::thread::spawn(move || {
         let (mut from, mut to) = (client, server);
         let mut buf = [0u8; 16 * 1024];
@@ -127,7 +149,7 @@ fn connect_pair(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if to.write_all(&buf[..n]).is_err() {
+                    if !requests.flowing() || to.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }
@@ -144,7 +166,10 @@ fn connect_pair(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if shared.mode() != Mode::Pass || to.write_all(&buf[..n]).is_err() {
+                    if !shared.flowing()
+                        || shared.mode() != Mode::Pass
+                        || to.write_all(&buf[..n]).is_err()
+                    {
                         break;
                     }
                 }

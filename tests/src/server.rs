@@ -113,13 +113,25 @@ impl Server {
     /// Waits (up to `within`) for the "listening on" line and sets `base`; kills the process
     /// and panics with what it printed if it does not come.
     pub fn wait_listening(&mut self, within: Duration) {
+        if !self.listening_within(within) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "vecgate serve did not start listening; it printed:\n{}",
+                self.collected.join("\n")
+            );
+        }
+    }
+
+    /// Waits (up to `within`) for the "listening on" line and sets `base`; whether it came.
+    pub fn listening_within(&mut self, within: Duration) -> bool {
         let listening = |line: &str| {
             line.split_once("listening on ")
                 .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned())
         };
         if let Some(base) = self.collected.iter().find_map(|l| listening(l)) {
             self.base = base;
-            return;
+            return true;
         }
         let deadline = std::time::Instant::now() + within;
         loop {
@@ -130,17 +142,10 @@ impl Server {
                     self.collected.push(line);
                     if let Some(base) = base {
                         self.base = base;
-                        return;
+                        return true;
                     }
                 }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!(
-                        "vecgate serve did not start listening; it printed:\n{}",
-                        self.collected.join("\n")
-                    );
-                }
+                Err(_) => return false,
             }
         }
     }

@@ -5,44 +5,15 @@
 //! writes resume once there is space.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use vecgate_tests::server::Server;
 use vecgate_tests::suite::{key_env, Api, READ_KEY, WRITE_KEY};
-use vecgate_tests::{empty_temp_dir, synthetic::Rng};
+use vecgate_tests::synthetic::Rng;
+use vecgate_tests::tmpfs::{fill, Tmpfs};
 
 const DIMS: usize = 64;
-
-/// A tmpfs of `size` mounted on a fresh directory; unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(name: &str, size: &str) -> Tmpfs {
-        let dir = empty_temp_dir(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mounting a {size} tmpfs on {} failed (this test needs root): {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn start(data: &Path) -> Server {
     let mut env = key_env();
@@ -63,22 +34,6 @@ fn batch(rng: &mut Rng, first: usize, n: usize) -> Value {
         })
         .collect();
     json!({ "items": items })
-}
-
-/// Writes `path` until the filesystem has no room left.
-fn fill(path: &Path) {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).unwrap();
-    let block = vec![7u8; 4096];
-    loop {
-        match file.write(&block) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
-            Err(e) => panic!("filling {}: {e}", path.display()),
-        }
-    }
-    let _ = file.sync_all();
 }
 
 fn temp_files(dir: &Path) -> Vec<PathBuf> {

@@ -128,22 +128,6 @@ fn nudged(i: usize, salt: usize) -> Vec<f32> {
     v.iter().map(|x| x / norm).collect()
 }
 
-/// Every row of the database, (id, vector), by id.
-fn database_rows(pg: &PgCluster, db: &str) -> Vec<(String, Vec<f32>)> {
-    pg.psql(
-        db,
-        "SELECT id || ' ' || vector::text FROM content_vectors ORDER BY id",
-    )
-    .lines()
-    .filter(|l| !l.is_empty())
-    .map(|l| {
-        let (id, vector) = l.split_once(' ').expect("id and vector");
-        let vector = vecgate_edge::sql::parse_vector_literal(vector).expect("vector");
-        (id.to_owned(), vector)
-    })
-    .collect()
-}
-
 /// The node holds exactly the database's rows: the same count, every id, every vector.
 fn assert_same_rows(api: &Api, rows: &[(String, Vec<f32>)], context: &str) {
     assert_eq!(
@@ -226,7 +210,7 @@ fn two_nodes_follow(dialect: &str) {
             "[{dialect}] {what}s reach B in p99 {p99:?}, over {MAX_P99:?}"
         );
     }
-    assert_same_rows(&api_b, &database_rows(&pg, "follow"), "node B");
+    assert_same_rows(&api_b, &pg.content_rows("follow"), "node B");
     // B's searches reached the search log, in batches.
     logs_flushed(&api_b);
     assert!(
@@ -293,7 +277,7 @@ fn a_node_restarts_from_its_snapshot_and_survives_kill_9_while_applying() {
     );
     assert_same_rows(
         &Api::new(&b.base),
-        &database_rows(&pg, "restart"),
+        &pg.content_rows("restart"),
         "restarted B",
     );
 
@@ -321,7 +305,7 @@ fn a_node_restarts_from_its_snapshot_and_survives_kill_9_while_applying() {
     let b = start_node(&url, "ruvector", &dir_b);
     assert_same_rows(
         &Api::new(&b.base),
-        &database_rows(&pg, "restart"),
+        &pg.content_rows("restart"),
         "B after kill -9",
     );
 }
@@ -622,11 +606,7 @@ fn a_node_starts_from_its_snapshot_while_postgres_is_down() {
     // The node that waited starts once the database answers, with a copy of its own.
     waiting.wait_listening(Duration::from_secs(60));
     let other = Api::new(&waiting.base);
-    assert_same_rows(
-        &other,
-        &database_rows(&pg, "offline"),
-        "the node that waited",
-    );
+    assert_same_rows(&other, &pg.content_rows("offline"), "the node that waited");
 }
 
 /// A node cut off from Postgres while the feed was pruned past it (and the rows changed) can't
@@ -681,7 +661,7 @@ fn a_node_whose_feed_was_pruned_rebuilds_its_copy_in_place() {
         api.call("GET", "/health", None, None).0 == 200
     });
     assert_eq!(api.metric("vecgate_local_index_resyncs_total"), 1.0);
-    let rows = database_rows(&pg, "resync");
+    let rows = pg.content_rows("resync");
     assert_eq!(rows.len(), 320);
     assert_same_rows(&api, &rows, "after the rebuild in place");
     // It follows on from the fresh copy.
@@ -699,7 +679,7 @@ fn a_node_whose_feed_was_pruned_rebuilds_its_copy_in_place() {
     );
     assert_same_rows(
         &Api::new(&again.base),
-        &database_rows(&pg, "resync"),
+        &pg.content_rows("resync"),
         "after a restart",
     );
 }
@@ -773,7 +753,7 @@ fn writers_and_followers_move_to_a_promoted_replica() {
     let mut node = node;
     let said = node.output_containing("rebuilt its copy");
     assert!(said.contains("lost changes this copy holds"), "{said}");
-    let rows = database_rows(&replica, "failover");
+    let rows = replica.content_rows("failover");
     assert_eq!(
         rows.len(),
         201,
@@ -788,4 +768,55 @@ fn writers_and_followers_move_to_a_promoted_replica() {
         404,
         "the lost tail is gone from the copy too"
     );
+}
+
+/// Search-log rows waiting for an unreachable database are journaled: a node killed with
+/// `kill -9` sends them when it starts again, each once.
+#[test]
+fn search_logs_waiting_for_the_database_survive_kill_9() {
+    use vecgate_tests::proxy::{Mode, Proxy};
+    let pg = cluster("pgvector");
+    let url = pg.create_database("journal");
+    let proxy = Proxy::start(pg.port());
+    let via = proxy.url(&url, pg.port());
+    let dir = empty_temp_dir("li-journal");
+    let node = start_node(&via, "pgvector", &dir);
+    let api = Api::new(&node.base);
+    upsert(&api, items("f", 0..50, 3));
+    logs_flushed(&api);
+
+    proxy.set(Mode::Refuse);
+    const SEARCHES: u64 = 25;
+    for i in 0..SEARCHES as usize {
+        assert_eq!(search_ids(&api, &nudged(i, 4), 5).len(), 5);
+    }
+    assert_eq!(api.metric("vecgate_search_logs_buffered"), SEARCHES as f64);
+    node.kill9();
+    assert_eq!(log_rows(&pg, "journal"), 0, "nothing reached the table");
+
+    proxy.set(Mode::Pass);
+    let mut node = start_node(&via, "pgvector", &dir);
+    let said = node.output_containing("search-log rows from before the restart");
+    assert!(
+        said.contains(&format!(
+            "{SEARCHES} search-log rows from before the restart"
+        )),
+        "{said}"
+    );
+    logs_flushed(&Api::new(&node.base));
+    assert_eq!(log_rows(&pg, "journal"), SEARCHES);
+    let ids: u64 = pg
+        .psql(
+            "journal",
+            "SELECT count(DISTINCT log_id) FROM vector_search_logs",
+        )
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(ids, SEARCHES);
+    // Written, the journal is empty: another restart sends nothing again.
+    drop(node);
+    let node = start_node(&via, "pgvector", &dir);
+    logs_flushed(&Api::new(&node.base));
+    assert_eq!(log_rows(&pg, "journal"), SEARCHES);
 }

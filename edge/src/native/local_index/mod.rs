@@ -2,9 +2,10 @@
 //! reads from an in-memory copy of the content (the embedded store's HNSW, snapshot and log,
 //! under `--data-dir/local-index/`), kept current by following the database's change feed.
 //! Writes go to Postgres and return once this node's copy holds them (read your writes).
-//! Search logs are batched to Postgres and wait in memory while it is down.
+//! Search logs are batched to Postgres; while it is down they wait in memory and in a journal.
 
 mod feed;
+mod journal;
 mod resync;
 mod search_log;
 
@@ -147,7 +148,7 @@ impl LocalIndexStore {
             root: root.clone(),
             options,
         }));
-        let logs = Arc::new(SearchLogBuffer::default());
+        let logs = Arc::new(SearchLogBuffer::open(&root));
         let flusher = logs.clone();
         let dialect = remote.dialect();
         let pruner = client.clone();
@@ -436,6 +437,11 @@ impl Store for LocalIndexStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
+        if let Err(StoreError::StorageFull(why)) = self.copy.get().health().await {
+            return Err(StoreError::Unavailable(format!(
+                "{why}; the local index can't apply the database's changes and falls behind"
+            )));
+        }
         if let Some(why) = self.feed.degraded_reason() {
             return Err(StoreError::Unavailable(why));
         }
@@ -487,6 +493,12 @@ impl Store for LocalIndexStore {
                 self.feed.resyncs_total.load(Ordering::Relaxed) as f64,
             ),
             (
+                "vecgate_storage_full",
+                "gauge",
+                "1 while the copy can't apply changes because the data directory is full.",
+                f64::from(u8::from(self.copy.get().storage_full())),
+            ),
+            (
                 "vecgate_local_index_validated",
                 "gauge",
                 "1 once the copy has caught up with the database since start; 0 while a node \
@@ -504,6 +516,13 @@ impl Store for LocalIndexStore {
                 "counter",
                 "Search-log rows dropped because the buffer was full.",
                 self.logs.dropped() as f64,
+            ),
+            (
+                "vecgate_search_log_journal_failures_total",
+                "counter",
+                "Search-log rows the journal could not hold (a full disk): they wait in memory \
+                 only, and a crash before they are written loses them.",
+                self.logs.journal_failures() as f64,
             ),
             (
                 "vecgate_search_logs_written_total",

@@ -4,18 +4,22 @@
 //!
 //! Each row gets its id (`log_id`, a UUIDv7) when it is queued, and the insert skips ids the
 //! table has: a batch whose commit succeeded but whose reply was lost is sent again, and
-//! written once.
+//! written once. Queued rows are also appended to the node's journal ([`super::journal`]), so
+//! a node killed before they reached the database sends them when it starts again.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::super::pg::PgClient;
+use super::journal::Journal;
 use crate::sql::{Dialect, Route, SqlClient};
 use crate::store::{Hit, SearchQuery};
 
@@ -27,7 +31,7 @@ pub const MAX_BUFFERED: usize = 100_000;
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
 /// One row, kept as values: the text forms are made by the flusher, off the request path.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Row {
     id: uuid::Uuid,
     /// The query before personalization; `None` for a preference, which is never logged.
@@ -35,7 +39,7 @@ struct Row {
     ids: Vec<String>,
     scores: Vec<f32>,
     user_id: Option<String>,
-    search_type: &'static str,
+    search_type: Cow<'static, str>,
     filter: Option<Value>,
     k: usize,
     took_ms: f64,
@@ -52,9 +56,54 @@ pub struct SearchLogBuffer {
     full: Notify,
     /// Held while a batch is written, so an erasure sees no batch half-way to the database.
     writing: tokio::sync::Mutex<()>,
+    /// Locked after `rows`, while it is held: the journal's lines follow the queue.
+    journal: Mutex<Option<Journal>>,
 }
 
 impl SearchLogBuffer {
+    /// A buffer journaled in `dir`, holding the rows an earlier run left unwritten.
+    pub fn open(dir: &Path) -> SearchLogBuffer {
+        let (journal, replay) = Journal::open(dir);
+        for unreadable in &replay.unreadable {
+            eprintln!("vecgate: WARNING search-log journal: {unreadable}");
+        }
+        let total = replay.lines.len();
+        let mut rows: VecDeque<Row> = replay
+            .lines
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        if rows.len() < total {
+            eprintln!(
+                "vecgate: WARNING search-log journal: {} unreadable rows skipped",
+                total - rows.len()
+            );
+        }
+        let dropped = rows.len().saturating_sub(MAX_BUFFERED);
+        rows.drain(..dropped);
+        if !rows.is_empty() {
+            eprintln!(
+                "vecgate: {} search-log rows from before the restart wait for the database",
+                rows.len()
+            );
+        }
+        SearchLogBuffer {
+            rows: Mutex::new(rows),
+            dropped: AtomicU64::new(dropped as u64),
+            journal: Mutex::new(Some(journal)),
+            ..SearchLogBuffer::default()
+        }
+    }
+
+    /// Journal appends that failed (a full disk): those rows wait in memory only.
+    pub fn journal_failures(&self) -> u64 {
+        self.journal
+            .lock()
+            .ok()
+            .and_then(|j| j.as_ref().map(|j| j.failed_appends))
+            .unwrap_or(0)
+    }
+
     /// Queues the row of `q` (when it is logged) with its results.
     pub fn push(&self, q: &SearchQuery, hits: &[Hit], took_ms: f64) {
         let Some(log) = &q.log else {
@@ -70,16 +119,23 @@ impl SearchLogBuffer {
             ids: hits.iter().map(|h| h.id.clone()).collect(),
             scores: hits.iter().map(|h| h.score).collect(),
             user_id: log.user_id.clone(),
-            search_type: log.search_type,
+            search_type: Cow::Borrowed(log.search_type),
             filter: log.filter.clone(),
             k: q.k,
             took_ms,
             at_ms,
         };
+        // Made before the lock: the journal's line costs the request, not the queue.
+        let line = serde_json::to_string(&row).ok();
         let Ok(mut rows) = self.rows.lock() else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        if let (Ok(mut journal), Some(line)) = (self.journal.lock(), line) {
+            if let Some(journal) = journal.as_mut() {
+                journal.append(&line);
+            }
+        }
         if rows.len() >= MAX_BUFFERED {
             rows.pop_front();
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -109,7 +165,18 @@ impl SearchLogBuffer {
         };
         let before = rows.len();
         rows.retain(|r| r.user_id.as_deref() != Some(user_id));
-        (before - rows.len()) as u64
+        let forgotten = (before - rows.len()) as u64;
+        if forgotten > 0 {
+            if let Ok(mut journal) = self.journal.lock() {
+                if let Some(journal) = journal.as_mut() {
+                    let lines = rows.iter().filter_map(|r| serde_json::to_string(r).ok());
+                    if let Err(e) = journal.rewrite(lines) {
+                        eprintln!("vecgate: WARNING search-log journal not rewritten: {e}");
+                    }
+                }
+            }
+        }
+        forgotten
     }
 
     /// Waits (nudging the flusher) until every buffered row is in the database, or `within`
@@ -155,11 +222,21 @@ impl SearchLogBuffer {
             let _ = tokio::time::timeout(FLUSH_INTERVAL, self.full.notified()).await;
             loop {
                 let _writing = self.writing.lock().await;
-                let batch: Vec<Row> = match self.rows.lock() {
+                // Taking every queued row seals the journal's segment: once this batch is in,
+                // no row in it or before it is waiting.
+                let (batch, sealed): (Vec<Row>, Option<u64>) = match self.rows.lock() {
                     Ok(mut rows) => {
                         let n = rows.len().min(FLUSH_ROWS);
                         self.in_flight.store(n as u64, Ordering::Release);
-                        rows.drain(..n).collect()
+                        let sealed = if n > 0 && n == rows.len() {
+                            self.journal
+                                .lock()
+                                .ok()
+                                .and_then(|mut j| j.as_mut().and_then(Journal::seal))
+                        } else {
+                            None
+                        };
+                        (rows.drain(..n).collect(), sealed)
                     }
                     Err(_) => return,
                 };
@@ -172,6 +249,11 @@ impl SearchLogBuffer {
                     .await
                 {
                     Ok(_) => {
+                        if let (Some(sealed), Ok(journal)) = (sealed, self.journal.lock()) {
+                            if let Some(journal) = journal.as_ref() {
+                                journal.release(sealed);
+                            }
+                        }
                         self.written.fetch_add(n as u64, Ordering::Relaxed);
                         self.in_flight.store(0, Ordering::Release);
                         if failing {

@@ -182,6 +182,11 @@ impl EmbeddedStore {
         self.snapshot_locked(&mut wal)
     }
 
+    /// Whether writes fail because the data directory is full.
+    pub fn storage_full(&self) -> bool {
+        self.storage_full.lock().is_ok_and(|f| f.is_some())
+    }
+
     /// Notes whether the data directory had room for the last write; the reason while not.
     fn note_space(&self, full: Option<SpaceShortage>) {
         if let Ok(mut now) = self.storage_full.lock() {
@@ -318,7 +323,7 @@ impl Store for EmbeddedStore {
     fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write;
         render_disk_space(&self.dir, out);
-        let full = self.storage_full.lock().is_ok_and(|f| f.is_some());
+        let full = self.storage_full();
         let _ = writeln!(
             out,
             "# HELP vecgate_storage_full 1 while writes fail because the data directory is full.\n\
