@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::load::{FaultWindow, Shared};
+use super::load::Shared;
 use super::topology::{Database, Dialect, Nodes, READER, SMALL_DISK_READER, WRITER};
 use crate::proxy::Mode;
 use crate::synthetic::Rng;
@@ -142,21 +142,6 @@ pub fn inject(
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let node = &nodes.all[fault.node];
-    let readers = vec![READER, SMALL_DISK_READER];
-    let affected = match fault.kind {
-        Kind::KillPrimary | Kind::RestartReaderWhileDown => readers,
-        Kind::Promote => vec![WRITER, READER, SMALL_DISK_READER],
-        _ => vec![fault.node],
-    };
-    let window = {
-        let mut faults = shared.faults.lock().unwrap();
-        faults.push(FaultWindow {
-            start: Instant::now(),
-            end: None,
-            nodes: affected,
-        });
-        faults.len() - 1
-    };
     match fault.kind {
         Kind::KillPrimary => {
             database.primary_mut().crash();
@@ -236,7 +221,6 @@ pub fn inject(
             let _ = std::fs::remove_file(nodes.ballast());
         }
     }
-    shared.faults.lock().unwrap()[window].end = Some(Instant::now());
     outcome
 }
 
@@ -244,6 +228,7 @@ pub fn inject(
 /// acknowledged write (writes paused meanwhile); then a new replica for the old slot.
 fn promote(database: &mut Database, nodes: &Nodes, shared: &Arc<Shared>, outcome: &mut Outcome) {
     let killed = Instant::now();
+    shared.promotion.lock().unwrap().since = Some(killed);
     outcome.promoted_at = Some(killed);
     let old_slot = database.fail_over();
     {
@@ -264,6 +249,14 @@ fn promote(database: &mut Database, nodes: &Nodes, shared: &Arc<Shared>, outcome
             // What the new primary holds is now what was acknowledged.
             ledger.rebase(&id, held, killed, now);
         }
+    }
+    let deferred = {
+        let mut promotion = shared.promotion.lock().unwrap();
+        promotion.since = None;
+        std::mem::take(&mut promotion.deferred)
+    };
+    for answer in &deferred {
+        shared.check(answer);
     }
     let port = database.replace_standby(old_slot);
     nodes.repoint(old_slot, port);

@@ -1,7 +1,7 @@
 //! The chaos run's clients: writes (inserts, updates, deletes), searches and watch events, each
 //! answer checked as it comes, while the faults go on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 use super::ledger::Ledger;
-use super::topology::{Node, MAX_LAG_MS, READER, SMALL_DISK_READER, WRITER};
+use super::topology::{Node, READER, SMALL_DISK_READER, WRITER};
 use crate::data::movies;
 use crate::suite::{ADMIN_KEY, READ_KEY, WRITE_KEY};
 use crate::synthetic::Rng;
@@ -22,19 +22,14 @@ pub type QueryKey = [i8; KEY_DIMS];
 
 /// A request that takes this long is a hang.
 const HUNG_AFTER: Duration = Duration::from_secs(60);
-/// After a fault ends, a reader may take this long to catch up (a rebuild of its copy included).
-const SETTLE: Duration = Duration::from_secs(20);
+/// How often the readers are asked how stale their copies are.
+const STALENESS_POLL: Duration = Duration::from_millis(100);
+/// Slack for turning a reader's wall-clock lag into this process's clock.
+const CLOCK_SLACK: Duration = Duration::from_millis(250);
 /// Rows the load keeps the table near: inserts and deletes balance around it.
 const ROWS_TARGET: usize = 1_500;
 /// The seed rows: films, never deleted (events refer to them).
 pub const SEED_ROWS: usize = 1_000;
-
-/// A fault's span, and the nodes whose answers it may make stale.
-pub struct FaultWindow {
-    pub start: Instant,
-    pub end: Option<Instant>,
-    pub nodes: Vec<usize>,
-}
 
 /// One search, for the search-log check at the end.
 pub struct SearchRecord {
@@ -42,6 +37,25 @@ pub struct SearchRecord {
     pub node: usize,
     pub ok: bool,
     pub received: Instant,
+}
+
+/// A search answer, to check against the ledger.
+pub struct Answer {
+    node: usize,
+    query: Vec<f32>,
+    k: usize,
+    exact: bool,
+    from: Instant,
+    received: Instant,
+    results: Vec<(String, f32)>,
+}
+
+/// A promotion under way: until the runner has read what the new primary kept, the ledger can't
+/// tell a lost write from a wrong answer, so answers wait.
+#[derive(Default)]
+pub struct Promotion {
+    pub since: Option<Instant>,
+    pub deferred: Vec<Answer>,
 }
 
 /// What every thread shares.
@@ -52,9 +66,11 @@ pub struct Shared {
     pub nodes: Vec<NodeView>,
     pub stop: AtomicBool,
     pub counts: Mutex<Counts>,
-    pub faults: Mutex<Vec<FaultWindow>>,
+    /// Per node: (when asked, when its copy last held every change), from its own report.
+    pub staleness: Vec<Mutex<VecDeque<(Instant, Instant)>>>,
     pub searches: Mutex<Vec<SearchRecord>>,
     pub keys: Mutex<HashSet<QueryKey>>,
+    pub promotion: Mutex<Promotion>,
 }
 
 /// What the clients see of a node.
@@ -94,9 +110,29 @@ impl Shared {
             nodes,
             stop: AtomicBool::new(false),
             counts: Mutex::new(Counts::default()),
-            faults: Mutex::new(Vec::new()),
+            staleness: (0..3).map(|_| Mutex::new(VecDeque::new())).collect(),
             searches: Mutex::new(Vec::new()),
             keys: Mutex::new(HashSet::new()),
+            promotion: Mutex::new(Promotion::default()),
+        }
+    }
+
+    /// Checks a search answer against the ledger.
+    pub fn check(&self, answer: &Answer) {
+        let checked = self.ledger.lock().unwrap().check_answer(
+            &answer.query,
+            answer.k,
+            answer.exact,
+            answer.from,
+            answer.received,
+            &answer.results,
+        );
+        if let Err(wrong) = checked {
+            self.violation(format!(
+                "{} answered a wrong {}search: {wrong}",
+                self.nodes[answer.node].name,
+                if answer.exact { "exact " } else { "" }
+            ));
         }
     }
 
@@ -119,24 +155,29 @@ impl Shared {
         *self.counts.lock().unwrap().errors.entry(what).or_default() += 1;
     }
 
-    /// The earliest moment whose state an answer of `node`, sent at `sent`, may show: the
-    /// reported staleness of a reader, or the start of a fault that may have held it back.
-    fn oldest_allowed(&self, node: usize, sent: Instant) -> Instant {
-        let lag = if node == WRITER {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(MAX_LAG_MS)
-        };
-        let mut from = sent.checked_sub(lag).unwrap_or(sent);
-        for fault in self.faults.lock().unwrap().iter() {
-            let relevant = fault.nodes.contains(&node)
-                && fault.start <= sent
-                && fault.end.is_none_or(|end| end + SETTLE >= from);
-            if relevant {
-                from = from.min(fault.start.checked_sub(lag).unwrap_or(fault.start));
-            }
+    /// The earliest moment whose state an answer of `node`, sent at `sent` and received at
+    /// `received`, may show. The writer reads the database itself. A reader's copy only moves
+    /// forward (a restart reopens the same copy): it is at least as new as the node said it was
+    /// (`vecgate_local_index_lag_seconds`, the staleness it documents) when last asked before
+    /// the search, and at any later asking while the search ran.
+    fn oldest_allowed(&self, node: usize, sent: Instant, received: Instant) -> Instant {
+        if node == WRITER {
+            return sent;
         }
-        from
+        let reports = self.staleness[node].lock().unwrap();
+        let before = reports.iter().rev().find(|(asked, _)| *asked <= sent);
+        let during = reports
+            .iter()
+            .filter(|(asked, _)| *asked > sent && *asked <= received);
+        let held = before
+            .into_iter()
+            .chain(during)
+            .map(|(_, held)| *held)
+            .min();
+        // Never asked yet: as old as the run.
+        let held = held.or_else(|| reports.front().map(|(_, held)| *held));
+        held.map_or(sent, |held| held.checked_sub(CLOCK_SLACK).unwrap_or(held))
+            .min(sent)
     }
 
     /// Sends one request to `node`; the answer if it was a 200. A JSON 503 is counted as an
@@ -365,18 +406,21 @@ pub fn searches(shared: &Shared, seed: u64) {
                         .collect()
                 })
                 .unwrap_or_default();
-            let from = shared.oldest_allowed(node, sent);
-            let checked = shared
-                .ledger
-                .lock()
-                .unwrap()
-                .check_answer(&query, k, exact, from, received, &results);
-            if let Err(wrong) = checked {
-                shared.violation(format!(
-                    "{} answered a wrong {}search: {wrong}",
-                    shared.nodes[node].name,
-                    if exact { "exact " } else { "" }
-                ));
+            let answer = Answer {
+                node,
+                query,
+                k,
+                exact,
+                from: shared.oldest_allowed(node, sent, received),
+                received,
+                results,
+            };
+            let mut promotion = shared.promotion.lock().unwrap();
+            if promotion.since.is_some() {
+                promotion.deferred.push(answer);
+            } else {
+                drop(promotion);
+                shared.check(&answer);
             }
         }
         shared.searches.lock().unwrap().push(SearchRecord {
@@ -445,5 +489,47 @@ pub fn events(shared: &Shared, seed: u64) {
             }
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asks each reader, every [`STALENESS_POLL`], how stale its copy is.
+pub fn staleness(shared: &Shared, _seed: u64) {
+    let client = Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("http client");
+    while !shared.stop.load(Ordering::Acquire) {
+        for node in [READER, SMALL_DISK_READER] {
+            let (base, _, down) = (shared.nodes[node].base)();
+            if down {
+                continue;
+            }
+            let asked = Instant::now();
+            let lag = client
+                .get(format!("{base}/metrics"))
+                .bearer_auth(READ_KEY)
+                .send()
+                .and_then(|r| r.text())
+                .ok()
+                .and_then(|metrics| {
+                    metrics.lines().find_map(|l| {
+                        l.strip_prefix("vecgate_local_index_lag_seconds ")?
+                            .parse::<f64>()
+                            .ok()
+                    })
+                });
+            if let Some(lag) = lag.filter(|l| l.is_finite() && *l >= 0.0) {
+                let held = asked
+                    .checked_sub(Duration::from_secs_f64(lag))
+                    .unwrap_or(asked);
+                let mut reports = shared.staleness[node].lock().unwrap();
+                reports.push_back((asked, held));
+                // A few minutes back is all a search can need.
+                while reports.len() > 6_000 {
+                    reports.pop_front();
+                }
+            }
+        }
+        std::thread::sleep(STALENESS_POLL);
     }
 }

@@ -138,16 +138,21 @@ pub fn run(config: &Config) -> Report {
     }
 
     phase("readers up");
-    let threads: Vec<std::thread::JoinHandle<()>> =
-        [load::writes, load::searches, load::searches, load::events]
-            .into_iter()
-            .enumerate()
-            .map(|(i, work)| {
-                let shared = shared.clone();
-                let seed = config.seed.wrapping_add(i as u64 * 7919);
-                std::thread::spawn(move || work(&shared, seed))
-            })
-            .collect();
+    let threads: Vec<std::thread::JoinHandle<()>> = [
+        load::staleness,
+        load::writes,
+        load::searches,
+        load::searches,
+        load::events,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, work)| {
+        let shared = shared.clone();
+        let seed = config.seed.wrapping_add(i as u64 * 7919);
+        std::thread::spawn(move || work(&shared, seed))
+    })
+    .collect();
 
     let mut schedule = Schedule::new(config.seed, config.dialect);
     let mut promoted_at = None;
@@ -331,7 +336,11 @@ fn check_search_logs(
 ) {
     let mut rows: HashMap<QueryKey, u64> = HashMap::new();
     for line in database
-        .psql("SELECT query_vector::text FROM vector_search_logs WHERE query_vector IS NOT NULL")
+        // The key's coordinates come first: a long run logs too many vectors to read whole.
+        .psql(
+            "SELECT left(query_vector::text, 640) FROM vector_search_logs \
+             WHERE query_vector IS NOT NULL",
+        )
         .lines()
         .filter(|l| !l.is_empty())
     {

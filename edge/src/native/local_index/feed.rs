@@ -131,6 +131,8 @@ pub struct FeedState {
     pub rebuilding: Mutex<Option<String>>,
     /// Resyncs completed since start.
     pub resyncs_total: AtomicU64,
+    /// The last attempt to rebuild the copy failed because the data directory is full.
+    pub rebuild_disk_full: AtomicBool,
     pub applied_total: AtomicU64,
     /// Wakes the follower: a NOTIFY, or a write of this node waiting to read it back.
     pub wake: Notify,
@@ -154,6 +156,7 @@ impl FeedState {
             unvalidated: AtomicBool::new(false),
             rebuilding: Mutex::new(None),
             resyncs_total: AtomicU64::new(0),
+            rebuild_disk_full: AtomicBool::new(false),
             applied_total: AtomicU64::new(0),
             wake: Notify::new(),
             advanced: Notify::new(),

@@ -442,6 +442,13 @@ impl Store for LocalIndexStore {
                 "{why}; the local index can't apply the database's changes and falls behind"
             )));
         }
+        if self.feed.rebuild_disk_full.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable(format!(
+                "the data directory {} is full: the local index can't rebuild its copy until                  there is space; answering from the old one, which held every change {:.1} s ago",
+                self.root.display(),
+                self.feed.lag().as_secs_f64()
+            )));
+        }
         if let Some(why) = self.feed.degraded_reason() {
             return Err(StoreError::Unavailable(why));
         }
@@ -495,8 +502,12 @@ impl Store for LocalIndexStore {
             (
                 "vecgate_storage_full",
                 "gauge",
-                "1 while the copy can't apply changes because the data directory is full.",
-                f64::from(u8::from(self.copy.get().storage_full())),
+                "1 while the copy can't apply changes, or be rebuilt, because the data \
+                 directory is full.",
+                f64::from(u8::from(
+                    self.copy.get().storage_full()
+                        || self.feed.rebuild_disk_full.load(Ordering::Relaxed),
+                )),
             ),
             (
                 "vecgate_local_index_validated",

@@ -72,10 +72,17 @@ async fn build_and_switch(follower: &Follower) -> Result<usize, String> {
         .await
         .map_err(|e| format!("reading the change feed: {e}"))?;
     let fresh = EmbeddedStore::open(&next_dir, follower.options)?;
-    let rows = load_all(&follower.client, &fresh, follower.options.dims)
-        .await
-        .map_err(|e| format!("reading the rows: {e}"))?;
-    fresh.snapshot()?;
+    let loaded = match load_all(&follower.client, &fresh, follower.options.dims).await {
+        Ok(rows) => fresh.snapshot().map(|()| rows),
+        Err(e) => Err(format!("reading the rows: {e}")),
+    };
+    // Said in /health and vecgate_storage_full: the copy can't be rebuilt until there is room.
+    let full = loaded.is_err() && (fresh.storage_full() || no_room(&follower.root));
+    follower
+        .state
+        .rebuild_disk_full
+        .store(full, Ordering::Relaxed);
+    let rows = loaded?;
     // From here a restart opens the fresh copy, at the head read before its rows.
     follower.record(|p| {
         p.database_id = extent.database_id.clone();
@@ -100,4 +107,9 @@ async fn build_and_switch(follower: &Follower) -> Result<usize, String> {
         );
     }
     Ok(rows)
+}
+
+/// Whether the filesystem under `dir` has no block left (a snapshot's write failed there).
+fn no_room(dir: &std::path::Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|fs| fs.f_bavail == 0)
 }
