@@ -130,19 +130,8 @@ fn nudged(i: usize, salt: usize) -> Vec<f32> {
 
 /// The node holds exactly the database's rows: the same count, every id, every vector.
 fn assert_same_rows(api: &Api, rows: &[(String, Vec<f32>)], context: &str) {
-    assert_eq!(
-        content_count(api),
-        rows.len() as u64,
-        "{context}: row count"
-    );
-    for (id, vector) in rows {
-        let (status, item) = api.call("GET", &format!("/v1/content/{id}"), Some(READ_KEY), None);
-        assert_eq!(status, 200, "{context}: {id} missing: {item}");
-        let got: Vec<f32> = serde_json::from_value(item["vector"].clone()).unwrap();
-        assert!(
-            got.iter().zip(vector).all(|(a, b)| (a - b).abs() < 1e-6),
-            "{context}: {id}'s vector differs"
-        );
+    if let Err(e) = suite::same_rows(api, rows.iter().map(|(id, v)| (id, v))) {
+        panic!("{context}: {e}");
     }
 }
 

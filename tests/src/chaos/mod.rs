@@ -293,7 +293,7 @@ fn converge(
     println!("chaos: ledger checked in {:?}", step.elapsed());
     for node in &nodes.all[1..] {
         let api = Api::new(&node.base.read().unwrap());
-        if let Err(e) = same_rows(&api, &rows) {
+        if let Err(e) = crate::suite::same_rows(&api, rows.iter()) {
             shared.violation(format!(
                 "{}'s copy differs from the database: {e}",
                 node.name
@@ -304,26 +304,6 @@ fn converge(
     println!("chaos: copies checked in {:?}", step.elapsed());
     check_search_logs(database, shared, report, promotions);
     println!("chaos: search logs checked in {:?}", step.elapsed());
-}
-
-/// The node holds exactly `rows`: the same count, and every id with its vector.
-fn same_rows(api: &Api, rows: &HashMap<String, Vec<f32>>) -> Result<(), String> {
-    let (_, stats) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
-    let count = stats["content_count"].as_u64().unwrap_or(u64::MAX);
-    if count != rows.len() as u64 {
-        return Err(format!("{count} rows, the database has {}", rows.len()));
-    }
-    for (id, vector) in rows {
-        let (status, item) = api.call("GET", &format!("/v1/content/{id}"), Some(READ_KEY), None);
-        if status != 200 {
-            return Err(format!("{id} missing ({status})"));
-        }
-        let got: Vec<f32> = serde_json::from_value(item["vector"].clone()).unwrap_or_default();
-        if got.len() != vector.len() || got.iter().zip(vector).any(|(a, b)| (a - b).abs() > 1e-6) {
-            return Err(format!("{id}'s vector differs"));
-        }
-    }
-    Ok(())
 }
 
 /// How long before a promotion a search may have been answered and its search-log row still be

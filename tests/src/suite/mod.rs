@@ -264,6 +264,30 @@ impl Api {
     }
 }
 
+/// The node holds exactly `rows`: the same count, and every id with its vector.
+pub fn same_rows<'a>(
+    api: &Api,
+    rows: impl ExactSizeIterator<Item = (&'a String, &'a Vec<f32>)>,
+) -> Result<(), String> {
+    let (_, stats) = api.call("GET", "/v1/stats", Some(READ_KEY), None);
+    let count = stats["content_count"].as_u64().unwrap_or(u64::MAX);
+    let expected = rows.len() as u64;
+    if count != expected {
+        return Err(format!("{count} rows, the database has {expected}"));
+    }
+    for (id, vector) in rows {
+        let (status, item) = api.call("GET", &format!("/v1/content/{id}"), Some(READ_KEY), None);
+        if status != 200 {
+            return Err(format!("{id} missing ({status})"));
+        }
+        let got: Vec<f32> = serde_json::from_value(item["vector"].clone()).unwrap_or_default();
+        if got.len() != vector.len() || got.iter().zip(vector).any(|(a, b)| (a - b).abs() > 1e-6) {
+            return Err(format!("{id}'s vector differs"));
+        }
+    }
+    Ok(())
+}
+
 /// Loads the sample movies through `POST /v1/content`, in batches.
 pub fn load_movies(api: &Api) {
     let m = movies();
