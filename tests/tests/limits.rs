@@ -106,8 +106,11 @@ fn slow_clients_cannot_take_the_connections_from_a_normal_one() {
             "a slow client held its connection for {held:?} (client timeout 4 s)"
         );
     }
+    // A new connection: the server may close `api`'s idle one (the 4 s client timeout) just as
+    // it is reused, and that race is not what this test is about.
     assert!(
-        api.metric("vecgate_load_shed_total{reason=\"idle_connection_closed\"}") >= 2.0,
+        Api::new(&server.base).metric("vecgate_load_shed_total{reason=\"idle_connection_closed\"}")
+            >= 2.0,
         "making room closed the oldest idle connections"
     );
 }
