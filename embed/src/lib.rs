@@ -4,19 +4,22 @@
 //! Bytes of the model and of `tokenizer.json` in, vectors out: no network, no files. The same
 //! crate runs in `vecgate serve`, `vecgate import`, the Spin test host and the browser.
 
+mod bert;
+mod linear;
 mod tokenizer;
+mod weights;
 
-use rten::{Model, ModelOptions, NodeId};
-use rten_tensor::prelude::*;
-use rten_tensor::NdTensor;
+use bert::Bert;
+use weights::BertWeights;
 
 pub use tokenizer::{Tokenizer, MAX_TOKENS};
 
 /// The model's name in Spin's LLM interface and in logs.
 pub const MODEL_NAME: &str = "all-minilm-l6-v2";
 
-/// Texts run through the model together: bounded so that one batch's activations stay small.
-const BATCH: usize = 32;
+/// Tokens run through the model together: enough for the matrix kernels to reach full speed on
+/// every core, few enough that one batch's activations stay a few MB.
+const BATCH_TOKENS: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EmbedError {
@@ -42,48 +45,38 @@ impl std::error::Error for EmbedError {}
 
 /// A loaded model and tokenizer. `embed` takes `&self`, so one instance serves many threads.
 pub struct TextEmbedder {
-    model: Model,
+    bert: Bert,
     tokenizer: Tokenizer,
-    input_ids: NodeId,
-    attention_mask: NodeId,
-    token_type_ids: Option<NodeId>,
-    output: NodeId,
-    dimensions: usize,
 }
 
 impl TextEmbedder {
-    /// Loads an ONNX BERT encoder (inputs `input_ids`, `attention_mask`, optionally
-    /// `token_type_ids`; output `last_hidden_state`) and its `tokenizer.json`. Runs one text
-    /// through it, so a damaged file fails here rather than on the first query.
+    /// Loads a BERT encoder from its ONNX file (int8 or f32 weights, Hugging Face's parameter
+    /// names) and its `tokenizer.json`. Runs one text through it, so a damaged file fails here
+    /// rather than on the first query.
     pub fn new(model_onnx: Vec<u8>, tokenizer_json: &[u8]) -> Result<Self, EmbedError> {
         let tokenizer = Tokenizer::from_json(tokenizer_json)?;
-        // Prepacked weights: ~2x faster at query sizes (a few tokens), for ~40 MB more memory.
-        let model = ModelOptions::with_all_ops()
-            .prepack_weights(true)
-            .load(model_onnx)
-            .map_err(|e| EmbedError::Model(e.to_string()))?;
-        let node = |name: &str| {
-            model
-                .find_node(name)
-                .ok_or_else(|| EmbedError::Model(format!("the model has no {name:?} node")))
-        };
-        let mut embedder = TextEmbedder {
-            input_ids: node("input_ids")?,
-            attention_mask: node("attention_mask")?,
-            token_type_ids: model.find_node("token_type_ids"),
-            output: node("last_hidden_state")?,
-            dimensions: 0,
-            model,
-            tokenizer,
-        };
-        let probe = embedder.run(&[embedder.tokenizer.encode("vecgate")])?;
-        embedder.dimensions = probe[0].len();
+        let weights = BertWeights::from_onnx(&model_onnx)?;
+        drop(model_onnx);
+        let bert = Bert::new(weights);
+        if tokenizer.vocabulary_size() > bert.vocabulary_size() || MAX_TOKENS > bert.max_tokens() {
+            return Err(EmbedError::Model(
+                "the tokenizer's vocabulary or length is larger than the model's".into(),
+            ));
+        }
+        let embedder = TextEmbedder { bert, tokenizer };
+        embedder.embed("vecgate")?;
         Ok(embedder)
     }
 
     /// Length of the vectors this model produces (384 for all-MiniLM-L6-v2).
     pub fn dimensions(&self) -> usize {
-        self.dimensions
+        self.bert.hidden()
+    }
+
+    /// The matrix kernel the model runs on (`x86_64-u8i8i32-avx512`, `wasm-u8i8i32`, or an f32
+    /// kernel where int8 could saturate).
+    pub fn kernel_name(&self) -> String {
+        self.bert.kernel_name()
     }
 
     /// Number of tokens the model sees for `text`, `[CLS]` and `[SEP]` included (≤ MAX_TOKENS).
@@ -96,60 +89,40 @@ impl TextEmbedder {
         Ok(self.embed_batch(&[text])?.remove(0))
     }
 
-    /// Embeddings of many texts, in order. Texts are grouped by length so that little padding
-    /// is computed; masked pooling makes each vector independent of its batch.
+    /// Embeddings of many texts, in order. Texts go through the model together, up to
+    /// [`BATCH_TOKENS`] tokens at a time, without padding; each vector is independent of its
+    /// batch (attention and quantization are per text and per token).
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.iter().any(|t| t.trim().is_empty()) {
             return Err(EmbedError::EmptyText);
         }
         let encoded: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encoded[i].len());
-        let mut vectors = vec![Vec::new(); texts.len()];
-        for group in order.chunks(BATCH) {
-            let batch: Vec<Vec<u32>> = group.iter().map(|&i| encoded[i].clone()).collect();
-            for (&i, vector) in group.iter().zip(self.run(&batch)?) {
-                vectors[i] = vector;
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut batch_start = 0;
+        let mut batch_tokens = 0;
+        for (i, tokens) in encoded.iter().enumerate() {
+            if batch_tokens + tokens.len() > BATCH_TOKENS && i > batch_start {
+                vectors.extend(self.run(&encoded[batch_start..i])?);
+                batch_start = i;
+                batch_tokens = 0;
             }
+            batch_tokens += tokens.len();
         }
+        vectors.extend(self.run(&encoded[batch_start..])?);
         Ok(vectors)
     }
 
-    /// One forward pass over right-padded token ids, then masked mean pooling.
+    /// One forward pass, then mean pooling over each text's tokens.
     fn run(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let rows = batch.len();
-        let len = batch.iter().map(Vec::len).max().unwrap_or(0);
-        let mut ids = NdTensor::<i32, 2>::zeros([rows, len]);
-        let mut mask = NdTensor::<i32, 2>::zeros([rows, len]);
-        for (r, tokens) in batch.iter().enumerate() {
-            for (c, &t) in tokens.iter().enumerate() {
-                ids[[r, c]] = t as i32;
-                mask[[r, c]] = 1;
-            }
-        }
-        let types = NdTensor::<i32, 2>::zeros([rows, len]);
-        let mut inputs = vec![
-            (self.input_ids, ids.view().into()),
-            (self.attention_mask, mask.view().into()),
-        ];
-        if let Some(node) = self.token_type_ids {
-            inputs.push((node, types.view().into()));
-        }
-        let [hidden] = self
-            .model
-            .run_n(inputs, [self.output], None)
-            .map_err(|e| EmbedError::Model(e.to_string()))?;
-        let hidden: NdTensor<f32, 3> = hidden
-            .try_into()
-            .map_err(|_| EmbedError::Model("last_hidden_state is not a 3-d f32 tensor".into()))?;
-        let [_, _, dims] = hidden.shape();
+        let hidden = self.bert.hidden_states(batch);
+        let dims = self.bert.hidden();
+        let mut rows = hidden.chunks(dims);
         batch
             .iter()
-            .enumerate()
-            .map(|(r, tokens)| {
+            .map(|tokens| {
                 let mut sum = vec![0f32; dims];
-                for t in 0..tokens.len() {
-                    for (s, &h) in sum.iter_mut().zip(hidden.slice((r, t)).iter()) {
+                for row in rows.by_ref().take(tokens.len()) {
+                    for (s, h) in sum.iter_mut().zip(row) {
                         *s += h;
                     }
                 }

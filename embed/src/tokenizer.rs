@@ -126,6 +126,11 @@ impl Tokenizer {
         })
     }
 
+    /// One more than the largest token id.
+    pub fn vocabulary_size(&self) -> usize {
+        self.vocab.values().max().map_or(0, |&id| id as usize + 1)
+    }
+
     /// `[CLS]`, the word pieces of `text` (at most `MAX_TOKENS - 2`), `[SEP]`.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let normalized = self.normalize(text);

@@ -42,9 +42,10 @@ impl NativeEmbedHost {
             ));
         }
         eprintln!(
-            "vecgate: local embedding model {} loaded from {}",
+            "vecgate: local embedding model {} loaded from {} (matrix kernel {})",
             vecgate_embed::MODEL_NAME,
-            dir.display()
+            dir.display(),
+            model.kernel_name()
         );
         Ok(NativeEmbedHost {
             client: reqwest::Client::default(),
