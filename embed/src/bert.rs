@@ -42,20 +42,14 @@ impl Bert {
         let hidden = weights.word.cols;
         let layers = weights
             .layers
-            .iter()
+            .into_iter()
             .map(|w| Layer {
                 qkv: Linear::new(compute, &kernels, &[&w.query, &w.key, &w.value]),
                 attention_output: Linear::new(compute, &kernels, &[&w.attention_output]),
-                attention_norm: NormWeights {
-                    gamma: w.attention_norm.gamma.clone(),
-                    beta: w.attention_norm.beta.clone(),
-                },
                 intermediate: Linear::new(compute, &kernels, &[&w.intermediate]),
                 output: Linear::new(compute, &kernels, &[&w.output]),
-                output_norm: NormWeights {
-                    gamma: w.output_norm.gamma.clone(),
-                    beta: w.output_norm.beta.clone(),
-                },
+                attention_norm: w.attention_norm,
+                output_norm: w.output_norm,
             })
             .collect();
         Bert {

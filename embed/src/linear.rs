@@ -3,8 +3,8 @@
 //!
 //! Each input row is quantized on its own to u8 with its own scale and zero point (asymmetric,
 //! 256 levels): per-tensor scales, as ONNX's `DynamicQuantizeLinear`, lose too much on this
-//! model (cosine 0.984 to the f32 model on the sample films), and per-row scales keep every text's
-//! vector independent of the batch it was computed in.
+//! model (mean cosine 0.993 to the sample films' vectors, 2,993 of 3,200 under 0.995), and
+//! per-row scales keep every text's vector independent of the batch it was computed in.
 //!
 //! Where the int8 kernel could saturate (x86 without VNNI: `vpmaddubsw` adds two u8 × i8
 //! products into an i16), the weights are kept as f32 instead and computed in f32, so the
@@ -83,23 +83,9 @@ impl Linear {
     pub fn new(compute: Compute, kernels: &Kernels, parts: &[&LinearWeights]) -> Self {
         let inputs = parts[0].weight.rows;
         let outputs: usize = parts.iter().map(|p| p.weight.cols).sum();
-        // Row r of the joined matrix: row r of each part, side by side.
-        let joined = |value: &dyn Fn(&Int8Matrix, usize) -> f32| -> Vec<f32> {
-            (0..inputs)
-                .flat_map(|r| {
-                    parts.iter().flat_map(move |p| {
-                        (r * p.weight.cols..(r + 1) * p.weight.cols)
-                            .map(move |i| value(&p.weight, i))
-                    })
-                })
-                .collect()
-        };
         let packed = match compute {
             Compute::Int8 => {
-                let data: Vec<i8> = joined(&|w, i| w.data[i] as f32)
-                    .into_iter()
-                    .map(|v| v as i8)
-                    .collect();
+                let data = joined(parts, |w, i| w.data[i]);
                 let mut column_sums = vec![0i32; outputs];
                 for row in data.chunks(outputs) {
                     for (sum, &w) in column_sums.iter_mut().zip(row) {
@@ -114,7 +100,7 @@ impl Linear {
                 }
             }
             Compute::Float => {
-                let data = joined(&|w, i| w.data[i] as f32 * w.scales[i % w.cols]);
+                let data = joined(parts, |w, i| w.data[i] as f32 * w.scales[i % w.cols]);
                 let view = NdTensorView::from_data([inputs, outputs], data.as_slice());
                 Packed::Float(kernels.float.prepack_b(view))
             }
@@ -178,6 +164,17 @@ impl Linear {
             }
         }
     }
+}
+
+/// The parts' weights side by side (row r: row r of each part), as `value(matrix, index)`.
+fn joined<T>(parts: &[&LinearWeights], value: impl Fn(&Int8Matrix, usize) -> T) -> Vec<T> {
+    let mut out = Vec::new();
+    for r in 0..parts[0].weight.rows {
+        for w in parts.iter().map(|p| &p.weight) {
+            out.extend((r * w.cols..(r + 1) * w.cols).map(|i| value(w, i)));
+        }
+    }
+    out
 }
 
 /// Runs `$call` compiled for AVX2 + FMA where the CPU has them (the crate itself is built for

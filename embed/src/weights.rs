@@ -135,16 +135,29 @@ impl<'a> Graph<'a> {
         Ok(Stored::Int8 { q, scale })
     }
 
+    /// The first node of kind `op` that reads `value`.
+    fn consumer(&self, value: &str, op: &str) -> Option<&'a NodeProto> {
+        self.consumers
+            .get(value)?
+            .iter()
+            .copied()
+            .find(|n| op_is(n, op))
+    }
+
+    /// `{name}.bias` and the `Add` that applies it.
+    fn bias_add(&self, name: &str) -> Result<(&'a TensorProto, &'a NodeProto), EmbedError> {
+        let bias = self.named(&format!("{name}.bias"))?;
+        let add = self
+            .consumer(bias.name.as_deref().unwrap_or_default(), "Add")
+            .ok_or_else(|| model_error(format!("nothing adds {name:?}'s bias")))?;
+        Ok((bias, add))
+    }
+
     /// The linear layer whose bias is named `{name}.bias`: `Add(MatMul(x, weight), bias)`.
     fn linear(&self, name: &str) -> Result<LinearWeights, EmbedError> {
-        let bias_tensor = self.named(&format!("{name}.bias"))?;
+        let (bias_tensor, add) = self.bias_add(name)?;
         let bias_name = bias_tensor.name.as_deref().unwrap_or_default();
         let missing = || model_error(format!("no MatMul + Add for {name:?}"));
-        let add = self
-            .consumers
-            .get(bias_name)
-            .and_then(|c| c.iter().find(|n| op_is(n, "Add")))
-            .ok_or_else(missing)?;
         let other = add
             .input
             .iter()
@@ -188,16 +201,9 @@ impl<'a> Graph<'a> {
     /// `Reshape(query, Concat(batch, sequence, -1, head_size))`.
     fn head_size(&self, query: &LinearWeights, name: &str) -> Result<usize, EmbedError> {
         let missing = || model_error("can't find the attention head size");
-        let bias_name = self.named(&format!("{name}.bias"))?.name.as_deref();
-        let add = self
-            .consumers
-            .get(bias_name.unwrap_or_default())
-            .and_then(|c| c.iter().find(|n| op_is(n, "Add")))
-            .ok_or_else(missing)?;
+        let (_, add) = self.bias_add(name)?;
         let reshape = self
-            .consumers
-            .get(add.output[0].as_str())
-            .and_then(|c| c.iter().find(|n| op_is(n, "Reshape")))
+            .consumer(&add.output[0], "Reshape")
             .ok_or_else(missing)?;
         let concat = self
             .op(&reshape.input[1])
