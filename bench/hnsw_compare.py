@@ -17,7 +17,7 @@ import numpy as np
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 K = 10
-EFS = [10, 12, 16, 20, 24, 32, 48, 64, 128]  # as core/benches/hnsw.rs
+EFS = [10, 12, 14, 16, 18, 20, 24, 32, 48, 64, 128]  # as core/benches/hnsw.rs
 M = 16
 EF_CONSTRUCTION = 200
 TARGET_RECALL = 0.95

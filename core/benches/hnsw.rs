@@ -28,7 +28,7 @@ use vecgate_core::topk::top_k;
 
 const K: usize = 10;
 /// Fine steps at the low end, where recall@10 crosses 0.95 and QPS halves with each doubling.
-const EFS: [usize; 9] = [10, 12, 16, 20, 24, 32, 48, 64, 128];
+const EFS: [usize; 11] = [10, 12, 14, 16, 18, 20, 24, 32, 48, 64, 128];
 const DIMS_SYNTHETIC: usize = 768;
 
 fn env_usize(name: &str, default: usize) -> usize {

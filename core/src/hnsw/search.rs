@@ -139,32 +139,41 @@ macro_rules! heap_order {
 heap_order!(Best, |a, b| Candidate::best_first(b, a));
 heap_order!(Worst, |a, b| Candidate::best_first(a, b));
 
-/// Which nodes a walk has seen: a stamp per node, so starting a new walk is O(1).
+/// Which nodes a walk has seen: a bit per node, so the set stays in L1 for a 100k-node graph
+/// (12.5 KB) and in L2 for a million (125 KB), where a 4-byte stamp per node took 400 KB and
+/// 4 MB. Only the words a walk touched are cleared before the next one, so starting a walk
+/// costs what the last one visited, not the graph's size.
 #[derive(Debug, Clone, Default)]
 struct Visited {
-    stamps: Vec<u32>,
-    current: u32,
+    bits: Vec<u64>,
+    touched: Vec<u32>,
 }
 
 impl Visited {
     fn begin(&mut self, nodes: usize) {
-        if self.stamps.len() < nodes {
-            self.stamps.resize(nodes, 0);
+        for &word in &self.touched {
+            self.bits[word as usize] = 0;
         }
-        self.current = self.current.wrapping_add(1);
-        if self.current == 0 {
-            self.stamps.fill(0);
-            self.current = 1;
+        self.touched.clear();
+        let words = nodes.div_ceil(64);
+        if self.bits.len() < words {
+            self.bits.resize(words, 0);
         }
     }
 
     /// True when `node` had not been seen in this walk.
     #[inline(always)]
     fn insert(&mut self, node: u32) -> bool {
-        let stamp = &mut self.stamps[node as usize];
-        let fresh = *stamp != self.current;
-        *stamp = self.current;
-        fresh
+        let (word, bit) = ((node / 64) as usize, 1u64 << (node % 64));
+        let bits = &mut self.bits[word];
+        if *bits & bit != 0 {
+            return false;
+        }
+        if *bits == 0 {
+            self.touched.push(word as u32);
+        }
+        *bits |= bit;
+        true
     }
 }
 
@@ -556,20 +565,19 @@ mod tests {
     }
 
     #[test]
-    fn visited_stamps_reset_between_walks_and_on_wraparound() {
+    fn visited_is_cleared_between_walks_and_grows() {
         let mut v = Visited::default();
-        v.begin(4);
+        v.begin(100);
         assert!(v.insert(2));
+        assert!(v.insert(66));
         assert!(!v.insert(2));
-        v.begin(4);
-        assert!(v.insert(2));
-        v.current = u32::MAX;
-        v.stamps[1] = 1;
-        v.begin(4);
-        assert_eq!(v.current, 1);
-        assert!(
-            v.insert(1),
-            "stale stamps are cleared when the counter wraps"
-        );
+        assert!(!v.insert(66));
+        v.begin(100);
+        assert!(v.insert(2), "a new walk starts empty");
+        assert!(v.insert(66));
+        v.begin(1000);
+        assert!(v.insert(999));
+        assert!(!v.insert(999));
+        assert!(v.bits.len() >= 1000 / 64);
     }
 }
