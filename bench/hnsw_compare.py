@@ -58,7 +58,7 @@ def bench_hnswlib(data, queries, truth):
 
     before = resident_bytes()
     index = hnswlib.Index(space="cosine", dim=data.shape[1])
-    index.init_index(max_elements=len(data), ef_construction=EF_CONSTRUCTION, M=M, random_seed=100)
+    index.init_index(max_elements=len(data), ef_construction=EF_CONSTRUCTION, M=M, random_seed=int(os.environ.get("VECGATE_BENCH_SEED", "100")))
     index.set_num_threads(1)
     _, build_s, build_cpu = timed(lambda: index.add_items(data, np.arange(len(data))))
     per_vector = (resident_bytes() - before) / len(data)

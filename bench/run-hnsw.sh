@@ -8,7 +8,8 @@
 # VECGATE_BENCH_ROWS (synthetic rows, default 100000), VECGATE_BENCH_QUERIES (default 500),
 # VECGATE_BENCH_ID_EFS (instant-distance ef values, default 64; empty skips it),
 # VECGATE_BENCH_PATHS (ours on these kernel paths, default the fastest; e.g. avx512+vnni,avx2),
-# VECGATE_BENCH_STORAGES (ours: f32,int8,int8+rescore by default), VECGATE_BENCH_USEARCH=0
+# VECGATE_BENCH_STORAGES (ours: f32,int8,int8+rescore by default), VECGATE_BENCH_SEED (the level
+# draw's seed, ours and hnswlib's; default each one's own), VECGATE_BENCH_USEARCH=0
 # (skip usearch).
 set -euo pipefail
 cd "$(dirname "$0")/.."

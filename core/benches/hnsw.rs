@@ -178,9 +178,16 @@ fn bench_ours(ds: &Dataset, truth: &[Vec<usize>], path: KernelPath) -> Vec<Measu
                 metadata: None,
             })
             .collect();
+        // VECGATE_BENCH_SEED draws other levels: the spread between seeds is the noise in a
+        // graph's recall at a given ef.
+        let defaults = HnswConfig::new(ds.dims);
         let config = HnswConfig {
             storage,
-            ..HnswConfig::new(ds.dims)
+            seed: std::env::var("VECGATE_BENCH_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(defaults.seed),
+            ..defaults
         };
         let mut index = HnswIndex::new(config).expect("valid config");
         let ((), build_s, build_cpu_s) = timed(|| index.upsert_batch(items).expect("valid items"));
