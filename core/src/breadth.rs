@@ -13,6 +13,9 @@
 //!   ×0.8 would reach a failing breadth, halfway between the two instead (bisection), while that
 //!   step is at least 5%, so a class ends close to the least breadth that suffices;
 //! - a failed probe below a breadth known to pass goes **back** to that breadth, not ×1.5 up;
+//! - **raise** too when [`JUDGE_SAMPLES`] at one breadth still can't show the target met: a
+//!   breadth whose recall sits on the target would otherwise never be judged, and stay sampled
+//!   at the unsettled rate for good; the safe side is more breadth;
 //! - **unreachable** when the target is still missed at `max_ef`: the host says so.
 //!
 //! Pure bookkeeping: hosts sample, re-run exactly, apply the breadth and keep the state.
@@ -29,6 +32,9 @@ pub const SETTLE_SAMPLES: u32 = 50;
 /// confidence.
 const QUICK_SAMPLES: u32 = 5;
 const QUICK_MARGIN: f64 = 0.05;
+/// Samples at one breadth after which a class not shown to meet the target counts as missing
+/// it. Per-search recall@10 scatters by ~0.1, so this judges to within ~0.007 of the target.
+pub const JUDGE_SAMPLES: u32 = 10 * SETTLE_SAMPLES;
 const RAISE: f64 = 1.5;
 const LOWER: f64 = 0.8;
 /// While a class is unsettled its searches are sampled this many times more often.
@@ -227,7 +233,9 @@ impl BreadthControl {
         c.recall_sq_sum += recall * recall;
         let mean = c.mean().unwrap_or(1.0);
         let (lower, upper) = c.bounds();
-        let below = upper < target || (c.samples >= QUICK_SAMPLES && mean < target - QUICK_MARGIN);
+        let below = upper < target
+            || (c.samples >= QUICK_SAMPLES && mean < target - QUICK_MARGIN)
+            || (c.samples >= JUDGE_SAMPLES && lower < target);
         if below {
             c.failing = c.failing.max(c.ef);
             if c.ef >= max_ef {
@@ -428,6 +436,32 @@ mod tests {
         let ef = control.ef(class);
         assert!(ef < 100, "still at {ef}");
         assert!(curve.mean(ef) >= 0.9);
+    }
+
+    #[test]
+    fn a_breadth_whose_recall_sits_on_the_target_is_judged_and_raised() {
+        // At ef 40 the searches alternate 0.9 and 1.0: mean exactly 0.95, so the interval
+        // straddles the target however many samples come; more breadth gives 1.0.
+        let class = QueryClass::of(10, false);
+        let mut control = BreadthControl::new(0.95, 40, 10, 1000);
+        let mut changes = Vec::new();
+        for i in 0..5 * JUDGE_SAMPLES {
+            let ef = control.ef(class);
+            let recall = if ef > 40 {
+                1.0
+            } else if i % 2 == 0 {
+                0.9
+            } else {
+                1.0
+            };
+            changes.extend(control.record(class, ef, recall));
+        }
+        assert!(
+            matches!(changes[0], BreadthChange::Raised { from: 40, to: 60, mean } if (mean - 0.95).abs() < 1e-9),
+            "{changes:?}"
+        );
+        let c = &control.classes()[&class];
+        assert!(c.ef > 40 && c.failing == 40 && c.settled(0.95), "{c:?}");
     }
 
     #[test]

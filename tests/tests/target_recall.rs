@@ -249,8 +249,10 @@ fn target_recall_raises_the_embedded_breadth_until_it_is_met() {
 }
 
 /// Content that changes under a settled class: 20,000 random 64-d vectors, then 60,000 more
-/// drawn around the queries' directions, so the neighbourhoods the searches land in become
-/// crowded. Recall at the breadth the class had come down to falls below the target, the breadth
+/// drawn loosely around the queries' directions (noise of twice the centre's norm per component),
+/// so the neighbourhoods the searches land in become crowded with near ties. Measured on the core
+/// index: recall@10 at ef 300 falls from 0.98 to 0.93–0.95 (spread 1.0 left it at 0.96, within
+/// reach of the target when the class had settled a little high). Recall at the breadth the class had come down to falls below the target, the breadth
 /// rises again without a restart, and recall measured here is back at the target.
 #[test]
 fn target_recall_recovers_when_the_content_changes() {
@@ -261,7 +263,7 @@ fn target_recall_recovers_when_the_content_changes() {
     let queries = random_units(&mut rng, 150, DIMS);
     let (held, seen) = queries.split_at(50);
     let crowd: Vec<Vec<f32>> = (0..60_000)
-        .map(|i| rng.unit_near(&queries[i % queries.len()], 1.0))
+        .map(|i| rng.unit_near(&queries[i % queries.len()], 2.0))
         .collect();
     let crowd = named("b", crowd);
     let dir = empty_temp_dir("target-recall-shift");
@@ -276,7 +278,7 @@ fn target_recall_recovers_when_the_content_changes() {
     load(&api, &first);
     // Settled, and come down as far as it goes: a settled class lowers its breadth after twice
     // the settling checks, so three times as many at one breadth means it stays there.
-    let (settled, _) = search_until(&api, seen, 10, Duration::from_secs(120), |c| {
+    let (settled, _) = search_until(&api, seen, 10, Duration::from_secs(240), |c| {
         c["settled"] == true && c["samples"].as_u64() >= Some(150)
     });
     let settled_ef = settled["ef"].as_u64().unwrap();
